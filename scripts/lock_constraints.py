@@ -48,10 +48,24 @@ def resolve(official: Path, requirement_files: list[Path], python_version: str) 
             stripped.write_text(without_constraint_lines(path))
             inputs.append(str(stripped))
         result = subprocess.run(
-            ["uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
-             "--python-version", python_version, "--python-platform", "linux",
-             "--constraint", str(official), *inputs],
-            check=True, capture_output=True, text=True,
+            [
+                "uv",
+                "pip",
+                "compile",
+                "--quiet",
+                "--no-header",
+                "--no-annotate",
+                "--python-version",
+                python_version,
+                "--python-platform",
+                "linux",
+                "--constraint",
+                str(official),
+                *inputs,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
     return result.stdout
 
@@ -71,8 +85,9 @@ def main() -> int:
     parser.add_argument("--official", default=OFFICIAL_URL, help="path or URL of Airflow's constraints file")
     parser.add_argument("--python-version", default="3.12")
     parser.add_argument("--output", type=Path, default=REPO / "dags" / "constraints.txt")
-    parser.add_argument("requirements", nargs="*", type=Path,
-                        default=[REPO / "requirements.txt", REPO / "requirements-dev.txt"])
+    parser.add_argument(
+        "requirements", nargs="*", type=Path, default=[REPO / "requirements.txt", REPO / "requirements-dev.txt"]
+    )
     args = parser.parse_args()
     official_text = read_official(args.official)
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as official_file:
