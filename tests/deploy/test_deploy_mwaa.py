@@ -1,0 +1,448 @@
+"""The deploy tool against moto S3 (server mode, versioned bucket) with the MWAA client stubbed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import deploy_mwaa
+import pytest
+from botocore.stub import ANY, Stubber
+from deploy_fakes import ENVIRONMENT, write
+
+REQUIREMENTS_ARN = "arn:aws:airflow:us-east-1:123456789012:environment/" + ENVIRONMENT
+
+
+def environment(status: str = "AVAILABLE", **fields: Any) -> dict[str, Any]:
+    return {"Environment": {"Name": ENVIRONMENT, "Arn": REQUIREMENTS_ARN, "Status": status, **fields}}
+
+
+def keys(s3_client, bucket: str) -> set[str]:
+    return {o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def latest_version(s3_client, bucket: str, key: str) -> str:
+    return s3_client.head_object(Bucket=bucket, Key=key)["VersionId"]
+
+
+def run(repo: Path, bucket: str, s3_client, mwaa_client, **kwargs: Any) -> deploy_mwaa.Summary:
+    logs: list[str] = []
+    summary = deploy_mwaa.deploy(
+        repo=repo,
+        bucket=bucket,
+        environment=ENVIRONMENT,
+        s3=s3_client,
+        mwaa=mwaa_client,
+        log=logs.append,
+        sleep=lambda _: None,
+        poll=0,
+        **kwargs,
+    )
+    return summary
+
+
+def expect_update(stubber: Stubber, current: dict[str, Any], expected: dict[str, Any]) -> None:
+    stubber.add_response("get_environment", environment(**current), {"Name": ENVIRONMENT})
+    stubber.add_response(
+        "update_environment",
+        {"Arn": REQUIREMENTS_ARN},
+        {"Name": ENVIRONMENT, "WorkerReplacementStrategy": "GRACEFUL", **expected},
+    )
+
+
+def first_deploy(fake_repo: Path, bucket: str, s3_client, mwaa) -> dict[str, str]:
+    """Deploy into the empty bucket; returns the versions the (stubbed) environment now runs."""
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+    summary = run(fake_repo, bucket, s3_client, client)
+    stubber.assert_no_pending_responses()
+    assert summary.environment_update is not None
+    return {k: v for k, v in summary.environment_update.items() if k.endswith(("Path", "Version"))}
+
+
+ANY_UPDATE = {
+    "Name": ENVIRONMENT,
+    "WorkerReplacementStrategy": "GRACEFUL",
+    "RequirementsS3Path": "requirements.txt",
+    "RequirementsS3ObjectVersion": ANY,
+    "PluginsS3Path": "plugins.zip",
+    "PluginsS3ObjectVersion": ANY,
+}
+
+EXPECTED_DAG_KEYS = {
+    "dags/pipeline.py",
+    "dags/ml_pipeline/__init__.py",
+    "dags/ml_pipeline/tasks.py",
+    "dags/.airflowignore",
+    "dags/constraints.txt",
+}
+
+
+def test_first_deploy_uploads_everything_and_updates_with_the_new_versions(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert keys(s3_client, bucket) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip"}
+    assert set(summary.uploaded) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip"}
+    body = s3_client.get_object(Bucket=bucket, Key="dags/ml_pipeline/tasks.py")["Body"].read()
+    assert body == (fake_repo / "dags/ml_pipeline/tasks.py").read_bytes()
+    expected_bytes = (
+        sum((fake_repo / k).stat().st_size for k in EXPECTED_DAG_KEYS | {"requirements.txt"})
+        + s3_client.head_object(Bucket=bucket, Key="plugins.zip")["ContentLength"]
+    )
+    assert summary.bytes_sent == expected_bytes
+    update = summary.environment_update
+    assert update["RequirementsS3ObjectVersion"] == latest_version(s3_client, bucket, "requirements.txt")
+    assert update["PluginsS3ObjectVersion"] == latest_version(s3_client, bucket, "plugins.zip")
+    assert "StartupScriptS3Path" not in update
+    rendered = summary.render()
+    assert f"bytes sent:     {expected_bytes}" in rendered
+    assert "environment update: yes" in rendered
+
+
+def test_no_op_deploy_uploads_nothing_and_does_not_update(fake_repo, bucket, s3_client, mwaa):
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    before = s3_client.list_object_versions(Bucket=bucket)["Versions"]
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()  # and no update_environment: the Stubber rejects unqueued calls
+    assert summary.uploaded == [] and summary.deleted == [] and summary.bytes_sent == 0
+    assert summary.environment_update is None
+    assert len(s3_client.list_object_versions(Bucket=bucket)["Versions"]) == len(before)
+    assert "environment update: no" in summary.render()
+
+
+def test_changing_one_dag_uploads_only_that_file_without_update(fake_repo, bucket, s3_client, mwaa):
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    # Same size, different content: the sha256 metadata, not the size, must catch it.
+    write(fake_repo / "dags/ml_pipeline/tasks.py", "def train():\n    return 2\n")
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.uploaded == ["dags/ml_pipeline/tasks.py"]
+    assert summary.bytes_sent == (fake_repo / "dags/ml_pipeline/tasks.py").stat().st_size
+    assert summary.environment_update is None
+    body = s3_client.get_object(Bucket=bucket, Key="dags/ml_pipeline/tasks.py")["Body"].read()
+    assert body == b"def train():\n    return 2\n"
+
+
+def test_deleting_a_dag_deletes_its_object(fake_repo, bucket, s3_client, mwaa):
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    (fake_repo / "dags/pipeline.py").unlink()
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.deleted == ["dags/pipeline.py"]
+    assert summary.uploaded == [] and summary.bytes_sent == 0
+    assert keys(s3_client, bucket) == (EXPECTED_DAG_KEYS - {"dags/pipeline.py"}) | {"requirements.txt", "plugins.zip"}
+
+
+def test_objects_not_in_the_repo_are_deleted_even_if_they_were_uploaded_by_hand(fake_repo, bucket, s3_client, mwaa):
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    s3_client.put_object(Bucket=bucket, Key="dags/__pycache__/old.cpython-312.pyc", Body=b"x")
+    s3_client.put_object(Bucket=bucket, Key="artifacts/model.pkl", Body=b"keep me")  # outside dags/: untouched
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    assert summary.deleted == ["dags/__pycache__/old.cpython-312.pyc"]
+    assert "artifacts/model.pkl" in keys(s3_client, bucket)
+
+
+def test_changed_requirements_upload_once_and_update_with_exactly_the_new_version(fake_repo, bucket, s3_client, mwaa):
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    old_version = versions["RequirementsS3ObjectVersion"]
+    write(fake_repo / "requirements.txt", (fake_repo / "requirements.txt").read_text() + "pandas\n")
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+    # The expected parameters are checked by the Stubber; the version is only known after the upload.
+    stubber.add_response(
+        "update_environment",
+        {"Arn": REQUIREMENTS_ARN},
+        {
+            "Name": ENVIRONMENT,
+            "WorkerReplacementStrategy": "GRACEFUL",
+            "RequirementsS3Path": "requirements.txt",
+            "RequirementsS3ObjectVersion": ANY,
+        },
+    )
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.uploaded == ["requirements.txt"]
+    assert summary.bytes_sent == (fake_repo / "requirements.txt").stat().st_size
+    new_version = latest_version(s3_client, bucket, "requirements.txt")
+    assert new_version != old_version
+    assert summary.environment_update == {
+        "Name": ENVIRONMENT,
+        "WorkerReplacementStrategy": "GRACEFUL",
+        "RequirementsS3Path": "requirements.txt",
+        "RequirementsS3ObjectVersion": new_version,
+    }
+    versions_of_requirements = [
+        v for v in s3_client.list_object_versions(Bucket=bucket)["Versions"] if v["Key"] == "requirements.txt"
+    ]
+    assert len(versions_of_requirements) == 2  # uploaded once more, not once per artifact or per retry
+
+
+def test_changed_lock_file_republishes_requirements_after_the_lock(fake_repo, bucket, s3_client, mwaa):
+    """MWAA reinstalls only on a new requirements.txt version, so a new dags/constraints.txt must bring one."""
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    write(fake_repo / "dags/constraints.txt", "scikit-learn==1.7.2\nmlflow==3.5.0\n")
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+    stubber.add_response(
+        "update_environment",
+        {"Arn": REQUIREMENTS_ARN},
+        {
+            "Name": ENVIRONMENT,
+            "WorkerReplacementStrategy": "GRACEFUL",
+            "RequirementsS3Path": "requirements.txt",
+            "RequirementsS3ObjectVersion": ANY,
+        },
+    )
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.uploaded == ["dags/constraints.txt", "requirements.txt"]  # the lock lands first
+    assert summary.environment_update["RequirementsS3ObjectVersion"] == latest_version(
+        s3_client, bucket, "requirements.txt"
+    )
+
+
+def test_startup_script_is_uploaded_and_referenced_when_the_repo_has_one(fake_repo, bucket, s3_client, mwaa):
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    write(fake_repo / "startup.sh", "#!/bin/sh\nexport ML_PIPELINE_MODEL_NAME=wine\n")
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+    stubber.add_response(
+        "update_environment",
+        {"Arn": REQUIREMENTS_ARN},
+        {
+            "Name": ENVIRONMENT,
+            "WorkerReplacementStrategy": "GRACEFUL",
+            "StartupScriptS3Path": "startup.sh",
+            "StartupScriptS3ObjectVersion": ANY,
+        },
+    )
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.uploaded == ["startup.sh"]
+    assert summary.environment_update["StartupScriptS3ObjectVersion"] == latest_version(s3_client, bucket, "startup.sh")
+
+
+def test_an_environment_behind_the_bucket_is_updated_without_uploading(fake_repo, bucket, s3_client, mwaa):
+    """A deploy whose update failed after the upload retries the update next time."""
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    stale = {**versions, "PluginsS3ObjectVersion": "an-older-version"}
+    expect_update(
+        stubber, stale, {"PluginsS3Path": "plugins.zip", "PluginsS3ObjectVersion": versions["PluginsS3ObjectVersion"]}
+    )
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.uploaded == [] and summary.bytes_sent == 0
+    assert summary.environment_update["PluginsS3ObjectVersion"] == versions["PluginsS3ObjectVersion"]
+
+
+def test_wait_follows_the_update_until_available(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+    stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
+    stubber.add_response(
+        "get_environment", environment("AVAILABLE", LastUpdate={"Status": "SUCCESS"}), {"Name": ENVIRONMENT}
+    )
+
+    summary = run(fake_repo, bucket, s3_client, client, wait=True)
+
+    stubber.assert_no_pending_responses()
+    assert summary.environment_update is not None
+
+
+@pytest.mark.parametrize(
+    "final",
+    [
+        environment("UPDATE_FAILED", LastUpdate={"Status": "FAILED", "Error": {"ErrorMessage": "pip failed"}}),
+        environment("AVAILABLE", LastUpdate={"Status": "FAILED", "Error": {"ErrorMessage": "pip failed"}}),
+    ],
+    ids=["update-failed", "rolled-back"],
+)
+def test_wait_fails_clearly_when_the_update_fails(fake_repo, bucket, s3_client, mwaa, final):
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+    stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
+    stubber.add_response("get_environment", final, {"Name": ENVIRONMENT})
+
+    with pytest.raises(deploy_mwaa.DeployError, match=r"update failed.*pip failed"):
+        run(fake_repo, bucket, s3_client, client, wait=True)
+
+
+def test_busy_environment_without_wait_fails_after_uploading(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
+
+    with pytest.raises(deploy_mwaa.DeployError, match="is UPDATING, so it cannot be updated now"):
+        run(fake_repo, bucket, s3_client, client)
+    assert "requirements.txt" in keys(s3_client, bucket)
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client, dry_run=True)
+
+    stubber.assert_no_pending_responses()
+    assert keys(s3_client, bucket) == set()
+    assert set(summary.uploaded) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip"}
+    assert summary.bytes_sent > 0
+    assert summary.environment_update is not None
+    assert "dry run: nothing was changed" in summary.render()
+
+
+def test_caches_tests_and_local_stores_are_never_collected(fake_repo):
+    collected = {relative for relative, _ in deploy_mwaa.iter_files(fake_repo / "dags")}
+    assert collected == {k.removeprefix("dags/") for k in EXPECTED_DAG_KEYS}
+
+
+def plugin_names(data: bytes) -> list[str]:
+    return zipfile.ZipFile(io.BytesIO(data)).namelist()
+
+
+def test_plugins_zip_is_deterministic_rooted_and_755(fake_repo, tmp_path):
+    first = deploy_mwaa.build_plugins_zip(fake_repo / "plugins")
+    # Other modification times (a fresh clone, a touched file) must give the same bytes.
+    for number, path in enumerate(sorted((fake_repo / "plugins").rglob("*"))):
+        os.utime(path, (1_000_000_000 + number, 1_000_000_000 + number))
+    second = deploy_mwaa.build_plugins_zip(fake_repo / "plugins")
+    assert first is not None and first == second
+    assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest()
+
+    archive = zipfile.ZipFile(io.BytesIO(first))
+    names = archive.namelist()
+    assert "ml_plugin/__init__.py" in names and "ml_plugin/macros.py" in names
+    assert not any(name.startswith("plugins/") for name in names), "no wrapping folder"
+    assert not any("__pycache__" in name for name in names)
+    for info in archive.infolist():
+        assert (info.external_attr >> 16) & 0o777 == 0o755, info.filename
+    extracted = tmp_path / "extracted"
+    archive.extractall(extracted)
+    assert (extracted / "ml_plugin" / "macros.py").read_bytes() == (
+        fake_repo / "plugins/ml_plugin/macros.py"
+    ).read_bytes()
+
+
+def test_empty_plugins_folder_ships_no_zip(fake_repo):
+    for path in sorted((fake_repo / "plugins").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    assert deploy_mwaa.build_plugins_zip(fake_repo / "plugins") is None
+    artifacts, notes = deploy_mwaa.collect_artifacts(fake_repo)
+    assert [a.key for a in artifacts] == ["requirements.txt"]
+    assert any("plugins/ has no files" in note for note in notes)
+
+
+# ---- the command line: configuration and clear errors ----
+
+
+def cli(argv: list[str], s3_client, mwaa_client) -> int:
+    return deploy_mwaa.main(argv, clients=lambda region: (s3_client, mwaa_client))
+
+
+def test_cli_reads_configuration_from_environment_variables(fake_repo, bucket, s3_client, mwaa, monkeypatch, capsys):
+    client, stubber = mwaa
+    monkeypatch.setenv("MWAA_BUCKET", f"s3://{bucket}/")
+    monkeypatch.setenv("MWAA_ENVIRONMENT", ENVIRONMENT)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+
+    assert cli(["--repo", str(fake_repo), "--dry-run"], s3_client, client) == 0
+
+    out = capsys.readouterr().out
+    assert "upload  dags/pipeline.py" in out
+    assert "Summary (dry run: nothing was changed)" in out
+    assert keys(s3_client, bucket) == set()
+
+
+def test_cli_missing_bucket_is_a_usage_error(monkeypatch, capsys):
+    for name in ("MWAA_BUCKET", "MWAA_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as raised:
+        deploy_mwaa.main(["--environment", ENVIRONMENT, "--region", "us-east-1"])
+    assert raised.value.code == 2
+    assert "--bucket or MWAA_BUCKET" in capsys.readouterr().err
+
+
+def test_cli_nonexistent_bucket_fails_clearly(fake_repo, s3_client, mwaa, capsys):
+    client, _ = mwaa
+    argv = [
+        "--repo",
+        str(fake_repo),
+        "--bucket",
+        "no-such-bucket",
+        "--environment",
+        ENVIRONMENT,
+        "--region",
+        "us-east-1",
+    ]
+    assert cli(argv, s3_client, client) == 1
+    assert "bucket 'no-such-bucket' does not exist" in capsys.readouterr().err
+
+
+def test_cli_bucket_without_versioning_fails_before_uploading(fake_repo, s3_client, mwaa, capsys):
+    client, _ = mwaa
+    s3_client.create_bucket(Bucket="unversioned")
+    argv = ["--repo", str(fake_repo), "--bucket", "unversioned", "--environment", ENVIRONMENT, "--region", "us-east-1"]
+    assert cli(argv, s3_client, client) == 1
+    assert "does not have versioning enabled" in capsys.readouterr().err
+    assert keys(s3_client, "unversioned") == set()
+
+
+def test_cli_missing_credentials_fail_clearly(fake_repo, monkeypatch, tmp_path, capsys):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never probe an instance metadata address
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    argv = ["--repo", str(fake_repo), "--bucket", "b", "--environment", ENVIRONMENT, "--region", "us-east-1"]
+    assert deploy_mwaa.main(argv) == 1
+    assert "no AWS credentials found" in capsys.readouterr().err
+
+
+def test_cli_unknown_environment_fails_clearly(fake_repo, bucket, s3_client, capsys, s3_endpoint):
+    client = boto3.client("mwaa", region_name="us-east-1")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("get_environment", "ResourceNotFoundException", "not found", 404)
+        argv = ["--repo", str(fake_repo), "--bucket", bucket, "--environment", "nope", "--region", "us-east-1"]
+        assert cli(argv, s3_client, client) == 1
+    assert "MWAA environment 'nope' does not exist" in capsys.readouterr().err
