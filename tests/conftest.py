@@ -45,3 +45,11 @@ def s3_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
 @pytest.fixture
 def s3_client(s3_endpoint: str):
     return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def wine_frame():
+    """The bundled Wine data as the pipeline sees it: 13 numeric features and a `target` column."""
+    from sklearn.datasets import load_wine
+
+    return load_wine(as_frame=True).frame

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from ml_pipeline.data import FEATURES, read_frame
 from ml_pipeline.storage import Storage
-from ml_pipeline.training import evaluate, model_from_bytes
+from ml_pipeline.training import evaluate, model_from_bytes, skops_trusted_types
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ CHALLENGER = "challenger"
 TAG_DAG_ID = "airflow_dag_id"
 TAG_RUN_ID = "airflow_run_id"
 TAG_DATA_HASH = "data_hash"
-MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "cloudpickle")
+MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
 
 
 def connect(tracking_uri: str, experiment_name: str) -> str:
@@ -137,6 +137,7 @@ def log_and_register(
             signature=infer_signature(features, model.predict(features)),
             input_example=features.head(3),
             pip_requirements=model_requirements(),
+            skops_trusted_types=skops_trusted_types(training["params"]["classifier"]),
         )
     return mlflow.register_model(info.model_uri, model_name, tags=airflow_tags | {TAG_DATA_HASH: dataset["data_hash"]})
 
@@ -172,7 +173,7 @@ def gate(
         "alias": alias,
         "promoted": promoted,
         "reason": reason,
-        "previous_champion": current.version if current else None,
+        "previous_champion": str(current.version) if current else None,
         "champion_score": champion_score,
     }
 

@@ -18,22 +18,27 @@ from ml_pipeline.config import ConfigError
 from ml_pipeline.data import FEATURES, TARGET, read_frame
 from ml_pipeline.storage import Storage, join
 
+# classifier name -> (estimator, defaults, types MLflow's skops format must be told to trust when loading it)
 ESTIMATORS = {
-    "logistic_regression": (LogisticRegression, {"max_iter": 1000}),
-    "random_forest": (RandomForestClassifier, {"n_estimators": 200}),
-    "gradient_boosting": (GradientBoostingClassifier, {}),
+    "logistic_regression": (LogisticRegression, {"max_iter": 1000}, []),
+    "random_forest": (RandomForestClassifier, {"n_estimators": 200}, ["sklearn.tree._tree.Tree"]),
+    "gradient_boosting": (GradientBoostingClassifier, {}, ["sklearn.tree._tree.Tree"]),
 }
 
 
 def build_pipeline(classifier: str, hyperparams: dict[str, Any], seed: int) -> Pipeline:
     """Scaling + classifier; hyperparams override the classifier's defaults and fail loudly if unknown."""
-    estimator_class, defaults = ESTIMATORS[classifier]
+    estimator_class, defaults, _ = ESTIMATORS[classifier]
     estimator = estimator_class(random_state=seed, **defaults)
     try:
         estimator.set_params(**hyperparams)
     except ValueError as error:
         raise ConfigError(f"invalid hyperparams for {classifier}: {error}") from error
     return Pipeline([("scaler", StandardScaler()), ("classifier", estimator)])
+
+
+def skops_trusted_types(classifier: str) -> list[str]:
+    return ESTIMATORS[classifier][2]
 
 
 def evaluate(model: Pipeline, holdout: pd.DataFrame) -> dict[str, Any]:
