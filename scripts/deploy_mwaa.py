@@ -261,7 +261,7 @@ def check_bucket(s3: Any, bucket: str) -> None:
         s3.head_bucket(Bucket=bucket)
         versioning = s3.get_bucket_versioning(Bucket=bucket)
     except botocore.exceptions.NoCredentialsError as error:
-        raise DeployError(_no_credentials_message()) from error
+        raise DeployError(no_credentials_message()) from error
     except botocore.exceptions.ClientError as error:
         code = _client_error_code(error)
         if code in {"404", "NoSuchBucket", "NotFound"}:
@@ -276,7 +276,7 @@ def check_bucket(s3: Any, bucket: str) -> None:
         )
 
 
-def _no_credentials_message() -> str:
+def no_credentials_message() -> str:
     return (
         "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY locally; "
         "in GitHub Actions the deploy job gets them through OIDC (aws-actions/configure-aws-credentials)"
@@ -532,7 +532,7 @@ def aws_clients(region: str) -> tuple[Any, Any]:
     """S3 and MWAA clients from the standard credential chain (profile, env, OIDC web identity)."""
     session = boto3.session.Session(region_name=region)
     if session.get_credentials() is None:
-        raise DeployError(_no_credentials_message())
+        raise DeployError(no_credentials_message())
     return session.client("s3"), session.client("mwaa")
 
 
@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None, clients: Callable[[str], tuple[Any, Any]
         print(f"deploy failed: {error}", file=sys.stderr)
         return 1
     except botocore.exceptions.NoCredentialsError:
-        print(f"deploy failed: {_no_credentials_message()}", file=sys.stderr)
+        print(f"deploy failed: {no_credentials_message()}", file=sys.stderr)
         return 1
     print(summary.render())
     return 0
