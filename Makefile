@@ -38,7 +38,7 @@ install: $(BIN)/.installed ## Create .venv with the exact versions MWAA installs
 lock: $(BIN)/.installed ## Re-resolve dags/constraints.txt (Airflow's constraints + project pins)
 	PATH=$(BIN):$$PATH $(BIN)/python scripts/lock_constraints.py $(if $(AIRFLOW_CONSTRAINTS),--official $(AIRFLOW_CONSTRAINTS))
 
-lint: $(BIN)/.installed ## Static checks
+lint: $(BIN)/.installed lint-deploy ## Static checks (ruff; cfn-lint, checkov, zizmor, workflow schema)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
@@ -67,6 +67,44 @@ ui: airflow-db ## Airflow (standalone, :8080) and the MLflow UI (:5000) locally,
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
 
 # ---- deploy to MWAA (issue: deploy) ----
+# Infra/workflow linters live in their own venv: checkov's dependencies conflict with Airflow's constraints.
+TOOLS_VENV := $(CURDIR)/.venv-tools
+TOOLS := $(TOOLS_VENV)/bin
+
+.PHONY: tools tools-lock lint-deploy deploy deploy-plan infra-up infra-down infra-destroy
+
+$(TOOLS)/.installed: requirements-tools.txt | $(BIN)/.installed
+	@test -x $(TOOLS)/python || "$(PYTHON)" -m venv $(TOOLS_VENV)
+	$(BIN)/uv pip sync --quiet --python $(TOOLS)/python requirements-tools.txt
+	@touch $@
+
+tools: $(TOOLS)/.installed ## Install the pinned infra/workflow linters (hash-locked) into .venv-tools
+
+tools-lock: $(BIN)/.installed ## Re-resolve requirements-tools.txt from requirements-tools.in
+	$(BIN)/uv pip compile --quiet --python-version $(PYTHON_VERSION) --generate-hashes \
+	  --custom-compile-command "make tools-lock" requirements-tools.in -o requirements-tools.txt
+
+lint-deploy: $(TOOLS)/.installed ## cfn-lint + checkov on infra/, zizmor + GitHub schema on workflows (offline)
+	$(TOOLS)/cfn-lint infra/*.yaml
+	$(TOOLS)/checkov --quiet --compact --skip-download --framework cloudformation -d infra
+	$(TOOLS)/zizmor --offline --quiet .github/workflows
+	$(TOOLS)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+deploy: $(BIN)/.installed ## Deploy to MWAA (env MWAA_BUCKET, MWAA_ENVIRONMENT, AWS_REGION; DEPLOY_ARGS=--wait)
+	$(BIN)/python scripts/deploy_mwaa.py $(DEPLOY_ARGS)
+
+deploy-plan: $(BIN)/.installed ## Print what `make deploy` would upload, delete and update; changes nothing
+	$(BIN)/python scripts/deploy_mwaa.py --dry-run $(DEPLOY_ARGS)
+
+infra-up: $(BIN)/.installed ## Create/update bucket, OIDC deploy role and MWAA environment (BILLS HOURLY)
+	$(BIN)/python scripts/mwaa_infra.py up $(INFRA_ARGS)
+
+infra-down: $(BIN)/.installed ## Delete the MWAA environment: stops the hourly cost (bucket, roles kept)
+	$(BIN)/python scripts/mwaa_infra.py down $(INFRA_ARGS)
+
+infra-destroy: $(BIN)/.installed ## Delete the environment, then empty and delete the bucket and roles
+	$(BIN)/python scripts/mwaa_infra.py destroy $(INFRA_ARGS)
+
 # ---- local docker-compose stack (issue: compose) ----
 # Airflow (CeleryExecutor) + Postgres + Redis + MLflow + S3 endpoint in containers, like MWAA; see README "Local stack".
 COMPOSE ?= docker compose
