@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 from collections.abc import Iterator
 
 import boto3
 import pytest
 import requests
 from moto.server import ThreadedMotoServer
+
+# Tests never touch the developer's .local/ Airflow: give this session its own home before Airflow is imported.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 
 def _free_port() -> int:
