@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS = REPO_ROOT / ".venv-tools" / "bin"
 BUCKET = "mwaa-deploy-test"
 ENVIRONMENT = "ml-pipeline"
 
@@ -19,3 +24,13 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def run_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a linter from the pinned tools venv (`make tools`; `make lint` and `make test` install it first)."""
+    executable = TOOLS / name
+    if not executable.exists():
+        pytest.fail(f"{executable} is missing: run `make tools` (make lint/test install it) before these tests")
+    return subprocess.run(
+        [str(executable), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
