@@ -27,6 +27,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -124,15 +125,15 @@ class Summary:
     dry_run: bool = False
 
     def render(self) -> str:
-        verb = "would be" if self.dry_run else "were"
         update = "no"
         if self.environment_update:
-            changed = ", ".join(f"{k}={v}" for k, v in sorted(self.environment_update.items()) if k != "Name")
-            update = f"yes ({changed})"
+            fields = sorted(k for k in self.environment_update if k.endswith("ObjectVersion"))
+            changed = ", ".join(f"{k}={self.environment_update[k]}" for k in fields)
+            update = f"yes ({changed})" if changed else "yes"
         return "\n".join(
             [
                 f"Summary{' (dry run: nothing was changed)' if self.dry_run else ''}:",
-                f"  files uploaded: {len(self.uploaded)} ({', '.join(self.uploaded) or 'none'} {verb} uploaded)",
+                f"  files uploaded: {len(self.uploaded)}" + (f" ({', '.join(self.uploaded)})" if self.uploaded else ""),
                 f"  files deleted:  {len(self.deleted)}" + (f" ({', '.join(self.deleted)})" if self.deleted else ""),
                 f"  bytes sent:     {self.bytes_sent}",
                 f"  environment update: {update}",
@@ -416,10 +417,17 @@ def wait_for_environment(
     poll: float,
     log: Callable[[str], None],
     sleep: Callable[[float], None] = time.sleep,
+    since: datetime | None = None,
 ) -> dict[str, Any]:
-    """Poll until AVAILABLE; an update MWAA rolled back also ends AVAILABLE, so LastUpdate.Status is checked too."""
+    """Poll until the environment is AVAILABLE; with `since`, until the update requested at that time has finished.
+
+    An update MWAA rolled back also ends AVAILABLE, so LastUpdate.Status is checked too. Right after the request the
+    environment may still report AVAILABLE from before it: only an UPDATING status seen since, or a LastUpdate created
+    after `since`, shows that this update is the one that finished.
+    """
     deadline = time.monotonic() + timeout
     last = None
+    seen_busy = False
     while True:
         environment = get_environment(mwaa, name)
         status = environment.get("Status")
@@ -427,13 +435,18 @@ def wait_for_environment(
             log(f"environment {name}: {status}")
             last = status
         last_update = environment.get("LastUpdate") or {}
-        if status in ENV_FAILED or (status == "AVAILABLE" and last_update.get("Status") == "FAILED"):
+        created = last_update.get("CreatedAt")
+        ours = since is None or seen_busy or (isinstance(created, datetime) and created >= since)
+        if status in ENV_BUSY:
+            seen_busy = True
+        elif status in ENV_FAILED or (since is not None and ours and last_update.get("Status") == "FAILED"):
             error = last_update.get("Error") or {}
             detail = f"{error.get('ErrorCode', '')}: {error.get('ErrorMessage', '')}".strip(": ")
             raise DeployError(
-                f"MWAA environment {name!r} update failed (status {status}){': ' + detail if detail else ''}"
+                f"MWAA environment {name!r} update failed (status {status}){': ' + detail if detail else ''}; "
+                "MWAA keeps running the previous versions"
             )
-        if status == "AVAILABLE":
+        elif status == "AVAILABLE" and ours:
             return environment
         if time.monotonic() > deadline:
             raise DeployError(f"MWAA environment {name!r} is still {status} after {timeout:.0f} s")
@@ -469,7 +482,11 @@ def deploy(
         )
         current = get_environment(mwaa, environment)
         changes = environment_changes(current, plan.artifacts)
-        if changes or any(s.changed for s in plan.artifacts):
+        for state in plan.artifacts:
+            if state.changed:  # its version exists only after the upload
+                changes[state.artifact.path_field] = state.artifact.key
+                changes[state.artifact.version_field] = "<new version>"
+        if changes:
             summary.environment_update = {"Name": environment, **changes}
         return summary
 
@@ -478,7 +495,8 @@ def deploy(
     changes = environment_changes(current, plan.artifacts)
     if changes:
         status = current.get("Status")
-        if status != "AVAILABLE":
+        # UPDATE_FAILED means MWAA rolled a previous update back and accepts a new one.
+        if status not in {"AVAILABLE", "UPDATE_FAILED"}:
             if not wait:
                 raise DeployError(
                     f"MWAA environment {environment!r} is {status}, so it cannot be updated now; the new files are "
@@ -486,6 +504,8 @@ def deploy(
                 )
             wait_for_environment(mwaa, environment, timeout, poll, log, sleep)
         request = {"Name": environment, **changes, "WorkerReplacementStrategy": "GRACEFUL"}
+        # Two minutes of slack for a local clock ahead of AWS's.
+        requested_at = datetime.now(UTC) - timedelta(minutes=2)
         try:
             mwaa.update_environment(**request)
         except botocore.exceptions.ClientError as error:
@@ -493,7 +513,8 @@ def deploy(
         summary.environment_update = request
         log(f"update-environment requested on {environment} (10-30 minutes; workers are replaced gracefully)")
         if wait:
-            wait_for_environment(mwaa, environment, timeout, poll, log, sleep)
+            wait_for_environment(mwaa, environment, timeout, poll, log, sleep, since=requested_at)
+            log(f"environment {environment} runs the new versions")
     return summary
 
 

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -286,6 +287,55 @@ def test_wait_follows_the_update_until_available(fake_repo, bucket, s3_client, m
     assert summary.environment_update is not None
 
 
+def test_wait_does_not_mistake_the_state_before_the_update_for_its_end(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    long_ago = {"Status": "SUCCESS", "CreatedAt": datetime.now(UTC) - timedelta(days=3)}
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+    # MWAA has not switched to UPDATING yet: the AVAILABLE it reports belongs to an update from days ago.
+    stubber.add_response("get_environment", environment("AVAILABLE", LastUpdate=long_ago), {"Name": ENVIRONMENT})
+    stubber.add_response("get_environment", environment("UPDATING", LastUpdate=long_ago), {"Name": ENVIRONMENT})
+    stubber.add_response(
+        "get_environment",
+        environment("AVAILABLE", LastUpdate={"Status": "SUCCESS", "CreatedAt": datetime.now(UTC)}),
+        {"Name": ENVIRONMENT},
+    )
+
+    run(fake_repo, bucket, s3_client, client, wait=True)
+
+    stubber.assert_no_pending_responses()  # all three polls happened
+
+
+def test_wait_for_a_busy_environment_then_update_it_despite_an_old_failure(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    old_failure = {"Status": "FAILED", "CreatedAt": datetime.now(UTC) - timedelta(days=1)}
+    stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
+    stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
+    stubber.add_response("get_environment", environment("AVAILABLE", LastUpdate=old_failure), {"Name": ENVIRONMENT})
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+    stubber.add_response(
+        "get_environment",
+        environment("AVAILABLE", LastUpdate={"Status": "SUCCESS", "CreatedAt": datetime.now(UTC)}),
+        {"Name": ENVIRONMENT},
+    )
+
+    summary = run(fake_repo, bucket, s3_client, client, wait=True)
+
+    stubber.assert_no_pending_responses()
+    assert summary.environment_update is not None
+
+
+def test_an_environment_whose_last_update_failed_accepts_a_new_one(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment("UPDATE_FAILED"), {"Name": ENVIRONMENT})
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.environment_update is not None
+
+
 @pytest.mark.parametrize(
     "final",
     [
@@ -324,8 +374,16 @@ def test_dry_run_prints_the_plan_and_changes_nothing(fake_repo, bucket, s3_clien
     assert keys(s3_client, bucket) == set()
     assert set(summary.uploaded) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip"}
     assert summary.bytes_sent > 0
-    assert summary.environment_update is not None
-    assert "dry run: nothing was changed" in summary.render()
+    assert summary.environment_update == {
+        "Name": ENVIRONMENT,
+        "RequirementsS3Path": "requirements.txt",
+        "RequirementsS3ObjectVersion": "<new version>",
+        "PluginsS3Path": "plugins.zip",
+        "PluginsS3ObjectVersion": "<new version>",
+    }
+    rendered = summary.render()
+    assert "dry run: nothing was changed" in rendered
+    assert "environment update: yes (PluginsS3ObjectVersion=<new version>, RequirementsS3ObjectVersion=" in rendered
 
 
 def test_caches_tests_and_local_stores_are_never_collected(fake_repo):

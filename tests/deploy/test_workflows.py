@@ -77,7 +77,7 @@ def test_deploy_needs_the_tests_and_gets_aws_access_only_through_oidc():
         "actions/checkout",
         "actions/setup-python",
         "aws-actions/configure-aws-credentials",
-        "make deploy DEPLOY_ARGS=--wait",
+        'make deploy DEPLOY_ARGS="--wait --timeout 2700"',
     ]
     credentials = steps(job)[2]["with"]
     assert credentials["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
