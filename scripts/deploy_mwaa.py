@@ -236,19 +236,19 @@ def collect_artifacts(repo: Path) -> tuple[list[Artifact], list[str]]:
             )
         )
     else:
-        notes.append("requirements.txt: not in the repo, skipped")
+        notes.append("requirements.txt: not in the repo")
     plugins = build_plugins_zip(repo / "plugins")
     if plugins is not None:
         artifacts.append(Artifact("plugins.zip", plugins, "PluginsS3Path", "PluginsS3ObjectVersion"))
     else:
-        notes.append("plugins.zip: plugins/ has no files, skipped")
+        notes.append("plugins.zip: plugins/ has no files")
     startup = repo / "startup.sh"
     if startup.is_file():
         artifacts.append(
             Artifact("startup.sh", startup.read_bytes(), "StartupScriptS3Path", "StartupScriptS3ObjectVersion")
         )
     else:
-        notes.append("startup.sh: not in the repo, skipped")
+        notes.append("startup.sh: not in the repo (optional)")
     return artifacts, notes
 
 
