@@ -181,3 +181,25 @@ def test_no_static_credentials_in_templates(template: Path):
     text = template.read_text()
     assert not re.search(r"AKIA[0-9A-Z]{16}", text)
     assert "AccessKey" not in text and "aws_secret_access_key" not in text.lower()
+
+
+def test_environment_network_is_private_subnets_behind_nat_with_a_self_referencing_group():
+    resources = load("environment.yaml")["Resources"]
+    env = resources["Environment"]["Properties"]["NetworkConfiguration"]
+    assert env["SubnetIds"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+    assert env["SecurityGroupIds"] == [{"Ref": "SecurityGroup"}]
+    azs = [
+        resources[s]["Properties"]["AvailabilityZone"]["Fn::Select"][0] for s in ("PrivateSubnet1", "PrivateSubnet2")
+    ]
+    assert azs == [0, 1], "MWAA needs two availability zones"
+    assert all(
+        r["Properties"].get("MapPublicIpOnLaunch") is False
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::Subnet"
+    )
+    assert resources["PrivateDefaultRoute"]["Properties"]["NatGatewayId"] == {"Ref": "NatGateway"}
+    for association in ("PrivateSubnet1RouteTableAssociation", "PrivateSubnet2RouteTableAssociation"):
+        assert resources[association]["Properties"]["RouteTableId"] == {"Ref": "PrivateRouteTable"}
+    ingress = resources["SecurityGroupSelfIngress"]["Properties"]
+    assert ingress["GroupId"] == ingress["SourceSecurityGroupId"] == {"Ref": "SecurityGroup"}
+    assert not resources["SecurityGroup"]["Properties"].get("SecurityGroupIngress"), "nothing from outside"
