@@ -8,6 +8,8 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 UV_VERSION := $(shell sed -n 's/^uv==//p' dags/constraints.txt)
 LOCAL := $(CURDIR)/.local
+# The venv's tools first: `airflow standalone` starts its components by calling `airflow` from PATH.
+export PATH := $(BIN):$(PATH)
 
 # Installs compile byte-code: this machine sets PYTHONDONTWRITEBYTECODE, and mlflow/sklearn import 2-3x slower without it.
 export UV_COMPILE_BYTECODE := 1
@@ -61,7 +63,8 @@ ui: airflow-db ## Airflow (standalone, :8080) and the MLflow UI (:5000) locally,
 	trap 'kill 0' EXIT INT TERM; \
 	case "$$uri" in sqlite:*|file:*|/*) \
 	  $(BIN)/mlflow server --backend-store-uri "$$uri" --host 127.0.0.1 --port $(MLFLOW_PORT) > $(LOCAL)/mlflow-ui.log 2>&1 & \
-	  echo "MLflow UI:  http://127.0.0.1:$(MLFLOW_PORT)  (log: .local/mlflow-ui.log)";; \
+	  echo "MLflow UI:  http://127.0.0.1:$(MLFLOW_PORT)  (log: .local/mlflow-ui.log)"; \
+	  export ML_PIPELINE_MLFLOW_UI_URL=http://127.0.0.1:$(MLFLOW_PORT);; \
 	*) echo "MLflow:     $$uri (remote; no local UI started)";; esac; \
 	echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user admin, password in .local/airflow/simple_auth_manager_passwords.json.generated"; \
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
