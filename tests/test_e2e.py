@@ -34,9 +34,7 @@ def airflow_home():
 @pytest.fixture
 def stores(tmp_path, airflow_home):
     """Environment for one pipeline: its own MLflow store and artifact root, the session's Airflow."""
-    env = {
-        key: value for key, value in os.environ.items() if not key.startswith(("ML_PIPELINE_", "MLFLOW_", "AWS_"))
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ML_PIPELINE_", "MLFLOW_", "AWS_"))}
     env |= {
         "AIRFLOW_HOME": airflow_home,
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
