@@ -71,12 +71,13 @@ def resolve(official: Path, requirement_files: list[Path], python_version: str) 
 
 
 def merge(official_text: str, resolved_text: str) -> str:
-    official_names = {_name(line) for line in official_text.splitlines()} - {None}
+    """Official pins verbatim, then resolved pins for everything they miss (a previous lock's additions dropped)."""
+    base = official_text.split(MARKER)[0].rstrip("\n")
+    official_names = {_name(line) for line in base.splitlines()} - {None}
     extra = sorted(
         (line.strip() for line in resolved_text.splitlines() if _name(line) and _name(line) not in official_names),
         key=lambda line: _name(line) or "",
     )
-    base = official_text.split(MARKER)[0].rstrip("\n")
     return f"{base}\n\n{MARKER}\n" + "\n".join(extra) + "\n"
 
 
