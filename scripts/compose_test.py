@@ -35,6 +35,7 @@ DAG_ID = "classification_pipeline"
 MODEL_NAME = "wine-classifier"
 BUCKET = "ml-pipeline-artifacts"
 WORKER = "airflow-worker"
+HTTP_TIMEOUT = 60
 
 
 class Failure(Exception):
@@ -65,10 +66,17 @@ def step(name: str) -> Iterator[None]:
 
 
 def wait_for(what: str, probe: Callable[[], Any], deadline: Deadline, limit: float, interval: float = 2.0) -> Any:
-    """Call probe() until it returns something truthy; fail after `limit` seconds (or the overall deadline)."""
+    """Call probe() until it returns something truthy; fail after `limit` seconds (or the overall deadline).
+
+    A busy machine can make a single request time out: that counts as "not yet", not as a failure.
+    """
     end = time.monotonic() + min(limit, deadline.remaining())
     while True:
-        result = probe()
+        try:
+            result = probe()
+        except (requests.ConnectionError, requests.Timeout) as error:
+            print(f"    (no answer yet: {type(error).__name__})", flush=True)
+            result = None
         if result:
             return result
         if time.monotonic() >= end:
@@ -84,7 +92,7 @@ def free_port() -> int:
 
 class Compose:
     def __init__(self, project: str, env: dict[str, str], deadline: Deadline) -> None:
-        self.base = ["docker", "compose", "--project-directory", str(ROOT), "-p", project]
+        self.base = ["docker", "compose", "--project-directory", str(ROOT), "-p", project, "--progress", "quiet"]
         self.env = env
         self.deadline = deadline
 
@@ -104,16 +112,20 @@ class Compose:
 
 
 class Airflow:
-    def __init__(self, url: str, username: str, password: str) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
         self.session = requests.Session()
-        response = requests.post(f"{url}/auth/token", json={"username": username, "password": password}, timeout=30)
+
+    def login(self, username: str, password: str) -> bool:
+        credentials = {"username": username, "password": password}
+        response = self.session.post(f"{self.url}/auth/token", json=credentials, timeout=HTTP_TIMEOUT)
         if not response.ok:
             raise Failure(f"POST /auth/token: HTTP {response.status_code} {response.text[:300]}")
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        return True
 
     def call(self, method: str, path: str, *, ok_missing: bool = False, **kwargs: Any) -> Any:
-        response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
+        response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=HTTP_TIMEOUT, **kwargs)
         if ok_missing and response.status_code == 404:
             return None
         if not response.ok:
@@ -158,10 +170,10 @@ class MLflow:
     def __init__(self, url: str) -> None:
         self.url = url
 
-    def get(self, path: str, **params: str) -> dict[str, Any]:
-        response = requests.get(f"{self.url}{path}", params=params, timeout=30)
+    def get(self, endpoint: str, **params: str) -> dict[str, Any]:
+        response = requests.get(f"{self.url}{endpoint}", params=params, timeout=HTTP_TIMEOUT)
         if not response.ok:
-            raise Failure(f"MLflow GET {path} {params}: HTTP {response.status_code} {response.text[:300]}")
+            raise Failure(f"MLflow GET {endpoint} {params}: HTTP {response.status_code} {response.text[:300]}")
         return response.json()
 
     def check_version(self, version: str, *, alias: str | None) -> None:
@@ -176,9 +188,10 @@ class MLflow:
                 raise Failure(f"alias {alias!r} points at v{holder['version']}, expected v{version}")
             print(f"    alias {alias!r} -> v{version}", flush=True)
         # The model's files must be in the tracking server's artifact store (proxied, mlflow-artifacts:/).
-        model_id = model_version.get("model_id")
-        if not model_id:
-            raise Failure(f"{MODEL_NAME} v{version} has no logged model: {model_version}")
+        source = model_version.get("source", "")
+        if not source.startswith("models:/m-"):
+            raise Failure(f"{MODEL_NAME} v{version} does not come from a logged model: source {source!r}")
+        model_id = source.removeprefix("models:/")
         artifact_uri = self.get(f"/api/2.0/mlflow/logged-models/{model_id}")["model"]["info"]["artifact_uri"]
         if not artifact_uri.startswith("mlflow-artifacts:/"):
             raise Failure(f"model {model_id} is stored at {artifact_uri}, not in the server's proxied store")
@@ -206,10 +219,15 @@ def check_s3_objects(compose: Compose, uris: list[str]) -> None:
     print(compose.run("exec", "-T", "s3", "python", "-c", script, *uris, capture=True), end="", flush=True)
 
 
-def kill_worker_during_training(compose: Compose, airflow: Airflow, deadline: Deadline, trees: int) -> None:
+def kill_worker_during_training(compose: Compose, airflow: Airflow, deadline: Deadline, iterations: int) -> None:
+    """A slow but small model: saga with tol=0 runs all `iterations` epochs (~50 us each) and stays 3x13 weights.
+
+    (A big random forest is slow to fit too, but then also slow to serialise and upload in persist_model.)
+    """
     run_id = f"compose-test-worker-kill-{int(time.time())}"
-    with step("trigger a slow run (random_forest)"):
-        airflow.trigger(run_id, {"classifier": "random_forest", "hyperparams": {"n_estimators": trees}})
+    conf = {"classifier": "logistic_regression", "hyperparams": {"solver": "saga", "tol": 0, "max_iter": iterations}}
+    with step("trigger a run with a slow train_model"):
+        airflow.trigger(run_id, conf)
     with step("wait until train_model runs"):
         wait_for(
             "train_model to be running",
@@ -218,12 +236,12 @@ def kill_worker_during_training(compose: Compose, airflow: Airflow, deadline: De
             limit=300,
             interval=1,
         )
-        time.sleep(3)  # well inside fit(), past the task's imports
+        time.sleep(2)
         if airflow.task(run_id, "train_model")["state"] != "running":
-            raise Failure("train_model finished before the worker could be killed; raise --kill-test-trees")
+            raise Failure("train_model finished before the worker could be killed; raise --kill-test-iterations")
     with step(f"kill the {WORKER} container (SIGKILL) and start it again"):
         compose.run("kill", "-s", "SIGKILL", WORKER)
-        compose.run("up", "-d", "--wait", "--wait-timeout", "300", WORKER)
+        compose.run("up", "-d", "--no-deps", "--no-recreate", "--wait", "--wait-timeout", "300", WORKER)
     with step("wait for the retried run to succeed"):
         airflow.wait_for_success(run_id, deadline, limit=900)
     train = airflow.task(run_id, "train_model")
@@ -238,7 +256,7 @@ def main() -> int:
     parser.add_argument("--project", default="ml-pipeline-test", help="docker compose project name")
     parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
     parser.add_argument("--skip-kill-test", action="store_true", help="skip the worker-kill test")
-    parser.add_argument("--kill-test-trees", type=int, default=10000, help="n_estimators of the slow run")
+    parser.add_argument("--kill-test-iterations", type=int, default=400_000, help="max_iter of the slow run")
     args = parser.parse_args()
 
     deadline = Deadline(args.timeout)
@@ -257,7 +275,9 @@ def main() -> int:
             compose.run("up", "-d", "--wait", "--wait-timeout", "600")
         print(f"    Airflow {airflow_url}   MLflow {mlflow.url}", flush=True)
         with step(f"wait for {DAG_ID} to be parsed"):
-            airflow = Airflow(airflow_url, secrets["AIRFLOW_ADMIN_USERNAME"], secrets["AIRFLOW_ADMIN_PASSWORD"])
+            airflow = Airflow(airflow_url)
+            login = (secrets["AIRFLOW_ADMIN_USERNAME"], secrets["AIRFLOW_ADMIN_PASSWORD"])
+            wait_for("a REST API token", lambda: airflow.login(*login), deadline, limit=120)
 
             def parsed() -> bool:
                 errors = airflow.call("GET", "/importErrors")["import_errors"]
@@ -285,7 +305,7 @@ def main() -> int:
             check_s3_objects(compose, [dataset["train_uri"], dataset["holdout_uri"], training["model_uri"]])
 
         if not args.skip_kill_test:
-            kill_worker_during_training(compose, airflow, deadline, args.kill_test_trees)
+            kill_worker_during_training(compose, airflow, deadline, args.kill_test_iterations)
         failed = False
     except (Failure, requests.RequestException, subprocess.TimeoutExpired) as error:
         print(f"FAILED: {error}", file=sys.stderr, flush=True)
@@ -293,9 +313,10 @@ def main() -> int:
         if failed:
             compose.deadline = Deadline(120)
             compose.run("ps", "-a", check=False)
-            compose.run("logs", "--no-color", "--tail", "80", check=False)
+            compose.run("logs", "--no-color", "--tail", "50", check=False)
         if args.keep:
-            print(f"stack left running: docker compose -p {args.project} down -v", flush=True)
+            login = f"{secrets['AIRFLOW_ADMIN_USERNAME']} / {secrets['AIRFLOW_ADMIN_PASSWORD']}"
+            print(f"stack left running, login {login}; remove: docker compose -p {args.project} down -v", flush=True)
         else:
             with step("docker compose down -v"):
                 compose.deadline = Deadline(300)
