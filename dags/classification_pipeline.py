@@ -19,6 +19,8 @@ conf) is described in the project's README.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,20 +31,28 @@ if TYPE_CHECKING:
     from ml_pipeline.storage import Storage
 
 
-def _config() -> PipelineConfig:
-    """Configuration for this task instance, read now rather than when the file is parsed."""
+@contextmanager
+def _fail_fast_on_invalid_input() -> Iterator[None]:
+    """Bad configuration or data will not fix itself: fail the task at once instead of retrying it."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ml_pipeline.config import VARIABLE_NAME, ConfigError, load_config
+    from ml_pipeline.config import InvalidInputError
 
     try:
-        return load_config(
-            None,
-            Variable.get(VARIABLE_NAME, default=None, deserialize_json=True),
-            get_current_context()["dag_run"].conf,
-        )
-    except ConfigError as error:
-        raise AirflowFailException(f"Invalid configuration: {error}") from error
+        yield
+    except InvalidInputError as error:
+        raise AirflowFailException(f"{error.label}: {error}") from error
+
+
+def _config() -> PipelineConfig:
+    """Configuration for this task instance, read now rather than when the file is parsed."""
+    from ml_pipeline.config import VARIABLE_NAME, load_config
+
+    return load_config(
+        None,
+        Variable.get(VARIABLE_NAME, default=None, deserialize_json=True),
+        get_current_context()["dag_run"].conf,
+    )
 
 
 def _storage(config: PipelineConfig) -> Storage:
@@ -83,12 +93,10 @@ def _run_prefix(config: PipelineConfig) -> str:
 def classification_pipeline() -> None:
     @task(execution_timeout=timedelta(minutes=10))
     def get_data() -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
+        from ml_pipeline.data import snapshot_dataset
 
-        from ml_pipeline.data import DataValidationError, snapshot_dataset
-
-        config = _config()
-        try:
+        with _fail_fast_on_invalid_input():
+            config = _config()
             return snapshot_dataset(
                 config.source_uri,
                 _run_prefix(config),
@@ -97,18 +105,13 @@ def classification_pipeline() -> None:
                 seed=config.random_seed,
                 min_rows=config.min_rows,
             )
-        except DataValidationError as error:
-            raise AirflowFailException(f"Invalid input data: {error}") from error
 
     @task(execution_timeout=timedelta(minutes=30))
     def train_model(dataset: dict[str, Any]) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from ml_pipeline.config import ConfigError
         from ml_pipeline.training import train_and_evaluate
 
-        config = _config()
-        try:
+        with _fail_fast_on_invalid_input():
+            config = _config()
             training = train_and_evaluate(
                 dataset["train_uri"],
                 dataset["holdout_uri"],
@@ -118,15 +121,14 @@ def classification_pipeline() -> None:
                 hyperparams=config.hyperparams,
                 seed=config.random_seed,
             )
-        except ConfigError as error:
-            raise AirflowFailException(f"Invalid configuration: {error}") from error
         return training | {"dataset": dataset}
 
     @task(execution_timeout=timedelta(minutes=15))
     def persist_model(training: dict[str, Any]) -> dict[str, Any]:
         from ml_pipeline.registry import persist
 
-        config = _config()
+        with _fail_fast_on_invalid_input():
+            config = _config()
         context = get_current_context()
         return persist(
             storage=_storage(config),

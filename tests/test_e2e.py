@@ -133,4 +133,13 @@ def test_bad_input_fails_get_data_clearly_and_registers_nothing(stores, tmp_path
     output = run_pipeline(stores, "2026-11-23T00:00:00+00:00", conf={"source_uri": str(source)}, expect_success=False)
     assert message in output
     assert "ended in state failed" in output
+    assert "up_for_retry" not in output.lower(), "bad input must not be retried"
+    assert MlflowClient().search_registered_models() == []
+
+
+def test_invalid_configuration_fails_the_run_at_once(stores):
+    conf = {"classifier": "svm"}
+    output = run_pipeline(stores, "2026-11-24T00:00:00+00:00", conf=conf, expect_success=False)
+    assert "Invalid configuration: classifier must be one of logistic_regression, random_forest" in output
+    assert "up_for_retry" not in output.lower()
     assert MlflowClient().search_registered_models() == []

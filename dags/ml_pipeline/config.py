@@ -21,8 +21,16 @@ CLASSIFIERS = ("logistic_regression", "random_forest", "gradient_boosting")
 GATE_METRICS = ("f1_macro", "accuracy")
 
 
-class ConfigError(ValueError):
+class InvalidInputError(ValueError):
+    """Bad configuration or data: retrying cannot fix it, so the task should fail at once."""
+
+    label = "Invalid input"
+
+
+class ConfigError(InvalidInputError):
     """A configuration value is missing or malformed."""
+
+    label = "Invalid configuration"
 
 
 @dataclass(frozen=True)

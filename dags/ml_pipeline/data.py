@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from ml_pipeline.config import InvalidInputError
 from ml_pipeline.storage import Storage, StorageError, join
 
 FEATURES = (
@@ -30,8 +31,10 @@ TARGET = "target"
 BUNDLED_SOURCE = "sklearn:wine"
 
 
-class DataValidationError(ValueError):
+class DataValidationError(InvalidInputError):
     """The input data cannot be trained on; the message says what is wrong with it."""
+
+    label = "Invalid input data"
 
 
 def load_source(source_uri: str, storage: Storage) -> pd.DataFrame:
