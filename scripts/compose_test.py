@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -160,10 +161,33 @@ class Airflow:
                 last = summary
             state = self.run_state(run_id)
             if state == "failed":
+                self.print_failed_task_logs(tasks)
                 raise Failure(f"DAG run {run_id} failed ({summary})")
             return state if state == "success" else ""
 
         wait_for(f"DAG run {run_id} to succeed", finished, deadline, limit, interval=3)
+
+    def print_failed_task_logs(self, tasks: list[dict[str, Any]], lines: int = 30) -> None:
+        """The end of each failed task's log, so that a failure in CI says why."""
+        for task in tasks:
+            if task["state"] != "failed":
+                continue
+            instance = f"/dags/{DAG_ID}/dagRuns/{task['dag_run_id']}/taskInstances/{task['task_id']}"
+            path = f"{instance}/logs/{task['try_number']}"
+            try:
+                content = self.call("GET", path, headers={"Accept": "application/json"})["content"]
+            except (Failure, requests.RequestException) as error:
+                print(f"    (no log for {task['task_id']}: {error})", flush=True)
+                continue
+            messages = [
+                " ".join(str(entry.get(key, "")) for key in ("timestamp", "level", "event", "error_detail")).strip()
+                if isinstance(entry, dict)
+                else str(entry)
+                for entry in content
+            ]
+            print(f"    --- {task['task_id']} try {task['try_number']} (last {lines} log lines)", flush=True)
+            for message in messages[-lines:]:
+                print(f"    | {message[:2000]}", flush=True)
 
 
 class MLflow:
@@ -258,6 +282,9 @@ def main() -> int:
     parser.add_argument("--skip-kill-test", action="store_true", help="skip the worker-kill test")
     parser.add_argument("--kill-test-iterations", type=int, default=400_000, help="max_iter of the slow run")
     args = parser.parse_args()
+    if not shutil.which("docker"):
+        print("docker is not on PATH: the stack needs Docker with the compose plugin", file=sys.stderr)
+        return 1
 
     deadline = Deadline(args.timeout)
     secrets = generated_env()
