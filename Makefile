@@ -128,10 +128,10 @@ up: .env ## Start the local stack (builds images; waits until every service is h
 	echo "MLflow UI   http://$$($(COMPOSE) port mlflow 5000)" && \
 	echo "DAGs from ./dags (new DAGs start paused). Stop: make down; wipe data too: $(COMPOSE) down -v"
 
-down: ## Stop the local stack (data volumes are kept)
+down: .env ## Stop the local stack (data volumes are kept)
 	$(COMPOSE) down --remove-orphans
 
-logs: ## Follow the local stack's logs (SERVICE=airflow-worker for one service)
+logs: .env ## Follow the local stack's logs (SERVICE=airflow-worker for one service)
 	$(COMPOSE) logs -f --tail 100 $(SERVICE)
 
 compose-test: $(BIN)/.installed ## Stack end to end: up, REST-triggered run, MLflow checks, worker kill, teardown
