@@ -27,17 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", default=defaults.mlflow_tracking_uri, help="default: MLFLOW_TRACKING_URI")
     args = parser.parse_args(argv)
 
-    import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from ml_pipeline.lookup import ModelNotFoundError, describe, predict, read_rows, resolve
+    from ml_pipeline.registry import use_tracking_server
 
-    mlflow.set_tracking_uri(args.tracking_uri)
+    use_tracking_server(args.tracking_uri)
     client = MlflowClient()
     try:
         model_version = resolve(client, args.name, args.alias, args.version)
         rows = read_rows(args.input) if args.input else None
-    except (ModelNotFoundError, ValueError, OSError) as error:
+    except (ModelNotFoundError, MlflowException, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     result = describe(client, model_version)

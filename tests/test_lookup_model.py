@@ -71,3 +71,10 @@ def test_missing_models_and_bad_input_are_one_line_errors(registry, capsys, args
     code, out, err = run_cli(capsys, "--tracking-uri", registry, *args)
     assert code == 1 and out == ""
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_an_unreachable_tracking_server_is_a_one_line_error(capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    code, out, err = run_cli(capsys, "--tracking-uri", "http://127.0.0.1:9")
+    assert code == 1 and out == ""
+    assert err.startswith("error: API request to http://127.0.0.1:9/") and err.count("\n") == 1

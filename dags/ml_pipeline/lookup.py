@@ -13,7 +13,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from ml_pipeline.data import FEATURES
-from ml_pipeline.registry import CHAMPION, find_version_for_run
+from ml_pipeline.registry import CHAMPION, find_version_for_run, is_not_found
 
 
 class ModelNotFoundError(LookupError):
@@ -24,6 +24,8 @@ def resolve(client: MlflowClient, name: str, alias: str = CHAMPION, version: str
     try:
         return client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
+        if not is_not_found(error):
+            raise
         wanted = f"version {version}" if version else f"alias '{alias}'"
         raise ModelNotFoundError(
             f"model '{name}' has no {wanted} in the registry at {mlflow.get_tracking_uri()}"

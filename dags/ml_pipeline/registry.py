@@ -32,9 +32,20 @@ TAG_DATA_HASH = "data_hash"
 MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
 
 
+def use_tracking_server(tracking_uri: str) -> None:
+    """Point MLflow at the tracking server (a URL, a database URI, or a SageMaker MLflow ARN).
+
+    sagemaker-mlflow (needed for ARNs) adds a request-header provider that fails for every other URI, and MLflow
+    then warns on each request; that one logger is quietened unless an ARN is in use.
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    level = logging.WARNING if tracking_uri.startswith("arn:") else logging.ERROR
+    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(level)
+
+
 def connect(tracking_uri: str, experiment_name: str) -> str:
     """Point MLflow at the tracking server and make sure the experiment exists; return its id."""
-    mlflow.set_tracking_uri(tracking_uri)
+    use_tracking_server(tracking_uri)
     experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is not None:
         return experiment.experiment_id
@@ -65,11 +76,16 @@ def find_version_for_run(client: MlflowClient, model_name: str, dag_id: str, run
     return min(versions, key=lambda v: int(v.version)) if versions else None
 
 
+def is_not_found(error: MlflowException) -> bool:
+    """Whether the registry said the model, version or alias does not exist (as opposed to being unreachable)."""
+    return error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
 def champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
     try:
         return client.get_model_version_by_alias(model_name, CHAMPION)
     except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if is_not_found(error):
             return None
         raise
 
@@ -120,11 +136,14 @@ def log_and_register(
         figure = _confusion_matrix_figure(evaluation)
         mlflow.log_figure(figure, "confusion_matrix.png")
         plt.close(figure)
-        for frame, context in ((train, "training"), (holdout, "holdout")):
+        for frame, context, uri in (
+            (train, "training", dataset["train_uri"]),
+            (holdout, "holdout", dataset["holdout_uri"]),
+        ):
             mlflow.log_input(
                 mlflow.data.from_pandas(
                     frame,
-                    source=dataset["train_uri" if context == "training" else "holdout_uri"],
+                    source=uri,
                     targets="target",
                     name=f"wine-{context}",
                     digest=dataset["data_hash"][:16],
