@@ -175,18 +175,8 @@ def test_changed_requirements_upload_once_and_update_with_exactly_the_new_versio
     client, stubber = mwaa
     old_version = versions["RequirementsS3ObjectVersion"]
     write(fake_repo / "requirements.txt", (fake_repo / "requirements.txt").read_text() + "pandas\n")
-    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
     # The expected parameters are checked by the Stubber; the version is only known after the upload.
-    stubber.add_response(
-        "update_environment",
-        {"Arn": REQUIREMENTS_ARN},
-        {
-            "Name": ENVIRONMENT,
-            "WorkerReplacementStrategy": "GRACEFUL",
-            "RequirementsS3Path": "requirements.txt",
-            "RequirementsS3ObjectVersion": ANY,
-        },
-    )
+    expect_update(stubber, versions, {"RequirementsS3Path": "requirements.txt", "RequirementsS3ObjectVersion": ANY})
 
     summary = run(fake_repo, bucket, s3_client, client)
 
@@ -212,17 +202,7 @@ def test_changed_lock_file_republishes_requirements_after_the_lock(fake_repo, bu
     versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
     client, stubber = mwaa
     write(fake_repo / "dags/constraints.txt", "scikit-learn==1.7.2\nmlflow==3.5.0\n")
-    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
-    stubber.add_response(
-        "update_environment",
-        {"Arn": REQUIREMENTS_ARN},
-        {
-            "Name": ENVIRONMENT,
-            "WorkerReplacementStrategy": "GRACEFUL",
-            "RequirementsS3Path": "requirements.txt",
-            "RequirementsS3ObjectVersion": ANY,
-        },
-    )
+    expect_update(stubber, versions, {"RequirementsS3Path": "requirements.txt", "RequirementsS3ObjectVersion": ANY})
 
     summary = run(fake_repo, bucket, s3_client, client)
 
@@ -237,17 +217,7 @@ def test_startup_script_is_uploaded_and_referenced_when_the_repo_has_one(fake_re
     versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
     client, stubber = mwaa
     write(fake_repo / "startup.sh", "#!/bin/sh\nexport ML_PIPELINE_MODEL_NAME=wine\n")
-    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
-    stubber.add_response(
-        "update_environment",
-        {"Arn": REQUIREMENTS_ARN},
-        {
-            "Name": ENVIRONMENT,
-            "WorkerReplacementStrategy": "GRACEFUL",
-            "StartupScriptS3Path": "startup.sh",
-            "StartupScriptS3ObjectVersion": ANY,
-        },
-    )
+    expect_update(stubber, versions, {"StartupScriptS3Path": "startup.sh", "StartupScriptS3ObjectVersion": ANY})
 
     summary = run(fake_repo, bucket, s3_client, client)
 
