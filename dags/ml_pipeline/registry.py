@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.data import FEATURES, read_frame
+from ml_pipeline.data import FEATURES, TARGET, content_hash, read_frame
 from ml_pipeline.storage import Storage
 from ml_pipeline.training import evaluate, model_from_bytes, skops_trusted_types
 
@@ -113,6 +114,7 @@ def log_and_register(
     dataset: dict[str, Any],
     training: dict[str, Any],
     split_params: dict[str, Any],
+    holdout: pd.DataFrame,
 ) -> ModelVersion:
     """One MLflow run with params, metrics, plots, lineage and the model; then one registered version."""
     import matplotlib.pyplot as plt
@@ -121,7 +123,6 @@ def log_and_register(
     model = model_from_bytes(storage.read_bytes(training["model_uri"]))
     evaluation = json.loads(storage.read_bytes(training["evaluation_uri"]))
     train = read_frame(dataset["train_uri"], storage)
-    holdout = read_frame(dataset["holdout_uri"], storage)
     features = holdout[list(FEATURES)]
     lineage = {
         "data.source": dataset["source"],
@@ -144,9 +145,9 @@ def log_and_register(
                 mlflow.data.from_pandas(
                     frame,
                     source=uri,
-                    targets="target",
+                    targets=TARGET,
                     name=f"wine-{context}",
-                    digest=dataset["data_hash"][:16],
+                    digest=content_hash(frame)[:16],
                 ),
                 context=context,
             )
@@ -162,7 +163,12 @@ def log_and_register(
 
 
 def gate(
-    client: MlflowClient, model_name: str, candidate: ModelVersion, candidate_score: float, holdout: Any, metric: str
+    client: MlflowClient,
+    model_name: str,
+    candidate: ModelVersion,
+    candidate_score: float,
+    holdout: pd.DataFrame,
+    metric: str,
 ) -> dict[str, Any]:
     """Give the candidate `champion` if it scores at least as well as the champion on the same rows."""
     current = champion_version(client, model_name)
@@ -214,6 +220,7 @@ def persist(
     experiment_id = connect(tracking_uri, experiment_name)
     client = MlflowClient()
     version = find_version_for_run(client, model_name, dag_id, run_id)
+    holdout = read_frame(dataset["holdout_uri"], storage)
     if version is None:
         version = log_and_register(
             storage=storage,
@@ -224,12 +231,12 @@ def persist(
             dataset=dataset,
             training=training,
             split_params=split_params,
+            holdout=holdout,
         )
     else:
         log.info(
             "Reusing model %s v%s, registered by an earlier attempt of run %s", model_name, version.version, run_id
         )
-    holdout = read_frame(dataset["holdout_uri"], storage)
     decision = gate(client, model_name, version, training["metrics"][gate_metric], holdout, gate_metric)
     return {
         "model_name": model_name,
