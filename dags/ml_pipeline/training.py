@@ -62,10 +62,6 @@ def evaluate(model: Pipeline, holdout: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def score(model: Any, holdout: pd.DataFrame, metric: str) -> float:
-    return float(evaluate(model, holdout)["metrics"][metric])
-
-
 def model_to_bytes(model: Pipeline) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
