@@ -64,3 +64,10 @@ def test_weak_hyperparameters_give_a_measurably_worse_model(dataset, tmp_path):
 def test_unknown_hyperparameters_are_a_configuration_error():
     with pytest.raises(ConfigError, match="invalid hyperparams for logistic_regression: .*max_depht"):
         build_pipeline("logistic_regression", {"max_depht": 3}, 42)
+
+
+def test_every_classifier_the_configuration_accepts_can_be_built():
+    from ml_pipeline.config import CLASSIFIERS
+    from ml_pipeline.training import ESTIMATORS
+
+    assert set(CLASSIFIERS) == set(ESTIMATORS)
