@@ -14,7 +14,7 @@ from airflow.plugins_manager import AirflowPlugin
 def mlflow_views(ui_url: str) -> list[dict[str, str]]:
     if not ui_url:
         return []
-    return [{"name": "MLflow models", "href": f"{ui_url.rstrip('/')}/#/models", "destination": "nav"}]
+    return [{"name": "MLflow", "href": f"{ui_url.rstrip('/')}/#/models", "destination": "nav"}]
 
 
 class MlflowUiLinkPlugin(AirflowPlugin):

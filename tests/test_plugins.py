@@ -23,7 +23,7 @@ def loaded_plugins(**env: str) -> dict[str, dict]:
 def test_the_airflow_navigation_links_to_the_mlflow_model_registry():
     plugin = loaded_plugins(ML_PIPELINE_MLFLOW_UI_URL="http://127.0.0.1:5000/")["mlflow_ui_link"]
     assert plugin["external_views"] == [
-        {"name": "MLflow models", "href": "http://127.0.0.1:5000/#/models", "destination": "nav"}
+        {"name": "MLflow", "href": "http://127.0.0.1:5000/#/models", "destination": "nav"}
     ]
 
 
