@@ -17,14 +17,17 @@ sys.path.insert(0, str(REPO / "dags"))
 DAG_ID = "classification_pipeline"
 
 
-def run_dag(conf: dict, logical_date: datetime) -> tuple[str, str]:
-    """Run every task of the DAG once; return the DAG run's id and final state."""
+def run_dag(conf: dict, logical_date: datetime) -> tuple[str, str, dict[str, str]]:
+    """Run every task of the DAG once; return the DAG run's id, its final state and each task's state."""
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.utils.session import create_session
 
     dag = DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID)
     # run_after = logical_date makes the run id a function of the date, so a given date is always the same run.
     dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
-    return dag_run.run_id, str(dag_run.state)
+    with create_session() as session:
+        states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
+    return dag_run.run_id, str(dag_run.state), {task_id: states[task_id] for task_id in dag.task_ids}
 
 
 def summary(run_id: str, conf: dict) -> dict:
@@ -55,9 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logical_date = args.logical_date or datetime.now(UTC).replace(microsecond=0)
-    run_id, state = run_dag(args.conf, logical_date)
+    run_id, state, tasks = run_dag(args.conf, logical_date)
     if state != "success":
-        print(f"\n{DAG_ID} run {run_id} ended in state {state}; see the task logs above.", file=sys.stderr)
+        failed = [task for task, task_state in tasks.items() if task_state == "failed"]
+        states = ", ".join(f"{task} {task_state}" for task, task_state in tasks.items())
+        print(
+            f"\n{DAG_ID} run {run_id} ended in state {state} ({states}); "
+            f"the reason is at the end of {' and '.join(failed) or 'the task'}'s log above.",
+            file=sys.stderr,
+        )
         return 1
     result = summary(run_id, args.conf)
     promoted = "champion" in result["aliases"]

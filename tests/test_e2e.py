@@ -132,7 +132,7 @@ def test_bad_input_fails_get_data_clearly_and_registers_nothing(stores, tmp_path
     corrupt(wine_frame).to_csv(source, index=False)
     output = run_pipeline(stores, "2026-11-23T00:00:00+00:00", conf={"source_uri": str(source)}, expect_success=False)
     assert message in output
-    assert "ended in state failed" in output
+    assert "ended in state failed (get_data failed, train_model upstream_failed" in output
     assert "up_for_retry" not in output.lower(), "bad input must not be retried"
     assert MlflowClient().search_registered_models() == []
 
