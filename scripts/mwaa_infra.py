@@ -17,7 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -282,20 +282,7 @@ def parse_args(argv: list[str] | None, environ: dict[str, str]) -> argparse.Name
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv, dict(os.environ))
-    config = InfraConfig(
-        project=args.project,
-        region=args.region,
-        github_repository=args.github_repository,
-        oidc_provider_arn=args.oidc_provider_arn,
-        environment_class=args.environment_class,
-        min_workers=args.min_workers,
-        max_workers=args.max_workers,
-        webserver_access_mode=args.webserver_access_mode,
-        artifact_bucket=args.artifact_bucket,
-        artifact_prefix=args.artifact_prefix,
-        mlflow_tracking_uri=args.mlflow_tracking_uri,
-        mlflow_tracking_server_arn=args.mlflow_tracking_server_arn,
-    )
+    config = InfraConfig(**{field.name: getattr(args, field.name) for field in fields(InfraConfig)})
     session = boto3.session.Session(region_name=args.region)
     try:
         if session.get_credentials() is None:

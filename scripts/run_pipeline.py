@@ -35,10 +35,10 @@ def summary(run_id: str, conf: dict) -> dict:
 
     from ml_pipeline.config import load_config
     from ml_pipeline.lookup import describe, version_for_run
-    from ml_pipeline.registry import connect
+    from ml_pipeline.registry import use_tracking_server
 
     config = load_config(None, conf)
-    connect(config.mlflow_tracking_uri, config.experiment_name)
+    use_tracking_server(config.mlflow_tracking_uri)
     client = MlflowClient()
     return describe(client, version_for_run(client, config.model_name, DAG_ID, run_id)) | {
         "tracking_uri": config.mlflow_tracking_uri
