@@ -4,17 +4,18 @@
 Trains a scikit-learn classifier on the Wine data set every day and publishes it in MLflow's model registry,
 where other services load it as `models:/wine-classifier@champion`.
 
-1. **get_data** loads the bundled Wine data (or the configured CSV/Parquet source), validates it, makes a
-   stratified train/holdout split and writes both to the artifact store. XCom: URIs, row counts, content hash.
+1. **get_data** checks the configuration, loads the bundled Wine data (or the configured CSV/Parquet source),
+   validates it, makes a stratified train/holdout split that cannot leak and writes both to the artifact store.
+   XCom: URIs, row counts, content hash, split settings.
 2. **train_model** fits a scaling + classifier pipeline, scores it on the holdout and writes the model to the
-   artifact store. XCom: model URI, holdout metrics.
-3. **persist_model** logs params, metrics, the confusion matrix, data lineage and the model to MLflow, registers
-   one version per DAG run, and moves `champion` only if the new version scores at least as well as the champion
-   on this run's holdout; otherwise it sets `challenger` and logs why. XCom: version, alias, reason.
+   artifact store. XCom: model URI, settings, metrics and their fingerprint.
+3. **persist_model** logs the run to MLflow and registers one version per training (a retry reuses it), loads
+   that version back from the registry, scores it and the champion on the same holdout rows and moves `champion`
+   only if it is better (or as good and newer); otherwise it sets `challenger`. XCom: version, alias, reason.
 
-Bad input fails `get_data` at once (no retries) and leaves the registry untouched. A retry or rerun of the same
-DAG run reuses the version it registered. Configuration (environment, the `ml_pipeline` Variable, or the run's
-conf) is described in the project's README.
+Bad input fails at once with one line that says what to fix (XCom key `failure`); only transient errors
+(throttling, timeouts, 5xx, dropped connections) are retried. Configuration (environment, the `ml_pipeline`
+Variable, or the run's conf) is described in the project's README.
 """
 
 from __future__ import annotations
@@ -22,36 +23,44 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow.sdk import Variable, dag, get_current_context, task
 
 if TYPE_CHECKING:
     from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.contract import DatasetSnapshot, PersistResult, TrainingResult
     from ml_pipeline.storage import Storage
 
 
 @contextmanager
-def _fail_fast_on_invalid_input() -> Iterator[None]:
-    """Bad configuration or data will not fix itself: fail the task at once instead of retrying it."""
+def _failing_clearly() -> Iterator[None]:
+    """Permanent errors fail the task at once with one line; transient ones are left for Airflow to retry."""
+    import logging
+
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ml_pipeline.config import InvalidInputError
+    from ml_pipeline.errors import PipelineError, is_transient, one_line
 
     try:
         yield
-    except InvalidInputError as error:
-        raise AirflowFailException(f"{error.label}: {error}") from error
+    except Exception as error:
+        line = one_line(error)
+        get_current_context()["ti"].xcom_push(key="failure", value=line)
+        if is_transient(error):
+            logging.getLogger(__name__).warning("Transient failure, retried while attempts remain: %s", line)
+            raise
+        # Our own errors need no traceback; anything else keeps its cause for debugging.
+        raise AirflowFailException(line) from (None if isinstance(error, PipelineError) else error)
 
 
 def _config() -> PipelineConfig:
     """Configuration for this task instance, read now rather than when the file is parsed."""
-    from ml_pipeline.config import VARIABLE_NAME, load_config
+    from ml_pipeline.config import VARIABLE_NAME, load_config, parse_variable
 
     return load_config(
-        None,
-        Variable.get(VARIABLE_NAME, default=None, deserialize_json=True),
-        get_current_context()["dag_run"].conf,
+        variable=parse_variable(Variable.get(VARIABLE_NAME, default=None)),
+        conf=get_current_context()["dag_run"].conf,
     )
 
 
@@ -59,7 +68,7 @@ def _storage(config: PipelineConfig) -> Storage:
     """S3 goes through the Amazon provider's connection, so MWAA's execution role (or a stored key) just works."""
     from ml_pipeline.storage import Storage
 
-    def s3_client() -> Any:
+    def s3_client():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         return S3Hook(aws_conn_id=config.aws_conn_id).get_conn()
@@ -83,20 +92,22 @@ def _run_prefix(config: PipelineConfig) -> str:
     default_args={
         "owner": "ml-platform",
         "retries": 2,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": timedelta(seconds=15),
         "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=10),
+        "max_retry_delay": timedelta(minutes=5),
     },
     tags=["ml", "scikit-learn", "mlflow"],
     doc_md=__doc__,
 )
 def classification_pipeline() -> None:
     @task(execution_timeout=timedelta(minutes=10))
-    def get_data() -> dict[str, Any]:
+    def get_data() -> DatasetSnapshot:
+        from ml_pipeline.config import check_hyperparams
         from ml_pipeline.data import snapshot_dataset
 
-        with _fail_fast_on_invalid_input():
+        with _failing_clearly():
             config = _config()
+            check_hyperparams(config)  # bad settings fail before any data is read
             return snapshot_dataset(
                 config.source_uri,
                 _run_prefix(config),
@@ -104,46 +115,45 @@ def classification_pipeline() -> None:
                 test_size=config.test_size,
                 seed=config.random_seed,
                 min_rows=config.min_rows,
+                max_holdout_overlap=config.max_holdout_overlap,
             )
 
     @task(execution_timeout=timedelta(minutes=30))
-    def train_model(dataset: dict[str, Any]) -> dict[str, Any]:
+    def train_model(dataset: DatasetSnapshot) -> TrainingResult:
         from ml_pipeline.training import train_and_evaluate
 
-        with _fail_fast_on_invalid_input():
+        with _failing_clearly():
             config = _config()
-            training = train_and_evaluate(
-                dataset["train_uri"],
-                dataset["holdout_uri"],
+            return train_and_evaluate(
+                dataset,
                 _run_prefix(config),
                 _storage(config),
                 classifier=config.classifier,
                 hyperparams=config.hyperparams,
-                seed=config.random_seed,
             )
-        return training | {"dataset": dataset}
 
     @task(execution_timeout=timedelta(minutes=15))
-    def persist_model(training: dict[str, Any]) -> dict[str, Any]:
-        from ml_pipeline.registry import persist
+    def persist_model(dataset: DatasetSnapshot, training: TrainingResult) -> PersistResult:
+        from ml_pipeline.persist import persist
 
-        with _fail_fast_on_invalid_input():
+        with _failing_clearly():
             config = _config()
-        context = get_current_context()
-        return persist(
-            storage=_storage(config),
-            tracking_uri=config.mlflow_tracking_uri,
-            experiment_name=config.experiment_name,
-            model_name=config.model_name,
-            gate_metric=config.gate_metric,
-            dag_id=context["dag"].dag_id,
-            run_id=context["run_id"],
-            dataset=training["dataset"],
-            training=training,
-            split_params={"test_size": config.test_size, "random_seed": config.random_seed},
-        )
+            context = get_current_context()
+            return persist(
+                storage=_storage(config),
+                tracking_uri=config.mlflow_tracking_uri,
+                experiment_name=config.experiment_name,
+                model_name=config.model_name,
+                gate_metric=config.gate_metric,
+                artifact_root=config.artifact_root,
+                dag_id=context["dag"].dag_id,
+                run_id=context["run_id"],
+                dataset=dataset,
+                training=training,
+            )
 
-    persist_model(train_model(get_data()))
+    dataset = get_data()
+    persist_model(dataset, train_model(dataset))
 
 
 classification_pipeline()

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "dags"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from ml_pipeline.config import load_config
 
     defaults = load_config()
@@ -25,27 +29,61 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--version", help="a version number instead of an alias")
     parser.add_argument("--input", type=Path, help="rows to predict: a .csv with a header or a .json list of objects")
     parser.add_argument("--tracking-uri", default=defaults.mlflow_tracking_uri, help="default: MLFLOW_TRACKING_URI")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def look_up(args: argparse.Namespace) -> dict[str, Any]:
+    """The input rows first (no registry call for a bad file), then the model's description and predictions."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
-    from ml_pipeline.lookup import ModelNotFoundError, describe, predict, read_rows, resolve
-    from ml_pipeline.registry import use_tracking_server
+    from ml_pipeline.lookup import describe, predict, read_rows, resolve
+    from ml_pipeline.tracking import use_tracking_server
 
+    rows = read_rows(args.input) if args.input else None
     use_tracking_server(args.tracking_uri)
     client = MlflowClient()
-    try:
-        model_version = resolve(client, args.name, args.alias, args.version)
-        rows = read_rows(args.input) if args.input else None
-    except (ModelNotFoundError, MlflowException, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    model_version = resolve(client, args.name, args.alias, args.version)
     result = describe(client, model_version)
     if rows is not None:
         result["predictions"] = predict(model_version, rows)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from mlflow.exceptions import MlflowException  # imports mlflow, which sets up its loggers
+
+    from ml_pipeline.lookup import InputError, ModelNotFoundError
+
+    try:
+        with mlflow_warnings_only():
+            result = look_up(args)
+    except (InputError, ModelNotFoundError) as error:
+        return fail(str(error))
+    except MlflowException as error:
+        return fail(f"{error}; check the tracking server at {args.tracking_uri}")
+    except (ValueError, OSError) as error:
+        return fail(f"{error}")
     print(json.dumps(result, indent=2))
     return 0
+
+
+@contextmanager
+def mlflow_warnings_only() -> Iterator[None]:
+    """MLflow's INFO lines (e.g. creating the tables of a new SQLite store) would turn an error into several lines."""
+    mlflow_log = logging.getLogger("mlflow")
+    level = mlflow_log.level
+    mlflow_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        mlflow_log.setLevel(level)
+
+
+def fail(message: str) -> int:
+    """One line on stderr, whatever the message held, and exit code 1."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,48 +1,83 @@
 """Run classification_pipeline end to end on the embedded Airflow (`make run`) and summarise the outcome.
 
-Runs the DAG in this process with `dag.test()` (no scheduler or webserver needed), then reads the model
-version the run registered back from MLflow, so the summary reports what the registry really holds.
+Runs the DAG in this process with `dag.test()` (no scheduler or webserver needed); the console shows each task's
+progress and a summary read from what persist_model reported, and the full log goes to the file the summary names.
+A failed run ends with one line that says what is wrong and what to do.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "dags"))
+import local_run
+
 DAG_ID = "classification_pipeline"
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
-def run_dag(conf: dict, logical_date: datetime) -> tuple[str, str, dict[str, str]]:
-    """Run every task of the DAG once; return the DAG run's id, its final state and each task's state."""
-    from airflow.dag_processing.dagbag import DagBag
-    from airflow.utils.session import create_session
+def log_file(run_id: str) -> Path:
+    import os
 
-    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag(DAG_ID)
-    # run_after = logical_date makes the run id a function of the date, so a given date is always the same run.
-    dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
-    with create_session() as session:
-        states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances(session=session)}
-    return dag_run.run_id, str(dag_run.state), {task_id: states[task_id] for task_id in dag.task_ids}
+    return Path(os.environ["AIRFLOW_HOME"]) / "run-logs" / DAG_ID / (re.sub(r"[^A-Za-z0-9._-]", "_", run_id) + ".log")
 
 
-def summary(run_id: str, conf: dict) -> dict:
-    from mlflow import MlflowClient
+def shown(path: Path) -> str:
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
+def success_summary(run_id: str, result: dict[str, Any], tracking_uri: str, log: Path) -> str:
+    metrics = ", ".join(f"{name}={value:.4f}" for name, value in result["metrics"].items())
+    origin = "reused: an earlier attempt registered this same training" if result["reused"] else "new"
+    lookup = "--alias champion" if result["promoted"] else f"--version {result['version']}"
+    return (
+        f"{DAG_ID} run {run_id}: success\n"
+        f"  registered   {result['model_name']} version {result['version']} ({origin}; MLflow run"
+        f" {result['mlflow_run_id']})\n"
+        f"  champion     {'yes' if result['promoted'] else 'no'} - {result['alias']}: {result['reason']}\n"
+        f"  holdout      {metrics} (the registered version, scored by the gate)\n"
+        f"  tracking     {tracking_uri}\n"
+        f"  log          {shown(log)}\n"
+        f"  look it up   make predict   (or: .venv/bin/python scripts/lookup_model.py --name {result['model_name']}"
+        f" {lookup})"
+    )
+
+
+def failure_summary(run_id: str, states: dict[str, str], failures: dict[str, str], log: Path, signal: str) -> str:
+    listed = ", ".join(f"{task} {state}" for task, state in states.items())
+    reasons = [failures[task] for task in states if task in failures]
+    if signal:
+        reasons.append(f"Stopped by {signal}: the run was interrupted; the registry's champion did not change")
+    elif not reasons:
+        reasons.append(f"No task reported a reason; see the end of {shown(log)}")
+    return f"{DAG_ID} run {run_id}: failed ({listed})\n  log          {shown(log)}\n" + "\n".join(reasons)
+
+
+def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[int, str]:
+    """Run the DAG with all output in the log file; return the exit code and the summary to print."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
 
     from ml_pipeline.config import load_config
-    from ml_pipeline.lookup import describe, version_for_run
-    from ml_pipeline.registry import use_tracking_server
 
-    config = load_config(None, conf)
-    use_tracking_server(config.mlflow_tracking_uri)
-    client = MlflowClient()
-    return describe(client, version_for_run(client, config.model_name, DAG_ID, run_id)) | {
-        "tracking_uri": config.mlflow_tracking_uri
-    }
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
+    log = log_file(run_id)
+    console.write(f"{DAG_ID} run {run_id} (log: {shown(log)})\n")
+    with local_run.output_to(log) as console:
+        local_run.migrate_if_needed()
+        run_id, state, signal = local_run.run_dag(DAG_ID, conf, logical_date, console)
+    states = local_run.task_states(DAG_ID, run_id)
+    ordered = {task: states.get(task, "not run") for task in ("get_data", "train_model", "persist_model")}
+    if state != "success" or signal:
+        failures = local_run.xcom_values(DAG_ID, run_id, "failure")
+        return EXIT_CODES.get(signal, 1), failure_summary(run_id, ordered, failures, log, signal)
+    result = local_run.xcom_values(DAG_ID, run_id, "return_value")["persist_model"]
+    return 0, success_summary(run_id, result, load_config(conf=conf).mlflow_tracking_uri, log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,30 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse a logical date to rerun that DAG run (default: now, i.e. a new run)",
     )
     args = parser.parse_args(argv)
+    if not isinstance(args.conf, dict):
+        parser.error("--conf must be a JSON object")
     logical_date = args.logical_date or datetime.now(UTC).replace(microsecond=0)
-    run_id, state, tasks = run_dag(args.conf, logical_date)
-    if state != "success":
-        failed = [task for task, task_state in tasks.items() if task_state == "failed"]
-        states = ", ".join(f"{task} {task_state}" for task, task_state in tasks.items())
-        print(
-            f"\n{DAG_ID} run {run_id} ended in state {state} ({states}); "
-            f"the reason is at the end of {' and '.join(failed) or 'the task'}'s log above.",
-            file=sys.stderr,
-        )
-        return 1
-    result = summary(run_id, args.conf)
-    promoted = "champion" in result["aliases"]
-    metrics = ", ".join(f"{name}={value:.4f}" for name, value in result["metrics"].items())
-    print(
-        f"\n{DAG_ID} run {run_id}: success\n"
-        f"  registered   {result['name']} version {result['version']} (MLflow run {result['run_id']})\n"
-        f"  champion     {'yes' if promoted else 'no'} - {result['gate']}\n"
-        f"  holdout      {metrics}\n"
-        f"  tracking     {result['tracking_uri']}\n"
-        f"  look it up   make predict   (or: .venv/bin/python scripts/lookup_model.py --name {result['name']}"
-        f" {'--alias champion' if promoted else '--version ' + result['version']})"
-    )
-    return 0
+    if logical_date.tzinfo is None:
+        logical_date = logical_date.replace(tzinfo=UTC)
+    local_run.use_repository_airflow()
+    code, text = run(args.conf, logical_date, sys.stdout)
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

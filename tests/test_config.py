@@ -1,8 +1,8 @@
-"""Configuration: defaults, then environment, then the `ml_pipeline` Variable, then the run's conf."""
+"""Configuration: defaults, then environment, then the `ml_pipeline` Variable, then the run's conf, all validated."""
 
 import pytest
 
-from ml_pipeline.config import ConfigError, PipelineConfig, load_config
+from ml_pipeline.config import ConfigError, PipelineConfig, check_hyperparams, load_config, parse_variable
 
 
 def test_defaults_keep_everything_local_and_name_the_model():
@@ -11,6 +11,7 @@ def test_defaults_keep_everything_local_and_name_the_model():
     assert config.model_name == "wine-classifier"
     assert config.mlflow_tracking_uri.startswith("sqlite:///") and config.mlflow_tracking_uri.endswith("mlflow.db")
     assert config.source_uri == ""
+    assert config.origin("test_size") == "the defaults"
 
 
 def test_environment_values_are_typed():
@@ -21,42 +22,87 @@ def test_environment_values_are_typed():
             "ML_PIPELINE_HYPERPARAMS": '{"C": 0.5}',
             "ML_PIPELINE_TEST_SIZE": "0.3",
             "ML_PIPELINE_RANDOM_SEED": "7",
+            "ML_PIPELINE_GATE_METRIC": "accuracy",
         }
     )
     assert config.mlflow_tracking_uri == "http://mlflow:5000"
     assert config.artifact_root == "s3://bucket/prefix"
     assert config.hyperparams == {"C": 0.5}
-    assert config.test_size == 0.3
-    assert config.random_seed == 7
+    assert (config.test_size, config.random_seed, config.gate_metric) == (0.3, 7, "accuracy")
+    assert config.origin("hyperparams") == "environment variable ML_PIPELINE_HYPERPARAMS"
 
 
 def test_variable_overrides_environment_and_run_conf_overrides_both():
     environ = {"ML_PIPELINE_MODEL_NAME": "from-env", "ML_PIPELINE_CLASSIFIER": "random_forest"}
     variable = {"model_name": "from-variable", "gate_metric": "accuracy"}
     conf = {"model_name": "from-conf"}
-    config = load_config(environ, variable, conf)
-    assert config.model_name == "from-conf"
+    config = load_config(environ, variable=variable, conf=conf)
+    assert config.model_name == "from-conf" and config.origin("model_name") == "run conf"
     assert config.classifier == "random_forest"
-    assert config.gate_metric == "accuracy"
+    assert config.gate_metric == "accuracy" and config.origin("gate_metric") == "Airflow Variable ml_pipeline"
 
 
 def test_missing_variable_and_empty_conf_are_ignored():
-    assert load_config({}, None, {}) == PipelineConfig()
+    assert load_config({}, variable=None, conf={}) == PipelineConfig()
+    assert parse_variable(None) is None and parse_variable("  ") is None
 
 
 @pytest.mark.parametrize(
-    ("environ", "overrides", "message"),
+    ("environ", "variable", "conf", "message"),
     [
-        ({"ML_PIPELINE_CLASSIFIER": "svm"}, {}, "classifier must be one of"),
-        ({"ML_PIPELINE_GATE_METRIC": "auc"}, {}, "gate_metric must be one of"),
-        ({"ML_PIPELINE_TEST_SIZE": "1.5"}, {}, "test_size must be between 0 and 1"),
-        ({"ML_PIPELINE_RANDOM_SEED": "seven"}, {}, "ML_PIPELINE_RANDOM_SEED='seven' is not a valid int"),
-        ({"ML_PIPELINE_HYPERPARAMS": "{C: 1"}, {}, "ML_PIPELINE_HYPERPARAMS"),
-        ({}, {"hyperparams": [1, 2]}, "hyperparams must be a JSON object"),
-        ({}, {"classifer": "random_forest"}, "unknown configuration keys: classifer"),
-        ({}, {"model_name": ""}, "model_name must not be empty"),
+        ({"ML_PIPELINE_CLASSIFIER": "svm"}, None, None,
+         "classifier = 'svm' (from environment variable ML_PIPELINE_CLASSIFIER) should be one of logistic_regression"),
+        ({}, None, {"gate_metric": "auc"}, "gate_metric = 'auc' (from run conf) should be 'f1_macro' or 'accuracy'"),
+        ({"ML_PIPELINE_TEST_SIZE": "1.5"}, None, None, "test_size = 1.5 (from environment variable"),
+        ({}, {"test_size": 0}, None, "test_size = 0 (from Airflow Variable ml_pipeline) should be greater than 0"),
+        ({"ML_PIPELINE_RANDOM_SEED": "seven"}, None, None,
+         "random_seed = 'seven' (from environment variable ML_PIPELINE_RANDOM_SEED) is not a valid whole number"),
+        ({"ML_PIPELINE_HYPERPARAMS": "{C: 1"}, None, None, "hyperparams = '{C: 1' (from environment variable"),
+        ({}, None, {"hyperparams": [1, 2]}, "hyperparams = [1, 2] (from run conf) should be a valid dictionary"),
+        ({}, None, {"test_size": "0.3"}, "test_size = '0.3' (from run conf) should be a valid number"),
+        ({}, None, {"random_seed": 1.5}, "random_seed = 1.5 (from run conf) should be a valid integer"),
+        ({}, None, {"random_seed": -1}, "random_seed = -1 (from run conf) should be greater than or equal to 0"),
+        ({}, None, {"min_rows": True}, "min_rows = True (from run conf) should be a valid integer"),
+        ({}, None, {"source_uri": 3}, "source_uri = 3 (from run conf) should be a valid string"),
+        ({}, None, {"max_holdout_overlap": 1}, "max_holdout_overlap = 1 (from run conf) should be less than 1"),
+        ({}, None, {"classifer": "random_forest"},
+         "unknown configuration key 'classifer' (did you mean 'classifier'?) in the run conf"),
+        ({}, {"colour": 1}, None, "unknown configuration key 'colour' in the Airflow Variable ml_pipeline"),
+        ({}, None, {"model_name": ""}, "model_name = '' (from run conf) should have at least 1 character"),
+    ],
+)  # fmt: skip
+def test_invalid_configuration_names_the_key_the_value_and_where_it_came_from(environ, variable, conf, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config(environ, variable=variable, conf=conf)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_every_bad_value_is_reported_at_once():
+    with pytest.raises(ConfigError) as raised:
+        load_config({}, conf={"test_size": 2, "classifier": "svm"})
+    assert "test_size = 2" in str(raised.value) and "classifier = 'svm'" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("{not json", "the Airflow Variable ml_pipeline is not valid JSON"), ("[1]", "must be a JSON object")],
+)
+def test_a_malformed_variable_is_a_configuration_error(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_variable(raw)
+
+
+@pytest.mark.parametrize(
+    ("hyperparams", "message"),
+    [
+        ({"C": -1}, "The 'C' parameter of LogisticRegression must be a float in the range (0.0, inf]"),
+        ({"C": "strong"}, "The 'C' parameter of LogisticRegression must be a float"),
+        ({"max_depht": 3}, "Invalid parameter 'max_depht'"),
     ],
 )
-def test_invalid_configuration_is_rejected_with_the_reason(environ, overrides, message):
-    with pytest.raises(ConfigError, match=message):
-        load_config(environ, overrides)
+def test_invalid_hyperparameter_values_are_refused_before_any_data_is_read(hyperparams, message):
+    config = load_config({}, conf={"hyperparams": hyperparams})
+    with pytest.raises(ConfigError) as raised:
+        check_hyperparams(config)
+    assert message in str(raised.value) and str(raised.value).endswith("(hyperparams from run conf)")

@@ -1,5 +1,6 @@
-"""get_data: the bundled or configured source is validated, split deterministically and snapshotted."""
+"""get_data: the source is validated so that the holdout gives an honest score, split and snapshotted."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,8 +18,11 @@ from ml_pipeline.data import (
 from ml_pipeline.storage import Storage
 
 
-def snapshot(source_uri, prefix, storage=None, min_rows=100):
-    return snapshot_dataset(source_uri, str(prefix), storage or Storage(), test_size=0.25, seed=42, min_rows=min_rows)
+def snapshot(source_uri, prefix, storage=None, min_rows=100, test_size=0.25, max_holdout_overlap=0.05):
+    return snapshot_dataset(
+        source_uri, str(prefix), storage or Storage(), test_size=test_size, seed=42, min_rows=min_rows,
+        max_holdout_overlap=max_holdout_overlap,
+    )  # fmt: skip
 
 
 def test_bundled_wine_data_is_snapshotted_with_references_and_small_facts(tmp_path):
@@ -26,6 +30,7 @@ def test_bundled_wine_data_is_snapshotted_with_references_and_small_facts(tmp_pa
     assert facts["source"] == "sklearn:wine"
     assert (facts["rows"], facts["train_rows"], facts["holdout_rows"]) == (178, 133, 45)
     assert facts["classes"] == ["0", "1", "2"]
+    assert (facts["test_size"], facts["random_seed"]) == (0.25, 42)
     assert len(facts["data_hash"]) == 64
     train = read_frame(facts["train_uri"], Storage())
     holdout = read_frame(facts["holdout_uri"], Storage())
@@ -69,35 +74,90 @@ def test_s3_source_is_read_and_snapshot_written_to_s3(s3_client, wine_frame):
     assert keys == {"runs/r1/data/train.parquet", "runs/r1/data/holdout.parquet"}
 
 
-def _write_csv(tmp_path, frame):
-    path = tmp_path / "source.csv"
-    frame.to_csv(path, index=False)
-    return str(path)
+def _repeated(frame, distinct, times):
+    """A source made of a few distinct rows, repeated: every model scores perfectly on it."""
+    return pd.concat([frame.groupby(TARGET).head(distinct // 3)] * times, ignore_index=True)
+
+
+def _huge(frame):
+    frame = frame.copy()
+    frame.loc[3, "proline"] = 1e200
+    return frame
 
 
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
-        (lambda f: f.drop(columns=["hue", "proline"]), "missing columns: hue, proline"),
+        (lambda f: f.drop(columns=["hue", "proline"]), "missing columns: hue, proline; the source needs the 13 Wine"),
         (lambda f: f.drop(columns=[TARGET]), "missing columns: target"),
-        (lambda f: f.assign(ash=["high"] * len(f)), "non-numeric feature columns: ash"),
-        (lambda f: f.assign(magnesium=f["magnesium"].where(f.index % 10 != 0)), r"missing values in: magnesium \(18\)"),
-        (lambda f: f.head(60), "only 60 rows; at least 100 are required"),
-        (lambda f: f.assign(target=1), "only one class in 'target'"),
+        (lambda f: f.assign(ash=["high"] * len(f)), "non-numeric values in feature column ash (e.g. 'high' in row 1)"),
+        (lambda f: f.assign(ash=f["ash"].astype(str).where(f.index != 4, "unknown")), "(e.g. 'unknown' in row 5)"),
+        (lambda f: f.assign(magnesium=f["magnesium"].where(f.index % 10 != 0)), "missing values in: magnesium (18)"),
+        (lambda f: f.assign(target=f[TARGET].where(f.index != 0)), "missing values in: target (1)"),
+        (lambda f: f.head(60), "only 60 rows; at least 100 are required (min_rows)"),
+        (lambda f: _repeated(f, 12, 20), "only 12 distinct rows among 240 (the source repeats rows)"),
+        (lambda f: f.assign(target=1), "only one class in 'target' (1); need at least two"),
         (lambda f: pd.concat([f[f[TARGET] != 2], f[f[TARGET] == 2].head(1)]), "classes with a single row"),
+        (lambda f: f.assign(alcohol=f["alcohol"].where(f.index > 2, np.inf)), "infinite values in: alcohol (3)"),
+        (_huge, "too large (|x| >= 1e+154, overflows when squared) values in: proline (1)"),
+        (
+            lambda f: f.assign(target=f["proline"] / 7),
+            "'target' looks continuous (e.g. 152.143, 150, 169.286); this pipeline trains classifiers",
+        ),
+        (lambda f: f.assign(target=range(len(f))), "'target' has 178 distinct values in 178 rows: it looks continuous"),
     ],
 )
-def test_invalid_sources_fail_with_a_message_naming_the_problem(tmp_path, wine_frame, corrupt, message):
-    source = _write_csv(tmp_path, corrupt(wine_frame))
-    with pytest.raises(DataValidationError, match=message):
-        snapshot(source, tmp_path / "run")
+def test_invalid_sources_fail_with_one_line_naming_the_problem(tmp_path, wine_frame, corrupt, message):
+    source = tmp_path / "source.csv"
+    corrupt(wine_frame).to_csv(source, index=False)
+    with pytest.raises(DataValidationError) as raised:
+        snapshot(str(source), tmp_path / "run")
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value) and "np." not in str(raised.value)
     assert not (tmp_path / "run").exists(), "nothing is written for invalid data"
 
 
+def test_a_holdout_that_repeats_training_rows_is_refused_as_leakage(tmp_path, wine_frame):
+    leaky = pd.concat([wine_frame, wine_frame.sample(60, random_state=1)], ignore_index=True)
+    leaky.to_csv(tmp_path / "leaky.csv", index=False)
+    with pytest.raises(DataValidationError, match=r"holdout rows \(\d+%\) also appear in the training split"):
+        snapshot(str(tmp_path / "leaky.csv"), tmp_path / "run")
+    # A user who knows the repeats are genuine can allow them explicitly.
+    assert snapshot(str(tmp_path / "leaky.csv"), tmp_path / "run", max_holdout_overlap=0.9)["rows"] == 238
+
+
+@pytest.mark.parametrize(
+    ("test_size", "message"),
+    [
+        (0.01, "test_size 0.01 gives 2 holdout and 176 training rows for 3 classes"),
+        (0.99, "test_size 0.99 gives 177 holdout and 1 training rows for 3 classes"),
+    ],
+)
+def test_a_split_that_cannot_hold_every_class_says_which_test_size_would(tmp_path, test_size, message):
+    with pytest.raises(DataValidationError) as raised:
+        snapshot("", tmp_path / "run", test_size=test_size)
+    assert message in str(raised.value) and "use a test_size between 0.017 and 0.983" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty; it needs a header and rows"),
+        (b"alcohol,malic_acid,target\n", "has a header but no rows"),
+        (b"alcohol;malic_acid;ash;target\n1;2;3;0\n", "looks separated by semicolons, not commas"),
+        (b"alcohol\tmalic_acid\tash\ttarget\n1\t2\t3\t0\n", "looks separated by tabs, not commas"),
+    ],
+)
+def test_malformed_csv_files_say_what_is_wrong_with_them(tmp_path, content, message):
+    (tmp_path / "source.csv").write_bytes(content)
+    with pytest.raises(DataValidationError, match=message):
+        load_source(str(tmp_path / "source.csv"), Storage())
+
+
 def test_unreadable_sources_fail_clearly(tmp_path):
-    with pytest.raises(DataValidationError, match="cannot read source: .* does not exist"):
+    with pytest.raises(DataValidationError, match="cannot read the source: .* does not exist; check source_uri"):
         load_source(str(tmp_path / "missing.csv"), Storage())
-    with pytest.raises(DataValidationError, match="unsupported format, expected a .csv or .parquet file"):
+    with pytest.raises(DataValidationError, match="unsupported format; use a .csv or .parquet file"):
         load_source(str(tmp_path / "wine.xlsx"), Storage())
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataValidationError, match="could not be parsed as PARQUET"):
@@ -109,3 +169,15 @@ def test_extra_columns_are_ignored_and_integer_features_become_doubles(wine_fram
     validated = validate(frame, 100)
     assert list(validated.columns) == [*FEATURES, TARGET]
     assert all(validated[column].dtype == "float64" for column in FEATURES)
+
+
+def test_labels_mixing_text_and_numbers_are_refused(wine_frame):
+    mixed = wine_frame.assign(target=wine_frame[TARGET].astype(object).where(wine_frame.index % 2 == 0, "one"))
+    with pytest.raises(DataValidationError, match="'target' mixes text and numbers"):
+        validate(mixed, 100)
+
+
+def test_text_class_labels_are_accepted(tmp_path, wine_frame):
+    named = wine_frame.assign(target=wine_frame[TARGET].map({0: "barolo", 1: "grignolino", 2: "barbera"}))
+    named.to_csv(tmp_path / "named.csv", index=False)
+    assert snapshot(str(tmp_path / "named.csv"), tmp_path / "run")["classes"] == ["barbera", "barolo", "grignolino"]

@@ -5,8 +5,11 @@ Each test gets its own MLflow store and artifact store; the Airflow metadata DB 
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import mlflow
@@ -47,11 +50,13 @@ def stores(tmp_path, airflow_home):
     mlflow.set_tracking_uri(None)
 
 
-def run_pipeline(env, logical_date, conf=None, expect_success=True):
+def pipeline_command(logical_date, conf=None):
     args = [sys.executable, str(REPO / "scripts" / "run_pipeline.py"), "--logical-date", logical_date]
-    if conf:
-        args += ["--conf", json.dumps(conf)]
-    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    return args + (["--conf", json.dumps(conf)] if conf else [])
+
+
+def run_pipeline(env, logical_date, conf=None, expect_success=True):
+    result = subprocess.run(pipeline_command(logical_date, conf), env=env, capture_output=True, text=True, timeout=600)
     output = result.stdout + result.stderr
     assert (result.returncode == 0) == expect_success, output[-5000:]
     return output
@@ -72,8 +77,12 @@ def holdout_of(artifact_root, logical_date):
 
 def test_runs_register_versions_gate_the_champion_and_reruns_add_nothing(stores):
     first = run_pipeline(stores, "2026-11-20T00:00:00+00:00")
-    assert "registered   wine-classifier version 1" in first
-    assert "champion     yes" in first
+    assert "registered   wine-classifier version 1 (new;" in first
+    assert "champion     yes - champion: no champion yet" in first
+    assert "holdout      accuracy=1.0000, f1_macro=1.0000 (the registered version" in first
+    assert len(first.splitlines()) < 20, "a progress trail and a summary, not a log dump"
+    log = Path(first.split("log          ")[1].split()[0])
+    assert "[DAG TEST] end task task_id=persist_model" in log.read_text(), "the full log is in the named file"
     assert versions() == [1] and alias_version("champion") == "1"
 
     holdout = holdout_of(stores["ML_PIPELINE_ARTIFACT_ROOT"], "2026-11-20T00:00:00+00:00")
@@ -81,22 +90,22 @@ def test_runs_register_versions_gate_the_champion_and_reruns_add_nothing(stores)
     assert accuracy_score(holdout[TARGET], champion.predict(holdout[list(FEATURES)])) >= 0.9
 
     second = run_pipeline(stores, "2026-11-21T00:00:00+00:00")
-    assert versions() == [1, 2]
-    gate = MlflowClient().get_model_version(MODEL, "2").tags["gate"]
-    promoted = gate.startswith("champion:")
-    assert alias_version("champion") == ("2" if promoted else "1")
-    assert f"champion     {'yes' if promoted else 'no'}" in second
+    assert versions() == [1, 2] and alias_version("champion") == "2"
+    assert "champion     yes - champion: f1_macro 1.0000 = (and newer than) champion v1's 1.0000" in second
 
-    rerun = run_pipeline(stores, "2026-11-21T00:00:00+00:00")
-    assert "registered   wine-classifier version 2" in rerun
-    assert versions() == [1, 2], "rerunning the same DAG run must not register another version"
+    rerun = run_pipeline(stores, "2026-11-20T00:00:00+00:00")
+    assert "registered   wine-classifier version 1 (reused" in rerun
+    assert "champion     no - challenger: f1_macro 1.0000 = (but older than) champion v2's" in rerun
+    assert versions() == [1, 2] and alias_version("champion") == "2", "an old run never takes champion back"
 
 
-def test_a_worse_model_does_not_take_champion(stores):
+def test_a_rerun_with_other_settings_registers_a_new_version_that_must_earn_champion(stores):
     run_pipeline(stores, "2026-11-20T00:00:00+00:00")
     weak = {"classifier": "random_forest", "hyperparams": {"n_estimators": 1, "max_depth": 1}}
-    output = run_pipeline(stores, "2026-11-21T00:00:00+00:00", conf=weak)
-    assert "registered   wine-classifier version 2" in output and "champion     no" in output
+    output = run_pipeline(stores, "2026-11-20T00:00:00+00:00", conf=weak)
+    assert "registered   wine-classifier version 2 (new;" in output and "champion     no" in output
+    metrics = MlflowClient().get_model_version(MODEL, "2").tags
+    assert f"f1_macro={float(metrics['holdout.f1_macro']):.4f}" in output, "the summary shows the gated version's score"
     assert alias_version("champion") == "1" and alias_version("challenger") == "2"
 
 
@@ -119,27 +128,79 @@ def test_artifacts_travel_through_s3_via_the_airflow_connection(stores, s3_clien
     assert names == {"data/train.parquet", "data/holdout.parquet", "model/model.joblib", "model/evaluation.json"}
     assert versions() == [1] and alias_version("champion") == "1"
 
+    missing_bucket = env | {"ML_PIPELINE_ARTIFACT_ROOT": "s3://no-such-bucket/pipelines"}
+    output = run_pipeline(missing_bucket, "2026-11-23T00:00:00+00:00", expect_success=False)
+    assert output.rstrip().splitlines()[-1].startswith("Artifact store error: s3://no-such-bucket/")
+    assert "bucket no-such-bucket does not exist" in output and "up_for_retry" not in output
+
 
 @pytest.mark.parametrize(
-    ("corrupt", "message"),
+    ("conf", "corrupt", "last_line"),
     [
-        (lambda frame: frame.drop(columns=["proline"]), "Invalid input data: missing columns: proline"),
-        (lambda frame: frame.assign(target=0), "Invalid input data: only one class in 'target'"),
+        (None, lambda frame: frame.drop(columns=["proline"]), "Invalid input data: missing columns: proline;"),
+        (None, lambda frame: frame.assign(target=0), "Invalid input data: only one class in 'target' (0)"),
+        ({"hyperparams": {"C": -1}}, None, "Invalid configuration: invalid hyperparams for logistic_regression: The"),
+        ({"test_size": "a third"}, None, "Invalid configuration: test_size = 'a third' (from run conf) should be"),
     ],
 )
-def test_bad_input_fails_get_data_clearly_and_registers_nothing(stores, tmp_path, wine_frame, corrupt, message):
-    source = tmp_path / "wine.csv"
-    corrupt(wine_frame).to_csv(source, index=False)
-    output = run_pipeline(stores, "2026-11-23T00:00:00+00:00", conf={"source_uri": str(source)}, expect_success=False)
-    assert message in output
-    assert "ended in state failed (get_data failed, train_model upstream_failed" in output
-    assert "up_for_retry" not in output.lower(), "bad input must not be retried"
+def test_bad_input_fails_get_data_at_once_with_one_line_and_registers_nothing(
+    stores, tmp_path, wine_frame, conf, corrupt, last_line
+):
+    conf = dict(conf or {})
+    if corrupt:
+        corrupt(wine_frame).to_csv(tmp_path / "wine.csv", index=False)
+        conf["source_uri"] = str(tmp_path / "wine.csv")
+    started = time.monotonic()
+    output = run_pipeline(stores, "2026-11-23T00:00:00+00:00", conf=conf, expect_success=False)
+    assert output.rstrip().splitlines()[-1].startswith(last_line), output[-2000:]
+    assert "get_data failed, train_model upstream_failed, persist_model upstream_failed" in output
+    assert "up_for_retry" not in output and "Traceback" not in output
+    assert time.monotonic() - started < 120, "no retry delays"
     assert MlflowClient().search_registered_models() == []
 
 
-def test_invalid_configuration_fails_the_run_at_once(stores):
-    conf = {"classifier": "svm"}
-    output = run_pipeline(stores, "2026-11-24T00:00:00+00:00", conf=conf, expect_success=False)
-    assert "Invalid configuration: classifier must be one of logistic_regression, random_forest" in output
-    assert "up_for_retry" not in output.lower()
-    assert MlflowClient().search_registered_models() == []
+def test_an_unreachable_mlflow_fails_within_three_minutes_naming_the_server(stores):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = stores | {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
+    started = time.monotonic()
+    output = run_pipeline(env, "2026-11-24T00:00:00+00:00", expect_success=False)
+    assert time.monotonic() - started < 180
+    last = output.rstrip().splitlines()[-1]
+    assert last.startswith(
+        f"MLflow unavailable: MLflow at http://127.0.0.1:{port} did not answer (ConnectionRefusedError: "
+    ), last
+    assert "persist_model   up_for_retry (attempt 1)" in output and "up_for_retry (attempt 2)" in output
+    assert "persist_model   failed (attempt 3)" in output, "a transient failure is retried, twice"
+
+
+def test_the_script_works_when_run_directly_on_a_fresh_airflow_home(stores, tmp_path):
+    env = stores | {"AIRFLOW_HOME": str(tmp_path / "fresh-airflow")}
+    for name in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES"):
+        env.pop(name)
+    output = run_pipeline(env, "2026-11-25T00:00:00+00:00")
+    assert "registered   wine-classifier version 1" in output
+    assert (tmp_path / "fresh-airflow" / "airflow.db").is_file() and not (tmp_path / "airflow").exists()
+
+
+def test_sigterm_stops_a_run_within_seconds_and_changes_nothing(stores):
+    run_pipeline(stores, "2026-11-20T00:00:00+00:00")
+    slow = {"hyperparams": {"solver": "saga", "tol": 0, "max_iter": 400000}}
+    process = subprocess.Popen(
+        pipeline_command("2026-11-26T00:00:00+00:00", slow), env=stores, stdout=subprocess.PIPE, text=True
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "train_model     running" in line:
+            break
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    stopped = time.monotonic()
+    out, err = process.communicate(timeout=60)
+    assert time.monotonic() - stopped < 10, "stops within seconds"
+    assert process.returncode == 143
+    assert err.rstrip().splitlines()[-1].startswith("Stopped by SIGTERM")
+    assert "train_model     failed" in "".join(lines) + out and "up_for_retry" not in out
+    assert versions() == [1] and alias_version("champion") == "1"

@@ -5,33 +5,21 @@ import json
 import lookup_model
 import mlflow
 import pytest
+from pipeline_runs import publish
 
+from ml_pipeline.data import FEATURES
 from ml_pipeline.lookup import read_rows
 
 SAMPLE = lookup_model.REPO / "scripts" / "sample_input.csv"
+HEADER, FIRST_ROW, SECOND_ROW = SAMPLE.read_text().splitlines()[:3]
 
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     """A registry holding one champion, produced by the real pipeline functions."""
-    from ml_pipeline.data import snapshot_dataset
-    from ml_pipeline.registry import persist
-    from ml_pipeline.storage import Storage
-    from ml_pipeline.training import train_and_evaluate
-
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root}/mlflow.db"
-    storage = Storage()
-    dataset = snapshot_dataset("", str(root / "run"), storage, test_size=0.25, seed=42, min_rows=100)
-    training = train_and_evaluate(
-        dataset["train_uri"], dataset["holdout_uri"], str(root / "run"), storage,
-        classifier="logistic_regression", hyperparams={}, seed=42,
-    )  # fmt: skip
-    persist(
-        storage=storage, tracking_uri=uri, experiment_name="e", model_name="wine-classifier", gate_metric="f1_macro",
-        dag_id="classification_pipeline", run_id="r1", dataset=dataset, training=training,
-        split_params={"test_size": 0.25, "random_seed": 42},
-    )  # fmt: skip
+    publish(root / "artifacts", uri, "r1")
     yield uri
     mlflow.set_tracking_uri(None)
 
@@ -63,7 +51,8 @@ def test_rows_can_be_given_as_json(registry, capsys, tmp_path):
     [
         (["--alias", "staging"], "error: model 'wine-classifier' has no alias 'staging'"),
         (["--version", "9"], "error: model 'wine-classifier' has no version 9"),
-        (["--name", "unknown-model"], "error: model 'unknown-model' has no alias 'champion'"),
+        (["--name", "unknown-model"], "error: model 'unknown-model' does not exist in the registry at sqlite:///"),
+        (["--name", "unknown-model", "--version", "1"], "error: model 'unknown-model' does not exist in the registry"),
         (["--input", "rows.txt"], "error: rows.txt: expected a .csv or .json file"),
     ],
 )
@@ -73,8 +62,129 @@ def test_missing_models_and_bad_input_are_one_line_errors(registry, capsys, args
     assert err.startswith(message) and err.count("\n") == 1
 
 
+def test_a_missing_alias_or_version_says_what_the_model_has(registry, capsys):
+    for args in (["--alias", "staging"], ["--version", "9"]):
+        _, _, err = run_cli(capsys, "--tracking-uri", registry, *args)
+        assert err.endswith("; use alias champion, or a version up to 1\n")
+
+
+def test_a_new_empty_store_is_one_line_without_mlflow_info_logs(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "--tracking-uri", f"sqlite:///{tmp_path}/new.db", "--name", "wine-classifier")
+    assert code == 1 and out == ""
+    assert err.startswith("error: model 'wine-classifier' does not exist in the registry") and err.count("\n") == 1
+
+
 def test_an_unreachable_tracking_server_is_a_one_line_error(capsys, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     code, out, err = run_cli(capsys, "--tracking-uri", "http://127.0.0.1:9")
     assert code == 1 and out == ""
     assert err.startswith("error: API request to http://127.0.0.1:9/") and err.count("\n") == 1
+
+
+def csv_text(*rows: str, header: str = HEADER) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def csv_with(column: str, value: str, row: str = FIRST_ROW) -> str:
+    """The sample's first row with one feature's value replaced by `value` as written in the file."""
+    cells = row.split(",")
+    cells[FEATURES.index(column)] = value
+    return ",".join(cells)
+
+
+def json_with(column: str, literal: str, row: int = 2) -> str:
+    """The sample's first two rows as a JSON list, one value of row `row` written as the JSON `literal`."""
+    records = read_rows(SAMPLE).iloc[:2].to_dict(orient="records")
+    records[row - 1][column] = "@placeholder@"
+    return json.dumps(records).replace('"@placeholder@"', literal)
+
+
+def without(column: str, row: int = 2) -> str:
+    records = read_rows(SAMPLE).iloc[:2].to_dict(orient="records")
+    del records[row - 1][column]
+    return json.dumps(records)
+
+
+BAD_INPUTS = {
+    # name: (file name, contents, what the one line must say after "error: <path>: ")
+    "empty csv": ("rows.csv", "", "the file is empty; give the features as a CSV header and rows, or as JSON objects"),
+    "blank json": ("rows.json", " \n\n", "the file is empty"),
+    "header only": ("rows.csv", csv_text(), "has a header but no rows; add at least one row"),
+    "ragged row": ("rows.csv", csv_text(FIRST_ROW, FIRST_ROW + ",1"), "row 2 has 14 values but the header has 13"),
+    "missing column": (
+        "rows.csv",
+        csv_text("1", header="proline"),
+        "missing feature columns: alcohol, malic_acid, ash,",
+    ),
+    "csv empty value": ("rows.csv", csv_text(FIRST_ROW, csv_with("ash", "")), "'ash' in row 2 is empty"),
+    "csv text": ("rows.csv", csv_text(csv_with("hue", "abc")), "'hue' in row 1 is text 'abc'"),
+    "csv NA": ("rows.csv", csv_text(csv_with("hue", "NA")), "'hue' in row 1 is text 'NA'"),
+    "csv nan": ("rows.csv", csv_text(csv_with("proline", "nan")), "'proline' in row 1 is NaN"),
+    "csv inf": ("rows.csv", csv_text(csv_with("proline", "inf")), "'proline' in row 1 is not finite (inf)"),
+    "csv -inf": ("rows.csv", csv_text(csv_with("proline", "-inf")), "'proline' in row 1 is not finite (-inf)"),
+    "csv overflow": ("rows.csv", csv_text(csv_with("alcohol", "1e999")), "'alcohol' in row 1 is not finite (1e999)"),
+    "csv two columns": (
+        "rows.csv",
+        csv_text(FIRST_ROW, csv_with("ash", "x", csv_with("alcohol", ""))),
+        "features must be finite numbers, but 'alcohol' in row 2 is empty, 'ash' in row 2 is text 'x'; fix or remove",
+    ),
+    "csv long text": ("rows.csv", csv_text(csv_with("ash", "y" * 100)), f"'ash' in row 1 is text '{'y' * 36}...;"),
+    "malformed json": ("rows.json", '[{"alcohol": 1},\n {"ash": }]', "not valid JSON at line 2 column 10: Expecting"),
+    "json scalar": ("rows.json", '"rows"', "the JSON is a string; give an object of feature values or a list of them"),
+    "json list of numbers": ("rows.json", "[1, 2]", "row 1 is a number; give each row as an object"),
+    "json empty list": ("rows.json", "[]", "the JSON list is empty; add at least one object"),
+    "json empty object": ("rows.json", "{}", "missing feature columns: alcohol,"),
+    "json null": ("rows.json", json_with("alcohol", "null"), "'alcohol' in row 2 is null"),
+    "json NaN": ("rows.json", json_with("alcohol", "NaN"), "'alcohol' in row 2 is NaN"),
+    "json Infinity": ("rows.json", json_with("alcohol", "Infinity"), "'alcohol' in row 2 is not finite (inf)"),
+    "json -Infinity": ("rows.json", json_with("alcohol", "-Infinity"), "'alcohol' in row 2 is not finite (-inf)"),
+    "json overflow": ("rows.json", json_with("alcohol", "1e999"), "'alcohol' in row 2 is not finite (inf)"),
+    "json huge int": ("rows.json", json_with("alcohol", "1" + "0" * 400), "is not finite (too large for float64)"),
+    "json text": ("rows.json", json_with("ash", '"abc"'), "'ash' in row 2 is text 'abc'"),
+    "json boolean": ("rows.json", json_with("ash", "true"), "'ash' in row 2 is a boolean"),
+    "json list value": ("rows.json", json_with("hue", "[1.0]"), "'hue' in row 2 is a nested list"),
+    "json object value": ("rows.json", json_with("hue", '{"value": 1.0}'), "'hue' in row 2 is a nested object"),
+    "json missing key": ("rows.json", without("proline"), "'proline' in row 2 is missing"),
+    "json one object": (
+        "rows.json",
+        json.dumps(dict.fromkeys(FEATURES, 1.0) | {"ash": None}),
+        "'ash' in row 1 is null",
+    ),
+}
+
+
+@pytest.mark.parametrize(("file_name", "contents", "message"), BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_rows_are_one_line_naming_the_file_and_column(
+    registry, capsys, tmp_path, file_name, contents, message
+):
+    path = tmp_path / file_name
+    path.write_text(contents)
+    code, out, err = run_cli(capsys, "--tracking-uri", registry, "--input", str(path))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"error: {path}: ")
+    assert message in err
+    assert "np." not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        (None, "cannot be read (No such file or directory); check the path"),
+        (b"\xff\xfe", "not UTF-8 text (byte 1); save it as UTF-8"),
+    ],
+    ids=["no such file", "not utf-8"],
+)
+def test_unreadable_input_is_one_line(registry, capsys, tmp_path, contents, message):
+    path = tmp_path / "rows.csv"
+    if contents is not None:
+        path.write_bytes(contents)
+    code, out, err = run_cli(capsys, "--tracking-uri", registry, "--input", str(path))
+    assert (code, out, err) == (1, "", f"error: {path}: {message}\n")
+
+
+def test_numbers_written_as_json_strings_and_blank_csv_lines_are_accepted(tmp_path):
+    (tmp_path / "rows.json").write_text(json_with("alcohol", '"13.5"', row=1))
+    (tmp_path / "rows.csv").write_text(csv_text(FIRST_ROW, "", SECOND_ROW, ""))
+    assert read_rows(tmp_path / "rows.json")["alcohol"].tolist() == [13.5, 13.2]
+    rows = read_rows(tmp_path / "rows.csv")
+    assert list(rows.columns) == list(FEATURES) and len(rows) == 2 and (rows.dtypes == "float64").all()

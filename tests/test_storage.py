@@ -1,7 +1,11 @@
 """The artifact store: whole objects by URI, locally or on S3, under a prefix per DAG run."""
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
+from botocore.stub import Stubber
 
+from ml_pipeline.errors import is_transient
 from ml_pipeline.storage import Storage, StorageError, run_prefix
 
 
@@ -37,3 +41,40 @@ def test_each_dag_run_gets_its_own_prefix():
     second = run_prefix("s3://bucket/ml/", "classification_pipeline", "scheduled__2026-11-22T00:00:00+00:00")
     assert first == "s3://bucket/ml/classification_pipeline/scheduled__2026-11-21T00_00_00_00_00"
     assert first != second
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "message"),
+    [
+        ("NoSuchBucket", 404, "bucket gone does not exist; create it or fix the URI"),
+        ("AccessDenied", 403, "access denied (AccessDenied); grant the worker's AWS role access to s3://gone"),
+        ("InvalidAccessKeyId", 403, "access denied (InvalidAccessKeyId)"),
+    ],
+)
+def test_permanent_s3_failures_are_one_line_naming_the_uri_and_the_fix(code, status, message):
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(s3) as stub:
+        stub.add_client_error("put_object", service_error_code=code, http_status_code=status)
+        with pytest.raises(StorageError) as raised:
+            Storage(lambda: s3).write_bytes("s3://gone/runs/x.bin", b"payload")
+    assert str(raised.value).startswith("s3://gone/runs/x.bin") and message in str(raised.value)
+    assert not is_transient(raised.value)
+
+
+def test_throttling_is_left_to_be_retried():
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(s3) as stub:
+        stub.add_client_error("get_object", service_error_code="SlowDown", http_status_code=503)
+        with pytest.raises(ClientError) as raised:
+            Storage(lambda: s3).read_bytes("s3://bucket/key")
+    assert is_transient(raised.value)
+
+
+def test_missing_credentials_say_where_to_configure_them():
+    class NoCredentials:
+        def get_object(self, **kwargs):
+            raise NoCredentialsError()
+
+    with pytest.raises(StorageError, match="no AWS credentials .*configure the Airflow connection") as raised:
+        Storage(NoCredentials).read_bytes("s3://bucket/key")
+    assert not is_transient(raised.value)

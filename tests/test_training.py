@@ -3,43 +3,28 @@
 import json
 
 import pytest
+from pipeline_runs import train
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml_pipeline.config import ConfigError
-from ml_pipeline.data import snapshot_dataset
+from ml_pipeline.classifiers import CLASSIFIERS
+from ml_pipeline.config import PipelineConfig
+from ml_pipeline.errors import ConfigError, ModelLoadError
 from ml_pipeline.storage import Storage
-from ml_pipeline.training import build_pipeline, model_from_bytes, train_and_evaluate
+from ml_pipeline.training import build_pipeline, model_from_bytes
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    return snapshot_dataset("", str(tmp_path / "run"), Storage(), test_size=0.25, seed=42, min_rows=100)
-
-
-def train(dataset, tmp_path, classifier="logistic_regression", hyperparams=None):
-    return train_and_evaluate(
-        dataset["train_uri"],
-        dataset["holdout_uri"],
-        str(tmp_path / "run"),
-        Storage(),
-        classifier=classifier,
-        hyperparams=hyperparams or {},
-        seed=42,
-    )
-
-
-@pytest.mark.parametrize("classifier", ["logistic_regression", "random_forest", "gradient_boosting"])
-def test_each_classifier_learns_wine_well(dataset, tmp_path, classifier):
-    result = train(dataset, tmp_path, classifier)
+@pytest.mark.parametrize("classifier", list(CLASSIFIERS))
+def test_each_classifier_learns_wine_well(tmp_path, classifier):
+    _, result = train(tmp_path, "run", classifier=classifier)
     assert result["metrics"]["accuracy"] >= 0.9
     assert result["metrics"]["f1_macro"] >= 0.9
-    assert result["params"]["classifier"] == classifier
+    assert result["classifier"] == classifier
 
 
-def test_model_and_evaluation_are_written_to_the_store(dataset, tmp_path):
-    result = train(dataset, tmp_path)
-    model = model_from_bytes(Storage().read_bytes(result["model_uri"]))
+def test_model_and_evaluation_are_written_to_the_store(tmp_path):
+    dataset, result = train(tmp_path, "run")
+    model = model_from_bytes(Storage().read_bytes(result["model_uri"]), result["model_uri"])
     assert isinstance(model, Pipeline) and isinstance(model.named_steps["scaler"], StandardScaler)
     evaluation = json.loads(Storage().read_bytes(result["evaluation_uri"]))
     matrix = evaluation["confusion_matrix"]
@@ -49,25 +34,56 @@ def test_model_and_evaluation_are_written_to_the_store(dataset, tmp_path):
     assert {"precision_class_0", "recall_class_2", "f1_class_1"} <= set(evaluation["metrics"])
 
 
-def test_hyperparameters_reach_the_classifier(dataset, tmp_path):
-    result = train(dataset, tmp_path, "random_forest", {"n_estimators": 7, "max_depth": 2})
-    model = model_from_bytes(Storage().read_bytes(result["model_uri"]))
+def test_hyperparameters_reach_the_classifier(tmp_path):
+    _, result = train(tmp_path, "run", classifier="random_forest", hyperparams={"n_estimators": 7, "max_depth": 2})
+    model = model_from_bytes(Storage().read_bytes(result["model_uri"]), result["model_uri"])
     assert len(model.named_steps["classifier"].estimators_) == 7
     assert result["params"]["max_depth"] == 2
 
 
-def test_weak_hyperparameters_give_a_measurably_worse_model(dataset, tmp_path):
-    weak = train(dataset, tmp_path, "random_forest", {"n_estimators": 1, "max_depth": 1})
+def test_weak_hyperparameters_give_a_measurably_worse_model(tmp_path):
+    _, weak = train(tmp_path, "run", classifier="random_forest", hyperparams={"n_estimators": 1, "max_depth": 1})
     assert weak["metrics"]["f1_macro"] < 0.9
 
 
-def test_unknown_hyperparameters_are_a_configuration_error():
-    with pytest.raises(ConfigError, match="invalid hyperparams for logistic_regression: .*max_depht"):
-        build_pipeline("logistic_regression", {"max_depht": 3}, 42)
+def test_the_fingerprint_is_the_same_for_the_same_training_and_changes_with_any_setting(tmp_path, wine_frame):
+    _, first = train(tmp_path, "a")
+    _, again = train(tmp_path, "b", hyperparams={"C": 1.0})  # the default, spelled out: the same model
+    _, other_c = train(tmp_path, "c", hyperparams={"C": 0.5})
+    _, other_seed = train(tmp_path, "d", seed=7)
+    wine_frame.iloc[1:].to_csv(tmp_path / "fewer.csv", index=False)
+    _, other_data = train(tmp_path, "e", source=str(tmp_path / "fewer.csv"))
+    assert first["fingerprint"] == again["fingerprint"]
+    assert (
+        len({first["fingerprint"], other_c["fingerprint"], other_seed["fingerprint"], other_data["fingerprint"]}) == 4
+    )
+
+
+@pytest.mark.parametrize(
+    ("classifier", "hyperparams", "message"),
+    [
+        ("logistic_regression", {"max_depht": 3}, "invalid hyperparams for logistic_regression: .*max_depht"),
+        ("logistic_regression", {"C": -1}, "The 'C' parameter of LogisticRegression must be a float in the range"),
+        ("random_forest", {"n_estimators": 0}, "The 'n_estimators' parameter of RandomForestClassifier must be"),
+        ("gradient_boosting", {"learning_rate": "fast"}, "The 'learning_rate' parameter of GradientBoostingClassifier"),
+    ],
+)
+def test_invalid_hyperparameters_are_a_configuration_error_before_fitting(classifier, hyperparams, message):
+    with pytest.raises(ConfigError, match=message):
+        build_pipeline(classifier, hyperparams, 42)
+
+
+def test_settings_that_only_fail_when_fitting_are_a_configuration_error_too(tmp_path):
+    with pytest.raises(ConfigError, match="logistic_regression cannot be trained with hyperparams"):
+        train(tmp_path, "run", hyperparams={"solver": "lbfgs", "l1_ratio": 1.0})
+
+
+def test_a_model_file_that_cannot_be_loaded_is_a_permanent_error():
+    with pytest.raises(ModelLoadError, match="s3://x/model.joblib is not a model this pipeline can load"):
+        model_from_bytes(b"not a model", "s3://x/model.joblib")
 
 
 def test_every_classifier_the_configuration_accepts_can_be_built():
-    from ml_pipeline.config import CLASSIFIERS
-    from ml_pipeline.training import ESTIMATORS
-
-    assert set(CLASSIFIERS) == set(ESTIMATORS)
+    assert PipelineConfig.model_fields["classifier"].default in CLASSIFIERS
+    for name in CLASSIFIERS:
+        assert isinstance(build_pipeline(name, {}, 42), Pipeline)

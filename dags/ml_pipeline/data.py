@@ -4,37 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ml_pipeline.config import InvalidInputError
+from ml_pipeline import validation as check
+from ml_pipeline.contract import BUNDLED_SOURCE, FEATURES, TARGET, DatasetSnapshot
+from ml_pipeline.errors import DataValidationError
 from ml_pipeline.storage import Storage, StorageError, join
 
-FEATURES = (
-    "alcohol",
-    "malic_acid",
-    "ash",
-    "alcalinity_of_ash",
-    "magnesium",
-    "total_phenols",
-    "flavanoids",
-    "nonflavanoid_phenols",
-    "proanthocyanins",
-    "color_intensity",
-    "hue",
-    "od280/od315_of_diluted_wines",
-    "proline",
-)
-TARGET = "target"
-BUNDLED_SOURCE = "sklearn:wine"
-
-
-class DataValidationError(InvalidInputError):
-    """The input data cannot be trained on; the message says what is wrong with it."""
-
-    label = "Invalid input data"
+__all__ = ["BUNDLED_SOURCE", "FEATURES", "TARGET", "load_source", "read_frame", "snapshot_dataset", "validate"]
 
 
 def load_source(source_uri: str, storage: Storage) -> pd.DataFrame:
@@ -45,43 +24,36 @@ def load_source(source_uri: str, storage: Storage) -> pd.DataFrame:
         return load_wine(as_frame=True).frame
     suffix = source_uri.lower().rsplit(".", 1)[-1]
     if suffix not in ("csv", "parquet", "pq"):
-        raise DataValidationError(f"{source_uri}: unsupported format, expected a .csv or .parquet file")
+        raise DataValidationError(f"{source_uri}: unsupported format; use a .csv or .parquet file")
     try:
         raw = storage.read_bytes(source_uri)
     except StorageError as error:
-        raise DataValidationError(f"cannot read source: {error}") from error
+        raise DataValidationError(f"cannot read the source: {error}; check source_uri") from error
+    if not raw.strip():
+        raise DataValidationError(f"{source_uri} is empty; it needs a header and rows")
     try:
-        return pd.read_csv(io.BytesIO(raw)) if suffix == "csv" else pd.read_parquet(io.BytesIO(raw))
+        frame = pd.read_csv(io.BytesIO(raw)) if suffix == "csv" else pd.read_parquet(io.BytesIO(raw))
     except Exception as error:
         raise DataValidationError(f"{source_uri} could not be parsed as {suffix.upper()}: {error}") from error
+    check.check_separator(frame, source_uri)
+    check.check_rows_present(frame, source_uri)
+    return frame
 
 
-def validate(frame: pd.DataFrame, min_rows: int) -> pd.DataFrame:
-    """Return the expected columns, in order, or raise naming the first problem found."""
-    expected = [*FEATURES, TARGET]
-    missing = [column for column in expected if column not in frame.columns]
-    if missing:
-        raise DataValidationError(f"missing columns: {', '.join(missing)}")
-    frame = frame[expected]
-    non_numeric = [column for column in FEATURES if not pd.api.types.is_numeric_dtype(frame[column])]
-    if non_numeric:
-        raise DataValidationError(f"non-numeric feature columns: {', '.join(non_numeric)}")
-    nulls = frame.isna().sum()
-    if nulls.any():
-        details = ", ".join(f"{column} ({count})" for column, count in nulls[nulls > 0].items())
-        raise DataValidationError(f"missing values in: {details}")
-    if len(frame) < min_rows:
-        raise DataValidationError(f"only {len(frame)} rows; at least {min_rows} are required")
-    class_counts = frame[TARGET].value_counts()
-    if len(class_counts) < 2:
-        raise DataValidationError(f"only one class in {TARGET!r} ({class_counts.index[0]!r}); need at least two")
-    rare = class_counts[class_counts < 2]
-    if not rare.empty:
-        raise DataValidationError(
-            f"classes with a single row cannot be split into train and holdout: {', '.join(map(repr, rare.index))}"
-        )
+def validate(frame: pd.DataFrame, min_rows: int, test_size: float = 0.25) -> pd.DataFrame:
+    """Return the expected columns, in order, with float features; or raise naming the first problem found."""
+    check.check_columns(frame)
+    frame = frame[[*FEATURES, TARGET]]
+    check.check_numeric_features(frame)
+    check.check_missing(frame)
     # One schema whatever the file held (a CSV may give int columns): the model signature expects doubles.
-    return frame.astype(dict.fromkeys(FEATURES, "float64")).reset_index(drop=True)
+    frame = frame.astype(dict.fromkeys(FEATURES, "float64")).reset_index(drop=True)
+    check.check_finite(frame[list(FEATURES)])
+    check.check_size(frame[list(FEATURES)], min_rows)
+    check.check_target(frame[TARGET], len(frame))
+    check.check_classes(frame[TARGET])
+    check.check_split_possible(frame[TARGET], test_size)
+    return frame
 
 
 def content_hash(frame: pd.DataFrame) -> str:
@@ -106,11 +78,19 @@ def read_frame(uri: str, storage: Storage) -> pd.DataFrame:
 
 
 def snapshot_dataset(
-    source_uri: str, run_prefix: str, storage: Storage, *, test_size: float, seed: int, min_rows: int
-) -> dict[str, Any]:
+    source_uri: str,
+    run_prefix: str,
+    storage: Storage,
+    *,
+    test_size: float,
+    seed: int,
+    min_rows: int,
+    max_holdout_overlap: float = 0.05,
+) -> DatasetSnapshot:
     """Load, validate, split and write the data under `run_prefix`; return references and small facts."""
-    frame = validate(load_source(source_uri, storage), min_rows)
+    frame = validate(load_source(source_uri, storage), min_rows, test_size)
     train, holdout = split(frame, test_size, seed)
+    check.check_holdout(train, holdout, max_holdout_overlap)
     return {
         "source": source_uri or BUNDLED_SOURCE,
         "data_hash": content_hash(frame),
@@ -118,6 +98,8 @@ def snapshot_dataset(
         "train_rows": len(train),
         "holdout_rows": len(holdout),
         "classes": sorted(str(label) for label in frame[TARGET].unique()),
+        "test_size": test_size,
+        "random_seed": seed,
         "train_uri": storage.write_bytes(join(run_prefix, "data", "train.parquet"), to_parquet_bytes(train)),
         "holdout_uri": storage.write_bytes(join(run_prefix, "data", "holdout.parquet"), to_parquet_bytes(holdout)),
     }

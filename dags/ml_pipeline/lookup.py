@@ -2,72 +2,217 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.data import FEATURES
-from ml_pipeline.registry import CHAMPION, find_version_for_run, is_not_found
+from ml_pipeline.contract import CHAMPION, FEATURES
+from ml_pipeline.registry import find_version_for_run
+from ml_pipeline.tracking import is_not_found
+
+Record = dict[str, Any]
+ABSENT = object()  # a JSON row without the key
+SHOWN_CHARACTERS = 40  # of a bad value quoted in a message
 
 
 class ModelNotFoundError(LookupError):
     """The registered model, version or alias does not exist."""
 
 
+class InputError(ValueError):
+    """Rows to predict that cannot be scored; the message names the file, and the column and row where it can."""
+
+
 def resolve(client: MlflowClient, name: str, alias: str = CHAMPION, version: str | None = None) -> ModelVersion:
+    """The version `models:/<name>@<alias>` (or `models:/<name>/<version>`) points at, aliases and tags included.
+
+    One registry call when it exists; only a miss asks whether the model itself exists, which costs a call that
+    loads every version of the model.
+    """
     try:
         return client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
     except MlflowException as error:
         if not is_not_found(error):
             raise
-        wanted = f"version {version}" if version else f"alias '{alias}'"
-        raise ModelNotFoundError(
-            f"model '{name}' has no {wanted} in the registry at {mlflow.get_tracking_uri()}"
-        ) from error
+        raise not_found(client, name, f"version {version}" if version else f"alias '{alias}'") from error
+
+
+def not_found(client: MlflowClient, name: str, wanted: str) -> ModelNotFoundError:
+    """Why `wanted` (a version or an alias) of `name` is not there: no such model, or no such version or alias."""
+    where = f"the registry at {mlflow.get_tracking_uri()}"
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as error:
+        if not is_not_found(error):
+            raise
+        return ModelNotFoundError(f"model '{name}' does not exist in {where}; check the model name and tracking URI")
+    return ModelNotFoundError(f"model '{name}' has no {wanted} in {where}; {what_it_has(model)}")
+
+
+def what_it_has(model: RegisteredModel) -> str:
+    latest = max((int(version.version) for version in model.latest_versions or []), default=None)
+    if latest is None:
+        return "it has no versions yet; run the pipeline to register one"
+    aliases = f"alias {' or '.join(sorted(model.aliases))}, or " if model.aliases else ""
+    return f"use {aliases}a version up to {latest}"
 
 
 def version_for_run(client: MlflowClient, name: str, dag_id: str, run_id: str) -> ModelVersion:
     found = find_version_for_run(client, name, dag_id, run_id)
     if found is None:
         raise ModelNotFoundError(f"no version of '{name}' was registered by {dag_id} run {run_id}")
-    return found
+    return client.get_model_version(found.name, found.version)  # a search leaves the aliases out
 
 
 def describe(client: MlflowClient, model_version: ModelVersion) -> dict[str, Any]:
-    """What a person deciding whether to trust a version wants to see."""
-    current = client.get_model_version(model_version.name, model_version.version)
-    run = client.get_run(current.run_id) if current.run_id else None
+    """What a person deciding whether to trust a version wants to see (`model_version` as `resolve` returns it)."""
+    run = client.get_run(model_version.run_id) if model_version.run_id else None
     return {
-        "name": current.name,
-        "version": str(current.version),
-        "aliases": list(current.aliases),
-        "run_id": current.run_id,
+        "name": model_version.name,
+        "version": str(model_version.version),
+        "aliases": list(model_version.aliases),
+        "run_id": model_version.run_id,
         "metrics": {key: run.data.metrics[key] for key in ("accuracy", "f1_macro") if run and key in run.data.metrics},
-        "data_hash": current.tags.get("data_hash"),
-        "gate": current.tags.get("gate"),
-        "uri": f"models:/{current.name}/{current.version}",
+        "data_hash": model_version.tags.get("data_hash"),
+        "gate": model_version.tags.get("gate"),
+        "uri": f"models:/{model_version.name}/{model_version.version}",
     }
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    """Rows to score from CSV (header row) or JSON (a list of objects, or one object)."""
-    if path.suffix.lower() == ".csv":
-        frame = pd.read_csv(path)
-    elif path.suffix.lower() == ".json":
-        payload = json.loads(path.read_text())
-        frame = pd.DataFrame(payload if isinstance(payload, list) else [payload])
-    else:
-        raise ValueError(f"{path}: expected a .csv or .json file")
-    missing = [column for column in FEATURES if column not in frame.columns]
+    """Rows to score from CSV (header row) or JSON (a list of objects, or one object), as float64 features.
+
+    Anything that cannot be scored raises InputError: an unreadable or empty file, malformed CSV or JSON, no rows,
+    missing feature columns, or a value that is not a finite number (null, NaN, inf, text, nested).
+    """
+    parse = RECORD_PARSERS.get(path.suffix.lower())
+    if parse is None:
+        raise InputError(f"{path}: expected a .csv or .json file; give the rows in one of those formats")
+    records = parse(path, read_text(path))
+    check_columns(path, records)
+    check_values(path, records)
+    return pd.DataFrame([[float(record[name]) for name in FEATURES] for record in records], columns=list(FEATURES))
+
+
+def read_text(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.start + 1}); save it as UTF-8") from error
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error}); check the path") from error
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty; give the features as a CSV header and rows, or as JSON objects")
+    return text
+
+
+def csv_records(path: Path, text: str) -> list[Record]:
+    """One record per non-blank row after the header; every row must have as many values as the header."""
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header, *rows = (row for row in reader if row)
+    except csv.Error as error:
+        raise InputError(f"{path}: not valid CSV at line {reader.line_num}: {error}; fix that line") from error
+    if not rows:
+        raise InputError(f"{path}: has a header but no rows; add at least one row of feature values under the header")
+    for number, row in enumerate(rows, 1):
+        if len(row) != len(header):
+            raise InputError(
+                f"{path}: row {number} has {len(row)} values but the header has {len(header)} columns; "
+                "give every row one value per column"
+            )
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def json_records(path: Path, text: str) -> list[Record]:
+    """A JSON object is one row, a list of objects is many."""
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{path}: not valid JSON at line {error.lineno} column {error.colno}: {error.msg}; fix the syntax there"
+        ) from error
+    except RecursionError as error:
+        raise InputError(f"{path}: JSON nested too deeply; give an object or a list of flat objects") from error
+    if isinstance(payload, dict):
+        return [payload]
+    if not isinstance(payload, list):
+        raise InputError(f"{path}: the JSON is {kind(payload)}; give an object of feature values or a list of them")
+    if not payload:
+        raise InputError(f"{path}: the JSON list is empty; add at least one object of feature values")
+    for number, record in enumerate(payload, 1):
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: row {number} is {kind(record)}; give each row as an object of feature values")
+    return payload
+
+
+RECORD_PARSERS: dict[str, Callable[[Path, str], list[Record]]] = {".csv": csv_records, ".json": json_records}
+
+
+def check_columns(path: Path, records: list[Record]) -> None:
+    present = {key for record in records for key in record}
+    missing = [column for column in FEATURES if column not in present]
     if missing:
-        raise ValueError(f"{path}: missing feature columns: {', '.join(missing)}")
-    return frame[list(FEATURES)].astype("float64")
+        raise InputError(
+            f"{path}: missing feature columns: {', '.join(missing)}; "
+            f"give all {len(FEATURES)} (scripts/sample_input.csv has them)"
+        )
+
+
+def check_values(path: Path, records: list[Record]) -> None:
+    problems = [problem for column in FEATURES if (problem := first_problem(records, column))]
+    if problems:
+        raise InputError(
+            f"{path}: features must be finite numbers, but {', '.join(problems)}; fix or remove those rows"
+        )
+
+
+def first_problem(records: list[Record], column: str) -> str | None:
+    """Where and why `column` first holds something other than a finite number (rows count from 1)."""
+    for number, record in enumerate(records, 1):
+        problem = value_problem(record.get(column, ABSENT))
+        if problem:
+            return f"'{column}' in row {number} is {problem}"
+    return None
+
+
+def value_problem(value: Any) -> str | None:
+    """Why one value cannot be scored, or None for a finite number (text that reads as one included)."""
+    if value is ABSENT:
+        return "missing"
+    if value is None or isinstance(value, bool | list | dict):
+        return kind(value)
+    if isinstance(value, str) and not value.strip():
+        return "empty"
+    try:
+        number = float(value)
+    except OverflowError:
+        return "not finite (too large for float64)"
+    except ValueError:
+        return f"text {shown(repr(value))}"
+    if math.isnan(number):
+        return "NaN"
+    return None if math.isfinite(number) else f"not finite ({shown(str(value).strip())})"
+
+
+def kind(value: Any) -> str:
+    """A JSON value's type, as a person reads it."""
+    names = {type(None): "null", bool: "a boolean", str: "a string", list: "a nested list", dict: "a nested object"}
+    return names.get(type(value), "a number")
+
+
+def shown(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARACTERS else f"{text[: SHOWN_CHARACTERS - 3]}..."
 
 
 def predict(model_version: ModelVersion, rows: pd.DataFrame) -> list[Any]:

@@ -1,47 +1,43 @@
-"""train_model: fit a scaling + classifier Pipeline and evaluate it on the holdout."""
+"""train_model: fit a scaling + classifier Pipeline, evaluate it on the holdout, fingerprint what was trained."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from typing import Any
 
 import joblib
 import pandas as pd
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml_pipeline.config import ConfigError
-from ml_pipeline.data import FEATURES, TARGET, read_frame
+from ml_pipeline.classifiers import CLASSIFIERS
+from ml_pipeline.contract import FEATURES, METRICS, TARGET, DatasetSnapshot, TrainingResult
+from ml_pipeline.data import read_frame
+from ml_pipeline.errors import ConfigError, ModelLoadError, plain
 from ml_pipeline.storage import Storage, join
-
-# classifier name -> (estimator, defaults, types MLflow's skops format must be told to trust when loading it)
-ESTIMATORS = {
-    "logistic_regression": (LogisticRegression, {"max_iter": 1000}, []),
-    "random_forest": (RandomForestClassifier, {"n_estimators": 200}, ["sklearn.tree._tree.Tree"]),
-    "gradient_boosting": (GradientBoostingClassifier, {}, ["sklearn.tree._tree.Tree"]),
-}
 
 
 def build_pipeline(classifier: str, hyperparams: dict[str, Any], seed: int) -> Pipeline:
-    """Scaling + classifier; hyperparams override the classifier's defaults and fail loudly if unknown."""
-    estimator_class, defaults, _ = ESTIMATORS[classifier]
-    estimator = estimator_class(random_state=seed, **defaults)
+    """Scaling + classifier; hyperparams override the classifier's defaults and are checked before any fit."""
+    spec = CLASSIFIERS[classifier]
+    estimator = spec.estimator_class()(random_state=seed, **spec.defaults)
     try:
         estimator.set_params(**hyperparams)
-    except ValueError as error:
-        raise ConfigError(f"invalid hyperparams for {classifier}: {error}") from error
+        # scikit-learn's own parameter constraints (names, types, ranges), checked now rather than mid-fit.
+        estimator._validate_params()
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"invalid hyperparams for {classifier}: {plain(str(error))}") from None
     return Pipeline([("scaler", StandardScaler()), ("classifier", estimator)])
 
 
 def skops_trusted_types(classifier: str) -> list[str]:
-    return ESTIMATORS[classifier][2]
+    return list(CLASSIFIERS[classifier].skops_trusted_types)
 
 
-def evaluate(model: Pipeline, holdout: pd.DataFrame) -> dict[str, Any]:
+def evaluate(model: Any, holdout: pd.DataFrame) -> dict[str, Any]:
     """Scores on the holdout: headline metrics, the per-class report and the confusion matrix."""
     truth = holdout[TARGET]
     predicted = model.predict(holdout[list(FEATURES)])
@@ -68,32 +64,57 @@ def model_to_bytes(model: Pipeline) -> bytes:
     return buffer.getvalue()
 
 
-def model_from_bytes(data: bytes) -> Pipeline:
+def model_from_bytes(data: bytes, uri: str) -> Pipeline:
     """Load a model this pipeline wrote itself to its own artifact store (joblib is pickle: trust matters)."""
-    return joblib.load(io.BytesIO(data))
+    try:
+        return joblib.load(io.BytesIO(data))
+    except Exception as error:
+        raise ModelLoadError(f"{uri} is not a model this pipeline can load ({error}); rerun train_model") from None
+
+
+def loggable_params(model: Pipeline) -> dict[str, str | int | float | bool]:
+    params = model.named_steps["classifier"].get_params()
+    return {name: value for name, value in params.items() if isinstance(value, (str, int, float, bool))}
+
+
+def fingerprint(dataset: DatasetSnapshot, classifier: str, params: dict[str, Any]) -> str:
+    """What makes two trainings the same model: the data, the split and every classifier setting."""
+    settings = {
+        "data_hash": dataset["data_hash"],
+        "test_size": dataset["test_size"],
+        "random_seed": dataset["random_seed"],
+        "classifier": classifier,
+        "params": params,
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def train_and_evaluate(
-    train_uri: str,
-    holdout_uri: str,
+    dataset: DatasetSnapshot,
     run_prefix: str,
     storage: Storage,
     *,
     classifier: str,
     hyperparams: dict[str, Any],
-    seed: int,
-) -> dict[str, Any]:
+) -> TrainingResult:
     """Fit on the train split, evaluate on the holdout, write model and evaluation under `run_prefix`."""
-    train = read_frame(train_uri, storage)
-    model = build_pipeline(classifier, hyperparams, seed)
-    model.fit(train[list(FEATURES)], train[TARGET])
-    evaluation = evaluate(model, read_frame(holdout_uri, storage))
-    params = {"classifier": classifier, **model.named_steps["classifier"].get_params()}
+    model = build_pipeline(classifier, hyperparams, dataset["random_seed"])
+    train = read_frame(dataset["train_uri"], storage)
+    try:
+        model.fit(train[list(FEATURES)], train[TARGET])
+    except ValueError as error:  # e.g. a solver that does not support the chosen penalty
+        raise ConfigError(
+            f"{classifier} cannot be trained with hyperparams {hyperparams}: {plain(str(error))}"
+        ) from None
+    evaluation = evaluate(model, read_frame(dataset["holdout_uri"], storage))
+    params = loggable_params(model)
     return {
         "model_uri": storage.write_bytes(join(run_prefix, "model", "model.joblib"), model_to_bytes(model)),
         "evaluation_uri": storage.write_bytes(
             join(run_prefix, "model", "evaluation.json"), json.dumps(evaluation, indent=2).encode()
         ),
-        "metrics": {name: evaluation["metrics"][name] for name in ("accuracy", "f1_macro")},
-        "params": {name: value for name, value in params.items() if isinstance(value, (str, int, float, bool))},
+        "classifier": classifier,
+        "params": params,
+        "metrics": {name: evaluation["metrics"][name] for name in METRICS},
+        "fingerprint": fingerprint(dataset, classifier, params),
     }

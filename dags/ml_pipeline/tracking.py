@@ -1,0 +1,92 @@
+"""Talking to MLflow: the tracking URI, bounded client retries, the experiment, and what its failures mean.
+
+MLflow's HTTP client retries a request for about four minutes by default; tasks bound it instead (the values below,
+unless the environment sets them), so an unreachable server fails an attempt in seconds and the task's own retries
+decide the rest. See the README's "Time to fail" for the whole budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from ml_pipeline.errors import PipelineError, TrackingUnavailableError, is_transient, root_cause
+
+# MLflow client settings for tasks: one retry after ~1 s, 15 s per request (to connect, or between bytes read).
+CLIENT_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+DENIED_CODES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"})
+
+
+class TrackingError(PipelineError):
+    """MLflow refused a request for a reason retrying cannot fix (credentials, permissions, a wrong URI)."""
+
+    label = "MLflow error"
+
+
+def use_tracking_server(tracking_uri: str) -> None:
+    """Point MLflow at the tracking server (a URL, a database URI, or a SageMaker MLflow ARN), with bounded retries.
+
+    sagemaker-mlflow (needed for ARNs) adds a request-header provider that fails for every other URI, and MLflow
+    then warns on each request; that one logger is quietened unless an ARN is in use.
+    """
+    for name, value in CLIENT_LIMITS.items():
+        os.environ.setdefault(name, value)
+    mlflow.set_tracking_uri(tracking_uri)
+    level = logging.WARNING if tracking_uri.startswith("arn:") else logging.ERROR
+    logging.getLogger("mlflow.tracking.request_header.registry").setLevel(level)
+
+
+@contextmanager
+def explained_tracking_errors(tracking_uri: str) -> Iterator[None]:
+    """Name the tracking server and the cause when it cannot be reached or refuses; keep transient ones retryable."""
+    try:
+        yield
+    except PipelineError:
+        raise
+    except Exception as error:
+        cause = root_cause(error)
+        if is_transient(error):
+            raise TrackingUnavailableError(
+                f"MLflow at {tracking_uri} did not answer ({cause}); check that the server is up and that "
+                "mlflow_tracking_uri points at it"
+            ) from error
+        if isinstance(error, MlflowException) and str(error.error_code) in DENIED_CODES:
+            raise TrackingError(
+                f"MLflow at {tracking_uri} refused the request ({cause}); check the credentials the worker uses"
+            ) from error
+        raise
+
+
+def is_not_found(error: MlflowException) -> bool:
+    """Whether the registry said the model, version or alias does not exist (as opposed to being unreachable)."""
+    return error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+
+
+def connect(tracking_uri: str, experiment_name: str) -> str:
+    """Point MLflow at the tracking server and make sure the experiment exists; return its id."""
+    use_tracking_server(tracking_uri)
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return mlflow.create_experiment(experiment_name, artifact_location=local_artifact_location(tracking_uri))
+    except MlflowException:  # created concurrently by another run
+        return mlflow.get_experiment_by_name(experiment_name).experiment_id
+
+
+def local_artifact_location(tracking_uri: str) -> str | None:
+    """For a local SQLite store, keep artifacts beside the database instead of under the current directory."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return (Path(urlparse(tracking_uri).path).parent / "artifacts").as_uri()

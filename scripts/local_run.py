@@ -1,0 +1,207 @@
+"""Run a DAG once in this process on the embedded Airflow, the way `make run` does, and tell a person how it went.
+
+- the Airflow home, dags and plugins folders default to the repository's (`.local/airflow`), and the metadata
+  database is migrated when it is not current, so the script also works when run directly;
+- everything Airflow, the tasks and their libraries print goes to a log file; the console gets one line per task
+  state change;
+- Ctrl-C or SIGTERM fails the task that is running (no retry), so the run ends within seconds; the champion
+  only moves in persist_model's last step, so an interrupted run never changes it.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+REPO = Path(__file__).resolve().parent.parent
+POLL_SECONDS = 0.3
+
+
+def use_repository_airflow() -> None:
+    """Default Airflow settings for a local run (the Makefile sets the same); the environment wins."""
+    defaults = {
+        "AIRFLOW_HOME": str(REPO / ".local" / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    sys.path.insert(0, os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+
+
+def migrate_if_needed() -> None:
+    """Create or upgrade the metadata database only when it is not at Airflow's current revision."""
+    from airflow.utils.db import check_migrations, upgradedb
+
+    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    try:
+        check_migrations(timeout=0)
+    except TimeoutError:
+        upgradedb()
+
+
+@contextmanager
+def output_to(log_file: Path) -> Iterator[IO[str]]:
+    """Send this process's stdout and stderr (Python and native) to `log_file`; yield the original console."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(1), "w", buffering=1)
+    with log_file.open("a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield console
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            console.close()
+
+
+class Interrupted(BaseException):
+    """Set by Ctrl-C or SIGTERM; subclassed from Airflow's termination error so the running task fails at once."""
+
+
+def _termination_error() -> type[BaseException]:
+    from airflow.sdk.exceptions import AirflowTaskTerminated
+
+    return type("RunInterrupted", (AirflowTaskTerminated, Interrupted), {})
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[list[str]]:
+    """Turn SIGINT and SIGTERM into an exception in the main thread; yields a list that names the signal received.
+
+    Airflow's task runner replaces the SIGTERM handler for each task (it only calls on_kill), so SIGTERM is blocked
+    here and picked up by a thread of its own, which interrupts the main thread like Ctrl-C does.
+    """
+    received: list[str] = []
+    error = _termination_error()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        received.append(signal.Signals(signum).name if not received else received[0])
+        raise error(f"stopped by {received[0]}")
+
+    def forward_sigterm() -> None:
+        signal.sigwait({signal.SIGTERM})
+        received.append("SIGTERM")
+        _thread.interrupt_main(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    threading.Thread(target=forward_sigterm, name="sigterm", daemon=True).start()
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Progress(threading.Thread):
+    """Prints each task's state changes, with seconds since the run started, by polling the metadata database."""
+
+    def __init__(self, dag_id: str, run_id: str, console: IO[str]) -> None:
+        super().__init__(name="progress", daemon=True)
+        self.dag_id, self.run_id, self.console = dag_id, run_id, console
+        self.started = time.monotonic()
+        self.states: dict[str, str] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(POLL_SECONDS):
+            self.report()
+
+    def report(self) -> None:
+        for task_id, (state, attempt) in task_attempts(self.dag_id, self.run_id).items():
+            seen = f"{state} (attempt {attempt})" if attempt > 1 or state == "up_for_retry" else state
+            if seen != self.states.get(task_id) and state not in ("None", "scheduled", "queued"):
+                self.states[task_id] = seen
+                self.console.write(f"  {time.monotonic() - self.started:6.1f}s  {task_id:<15} {seen}\n")
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+        self.report()
+
+
+def task_attempts(dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
+    """Each task's state and attempt number in this run."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(TaskInstance.task_id, TaskInstance.state, TaskInstance.try_number).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
+            )
+        )
+        return {task_id: (str(state), try_number) for task_id, state, try_number in rows}
+
+
+def task_states(dag_id: str, run_id: str) -> dict[str, str]:
+    return {task_id: state for task_id, (state, _) in task_attempts(dag_id, run_id).items()}
+
+
+def xcom_values(dag_id: str, run_id: str, key: str) -> dict[str, Any]:
+    """Each task's XCom `key` in this run (return_value, failure, ...)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=run_id, key=key, dag_ids=dag_id)).all()
+        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
+
+
+def fail_unfinished(dag_id: str, run_id: str) -> None:
+    """After an interruption outside a task, leave no task or run looking as if it were still running."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+    from sqlalchemy import select
+
+    with create_session() as session:
+        dag_run = session.scalar(select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
+        if dag_run is None:
+            return
+        for ti in dag_run.get_task_instances(session=session):
+            if ti.state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED):
+                ti.state = TaskInstanceState.FAILED if ti.state else TaskInstanceState.UPSTREAM_FAILED
+        dag_run.state = DagRunState.FAILED
+
+
+def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str, bool]:
+    """Run every task of the DAG once (`dag.test()`); return the run id, its state and whether it was interrupted."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
+    # run_after = logical_date makes the run id a function of the date, so a given date is always the same run.
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
+    progress = Progress(dag_id, run_id, console)
+    progress.start()
+    with stopped_by_signals() as received:
+        try:
+            dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
+            state = str(dag_run.state)
+        except Interrupted:
+            fail_unfinished(dag_id, run_id)
+            state = "failed"
+        finally:
+            progress.stop()
+    return run_id, state, bool(received)
