@@ -52,8 +52,8 @@ airflow-db: $(BIN)/.installed
 	@mkdir -p $(AIRFLOW_HOME)
 	@$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || { cat $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
 
-run: airflow-db ## Run classification_pipeline end to end locally and summarise the registered model
-	$(BIN)/python scripts/run_pipeline.py $(if $(CONF),--conf '$(CONF)')
+run: $(BIN)/.installed ## Run classification_pipeline end to end locally and summarise the registered model
+	@$(BIN)/python scripts/run_pipeline.py $(if $(CONF),--conf '$(CONF)')
 
 predict: $(BIN)/.installed ## Load models:/<name>@champion and predict scripts/sample_input.csv (INPUT=, ARGS=)
 	$(BIN)/python scripts/lookup_model.py --input $(or $(INPUT),scripts/sample_input.csv) $(ARGS)
@@ -121,8 +121,10 @@ COMPOSE ?= docker compose
 .env: | .env.example
 	@"$(PYTHON)" scripts/compose_env.py .env
 
+# 900 s: Postgres healthy (<= 120 s), airflow-init, then the Airflow services' start periods (300 s) and
+# retries; a service that never becomes ready is reported unhealthy by its healthcheck before this.
 up: .env ## Start the local stack (builds images; waits until every service is healthy)
-	$(COMPOSE) up -d --build --wait --wait-timeout 600
+	$(COMPOSE) up -d --build --wait --wait-timeout 900
 	@set -a && . ./.env && set +a && \
 	echo "Airflow UI  http://$$($(COMPOSE) port airflow-apiserver 8080)  login $${AIRFLOW_ADMIN_USERNAME} / $${AIRFLOW_ADMIN_PASSWORD}" && \
 	echo "MLflow UI   http://$$($(COMPOSE) port mlflow 5000)" && \

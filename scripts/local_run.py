@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,8 @@ from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.3
+GRACE_SECONDS = 5.0
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def use_repository_airflow() -> None:
@@ -84,30 +86,42 @@ def _termination_error() -> type[BaseException]:
 
 
 @contextmanager
-def stopped_by_signals() -> Iterator[list[str]]:
-    """Turn SIGINT and SIGTERM into an exception in the main thread; yields a list that names the signal received.
+def stopped_by_signals(on_stuck: Callable[[str], None]) -> Iterator[list[str]]:
+    """Turn Ctrl-C and SIGTERM into an exception in the main thread; yields a list that names the signal received.
 
-    Airflow's task runner replaces the SIGTERM handler for each task (it only calls on_kill), so SIGTERM is blocked
-    here and picked up by a thread of its own, which interrupts the main thread like Ctrl-C does.
+    Both signals are blocked and picked up by a thread of their own: Airflow's task runner replaces the SIGTERM
+    handler for each task (it only calls on_kill), and a main thread busy in native code (a long scikit-learn fit)
+    runs no Python handler until it returns. The thread interrupts the main thread like Ctrl-C does and, if that has
+    not ended the run within `GRACE_SECONDS`, calls `on_stuck` with the signal's name.
     """
     received: list[str] = []
+    finished = threading.Event()
     error = _termination_error()
 
-    def on_signal(signum: int, frame: Any) -> None:
-        received.append(signal.Signals(signum).name if not received else received[0])
-        raise error(f"stopped by {received[0]}")
+    def on_interrupt(signum: int, frame: Any) -> None:
+        raise error(f"stopped by {received[0] if received else 'SIGINT'}")
 
-    def forward_sigterm() -> None:
-        signal.sigwait({signal.SIGTERM})
-        received.append("SIGTERM")
-        _thread.interrupt_main(signal.SIGINT)
+    def watch() -> None:
+        while not finished.is_set():
+            caught = signal.sigtimedwait(STOP_SIGNALS, POLL_SECONDS)
+            if caught is None:
+                continue
+            received.append(signal.Signals(caught.si_signo).name)
+            _thread.interrupt_main(signal.SIGINT)
+            if not finished.wait(GRACE_SECONDS):
+                on_stuck(received[0])
+            return
 
-    previous = signal.signal(signal.SIGINT, on_signal)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    threading.Thread(target=forward_sigterm, name="sigterm", daemon=True).start()
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # before other threads start: they inherit it
+    watcher = threading.Thread(target=watch, name="stop-signals", daemon=True)
+    watcher.start()
     try:
         yield received
     finally:
+        finished.set()
+        watcher.join()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGINT, previous)
 
 
@@ -184,19 +198,33 @@ def fail_unfinished(dag_id: str, run_id: str) -> None:
         dag_run.state = DagRunState.FAILED
 
 
-def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str, bool]:
-    """Run every task of the DAG once (`dag.test()`); return the run id, its state and whether it was interrupted."""
+def exit_code(signal_name: str) -> int:
+    """What a shell reports for a process ended by that signal: 130 for SIGINT, 143 for SIGTERM."""
+    return 128 + signal.Signals[signal_name].value
+
+
+def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str, str]:
+    """Run every task of the DAG once (`dag.test()`); return the run id, its state and the signal that stopped it."""
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.dagrun import DagRun
     from airflow.utils.types import DagRunType
 
-    dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
     # run_after = logical_date makes the run id a function of the date, so a given date is always the same run.
     run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
-    progress = Progress(dag_id, run_id, console)
-    progress.start()
-    with stopped_by_signals() as received:
+
+    def stop_now(signal_name: str) -> None:
+        """The running task is stuck in native code: record the run as failed and leave without waiting for it."""
+        fail_unfinished(dag_id, run_id)
+        console.write(f"Stopped by {signal_name} while a task was busy in native code; the run is marked failed and "
+                      "the registry's champion did not change\n")  # fmt: skip
+        console.flush()
+        os._exit(exit_code(signal_name))
+
+    with stopped_by_signals(stop_now) as received:
+        progress = Progress(dag_id, run_id, console)
+        progress.start()
         try:
+            dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
             dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
             state = str(dag_run.state)
         except Interrupted:
@@ -204,4 +232,4 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
             state = "failed"
         finally:
             progress.stop()
-    return run_id, state, bool(received)
+    return run_id, state, received[0] if received else ""

@@ -18,7 +18,6 @@ from typing import IO, Any
 import local_run
 
 DAG_ID = "classification_pipeline"
-EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def log_file(run_id: str) -> Path:
@@ -75,7 +74,7 @@ def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple
     ordered = {task: states.get(task, "not run") for task in ("get_data", "train_model", "persist_model")}
     if state != "success" or signal:
         failures = local_run.xcom_values(DAG_ID, run_id, "failure")
-        return EXIT_CODES.get(signal, 1), failure_summary(run_id, ordered, failures, log, signal)
+        return local_run.exit_code(signal) if signal else 1, failure_summary(run_id, ordered, failures, log, signal)
     result = local_run.xcom_values(DAG_ID, run_id, "return_value")["persist_model"]
     return 0, success_summary(run_id, result, load_config(conf=conf).mlflow_tracking_uri, log)
 
