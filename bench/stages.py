@@ -1,0 +1,193 @@
+"""Measurements that each run in a fresh interpreter (`python bench/stages.py NAME WORKDIR`), as a task does on a
+Celery worker, so imports and peak memory (max RSS) are those of one task. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "dags"), str(REPO / "scripts")]
+DAG_FILE = REPO / "dags" / "classification_pipeline.py"
+SAMPLE_INPUT = REPO / "scripts" / "sample_input.csv"
+NAN = float("nan")
+
+
+def max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def result(seconds: float, imports: float = NAN) -> dict[str, float]:
+    return {"seconds": seconds, "rss_mib": max_rss_mib(), "import_seconds": imports}
+
+
+def dag_parse(workdir: Path) -> dict[str, float]:
+    import runpy
+
+    import airflow.sdk  # noqa: F401  - already loaded in a real DAG processor
+
+    started = time.perf_counter()
+    runpy.run_path(str(DAG_FILE))
+    return result(time.perf_counter() - started)
+
+
+def execution_api_start(workdir: Path) -> dict[str, float]:
+    """Airflow's in-process execution API up to its first answer: what dag.test() waits for before the first task."""
+    import airflow.settings  # noqa: F401  - loaded before any run starts
+    import httpx
+
+    started = time.perf_counter()
+    from airflow.api_fastapi.execution_api.app import InProcessExecutionAPI
+
+    api = InProcessExecutionAPI()
+    client = httpx.Client(transport=api.transport, base_url="http://in-process.invalid./")
+    client.get("health").raise_for_status()
+    return result(time.perf_counter() - started)
+
+
+def _task(name: str, workdir: Path) -> dict[str, float]:
+    """One task's function on the artifacts the previous stage left in `workdir`."""
+    started = time.perf_counter()
+    from ml_pipeline.storage import Storage
+
+    storage, prefix, facts_file = Storage(), str(workdir / "artifacts"), workdir / "facts.json"
+    facts = json.loads(facts_file.read_text()) if facts_file.exists() else {}
+    if name == "get_data":
+        from ml_pipeline.data import snapshot_dataset
+
+        imported = time.perf_counter()
+        facts = {"dataset": snapshot_dataset("", prefix, storage, test_size=0.25, seed=42, min_rows=100)}
+    elif name == "train_model":
+        from ml_pipeline.training import train_and_evaluate
+
+        imported = time.perf_counter()
+        facts["training"] = train_and_evaluate(
+            facts["dataset"], prefix, storage, classifier="logistic_regression", hyperparams={}
+        )
+    else:
+        from ml_pipeline.persist import persist
+
+        imported = time.perf_counter()
+        persist(
+            storage=storage, tracking_uri=f"sqlite:///{workdir}/mlflow.db", experiment_name="bench",
+            model_name="bench-model", gate_metric="f1_macro", artifact_root=prefix, dag_id="bench",
+            run_id=str(time.time()), dataset=facts["dataset"], training=facts["training"],
+        )  # fmt: skip
+    finished = time.perf_counter()
+    facts_file.write_text(json.dumps(facts))
+    return result(finished - imported, imported - started)
+
+
+def log_model(workdir: Path) -> dict[str, float]:
+    """mlflow.sklearn.log_model with the explicit pip requirements persist_model passes, warm (second call).
+
+    The first call in a process also pays one-time imports (skops, MLflow's package map): reported as imports.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_wine
+
+    from ml_pipeline.persist import import_skops_quietly
+    from ml_pipeline.registry import model_requirements
+    from ml_pipeline.training import build_pipeline
+
+    import_skops_quietly()
+    features, target = load_wine(return_X_y=True, as_frame=True)
+    model = build_pipeline("logistic_regression", {}, 42).fit(features, target)
+    signature = infer_signature(features, model.predict(features))
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/log_model.db")
+    calls = []
+    with mlflow.start_run():
+        for _ in range(2):
+            started = time.perf_counter()
+            mlflow.sklearn.log_model(
+                model, name="model", signature=signature, input_example=features.head(3),
+                pip_requirements=model_requirements(),
+            )  # fmt: skip
+            calls.append(time.perf_counter() - started)
+    return result(calls[1], calls[0] - calls[1])
+
+
+def lookup_registry(workdir: Path) -> dict[str, Any]:
+    """Once per bench run: a registry holding one champion, made by the real pipeline functions."""
+    from ml_pipeline.data import snapshot_dataset
+    from ml_pipeline.persist import persist
+    from ml_pipeline.storage import Storage
+    from ml_pipeline.training import train_and_evaluate
+
+    root, storage = workdir / "lookup", Storage()
+    dataset = snapshot_dataset("", str(root / "run"), storage, test_size=0.25, seed=42, min_rows=100)
+    training = train_and_evaluate(dataset, str(root / "run"), storage, classifier="logistic_regression", hyperparams={})
+    registry = {"tracking_uri": f"sqlite:///{root}/mlflow.db", "model_name": "bench-lookup"}
+    summary = persist(
+        storage=storage, tracking_uri=registry["tracking_uri"], experiment_name="bench-lookup",
+        model_name=registry["model_name"], gate_metric="f1_macro", artifact_root=str(root), dag_id="bench",
+        run_id="lookup", dataset=dataset, training=training,
+    )  # fmt: skip
+    (root / "registry.json").write_text(json.dumps(registry | {"version": summary["version"]}))
+    return {}
+
+
+def _lookup_call(workdir: Path) -> Callable[[], object]:
+    """`scripts/lookup_model.py --input scripts/sample_input.csv` for the champion, as `make predict` runs it."""
+    import lookup_model
+
+    registry = json.loads((workdir / "lookup" / "registry.json").read_text())
+    argv = ["--tracking-uri", registry["tracking_uri"], "--name", registry["model_name"], "--input", str(SAMPLE_INPUT)]
+
+    def call() -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = lookup_model.main(argv)
+        if code != 0:
+            raise RuntimeError(f"lookup_model.py {' '.join(argv)} exited with {code}")
+
+    return call
+
+
+def _load_model_call(workdir: Path) -> Callable[[], object]:
+    """What any service does with a known version: plain mlflow.pyfunc.load_model, then predict the same rows."""
+    import mlflow
+    import pandas as pd
+
+    registry = json.loads((workdir / "lookup" / "registry.json").read_text())
+    mlflow.set_tracking_uri(registry["tracking_uri"])
+    uri = f"models:/{registry['model_name']}/{registry['version']}"
+    return lambda: mlflow.pyfunc.load_model(uri).predict(pd.read_csv(SAMPLE_INPUT))
+
+
+def _warm(make_call: Callable[[Path], Callable[[], object]]) -> Callable[[Path], dict[str, float]]:
+    """Time a second call; the first one (imports, caches) is reported as imports."""
+
+    def measure(workdir: Path) -> dict[str, float]:
+        call, calls = make_call(workdir), []
+        for _ in range(2):
+            started = time.perf_counter()
+            call()
+            calls.append(time.perf_counter() - started)
+        return result(calls[1], calls[0] - calls[1])
+
+    return measure
+
+
+STAGES: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "dag_parse": dag_parse,
+    "execution_api_start": execution_api_start,
+    "get_data": lambda workdir: _task("get_data", workdir),
+    "train_model": lambda workdir: _task("train_model", workdir),
+    "persist_model": lambda workdir: _task("persist_model", workdir),
+    "log_model": log_model,
+    "lookup_registry": lookup_registry,
+    "load_model": _warm(_load_model_call),
+    "lookup": _warm(_lookup_call),
+}
+
+if __name__ == "__main__":
+    print(json.dumps(STAGES[sys.argv[1]](Path(sys.argv[2]))))
