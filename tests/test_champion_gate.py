@@ -14,7 +14,7 @@ from ml_pipeline import gate as gate_module
 from ml_pipeline.contract import CHALLENGER, CHAMPION, TAG_GATE, TAG_HOLDOUT
 from ml_pipeline.data import read_frame
 from ml_pipeline.errors import DataValidationError, ModelLoadError, is_transient
-from ml_pipeline.gate import gate, score
+from ml_pipeline.gate import gate, score, score_candidate
 from ml_pipeline.registry import register, version_tags
 from ml_pipeline.storage import Storage
 from ml_pipeline.tracking import connect
@@ -165,7 +165,8 @@ def test_compare_and_set_gates_again_when_the_champion_moved_while_gating(tmp_pa
         return stale if which == CHAMPION and reads.count(CHAMPION) == 1 else real(client, name, which)
 
     monkeypatch.setattr(gate_module, "alias_version", champion_read_before_run_d_promoted)
-    decision, _ = gate(client, MODEL, candidate, holdout, "f1_macro")
+    metrics = score_candidate(client, MODEL, candidate, holdout)
+    decision = gate(client, MODEL, candidate, metrics, holdout, "f1_macro")
     assert reads.count(CHAMPION) >= 3, "read, re-read before moving, then re-gated against the new champion"
     assert decision.alias == CHALLENGER and "champion v3" in decision.reason
     assert alias(CHAMPION) == "3", "an older version never takes champion from a newer one on a tie"

@@ -105,13 +105,25 @@ def _move_aliases(client: MlflowClient, model_name: str, candidate: ModelVersion
         client.set_registered_model_alias(model_name, CHALLENGER, candidate.version)
 
 
-def gate(
-    client: MlflowClient, model_name: str, candidate: ModelVersion, holdout: pd.DataFrame, metric: str
-) -> tuple[Decision, dict[str, float]]:
-    """Score the candidate as registered, decide, tag, then move the aliases. Call under the registry lock."""
+def score_candidate(
+    client: MlflowClient, model_name: str, candidate: ModelVersion, holdout: pd.DataFrame
+) -> dict[str, float]:
+    """The candidate's holdout metrics as registered, recorded on the version (no lock needed)."""
     metrics = score(model_name, candidate.version, holdout)
     for name, value in metrics.items():
         client.set_model_version_tag(model_name, candidate.version, TAG_HOLDOUT + name, f"{value:.6f}")
+    return metrics
+
+
+def gate(
+    client: MlflowClient,
+    model_name: str,
+    candidate: ModelVersion,
+    metrics: dict[str, float],
+    holdout: pd.DataFrame,
+    metric: str,
+) -> Decision:
+    """Decide against the champion, tag the decision, then move the aliases. Call under the registry lock."""
     champion = alias_version(client, model_name, CHAMPION)
     for _ in range(MAX_REGATES):
         decision = decide(model_name, candidate, metrics[metric], champion, holdout, metric)
@@ -120,7 +132,7 @@ def gate(
         if _same(latest, champion):
             _move_aliases(client, model_name, candidate, decision)
             log.info("Model %s v%s -> %s (%s)", model_name, candidate.version, decision.alias, decision.reason)
-            return decision, metrics
+            return decision
         log.info("Champion moved to v%s while gating; gating again", latest.version if latest else None)
         champion = latest
     raise RegistryBusyError(f"the champion of {model_name} kept moving while this run was gated; it will retry")

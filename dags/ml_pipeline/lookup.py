@@ -17,7 +17,7 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
 from ml_pipeline.contract import CHAMPION, FEATURES
-from ml_pipeline.registry import find_version_for_run
+from ml_pipeline.registry import find_version
 from ml_pipeline.tracking import is_not_found
 
 Record = dict[str, Any]
@@ -68,7 +68,7 @@ def what_it_has(model: RegisteredModel) -> str:
 
 
 def version_for_run(client: MlflowClient, name: str, dag_id: str, run_id: str) -> ModelVersion:
-    found = find_version_for_run(client, name, dag_id, run_id)
+    found = find_version(client, name, dag_id, run_id)
     if found is None:
         raise ModelNotFoundError(f"no version of '{name}' was registered by {dag_id} run {run_id}")
     return client.get_model_version(found.name, found.version)  # a search leaves the aliases out

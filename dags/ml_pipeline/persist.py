@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from ml_pipeline.contract import DatasetSnapshot, PersistResult, TrainingResult
 from ml_pipeline.data import read_frame
-from ml_pipeline.gate import gate
+from ml_pipeline.gate import gate, score_candidate
 from ml_pipeline.locking import registry_lock
 from ml_pipeline.registry import register, version_tags
 from ml_pipeline.storage import Storage
@@ -56,8 +56,9 @@ def persist(
             training=training,
             holdout=holdout,
         )
+        metrics = score_candidate(client, model_name, version, holdout)
         with registry_lock(storage, artifact_root, model_name):
-            decision, metrics = gate(client, model_name, version, holdout, gate_metric)
+            decision = gate(client, model_name, version, metrics, holdout, gate_metric)
     return {
         "model_name": model_name,
         "version": str(version.version),

@@ -56,16 +56,14 @@ def _run_filter(dag_id: str, run_id: str, fingerprint: str | None = None) -> str
 def find_version(
     client: MlflowClient, model_name: str, dag_id: str, run_id: str, fingerprint: str | None = None
 ) -> ModelVersion | None:
-    """The newest version registered by this DAG run (with this fingerprint, if given), or None."""
+    """The newest version registered by this DAG run (with this fingerprint, if given), or None.
+
+    Without a fingerprint: the DAG run's latest, since a rerun that trained something else registers another.
+    """
     versions = client.search_model_versions(
         f"name = {_quote(model_name)} and {_run_filter(dag_id, run_id, fingerprint)}"
     )
     return max(versions, key=lambda v: int(v.version)) if versions else None
-
-
-def find_version_for_run(client: MlflowClient, model_name: str, dag_id: str, run_id: str) -> ModelVersion | None:
-    """The newest version a DAG run registered (a rerun that trained something else registers another)."""
-    return find_version(client, model_name, dag_id, run_id)
 
 
 def settle_earlier_attempts(client: MlflowClient, experiment_id: str, tags: dict[str, str]) -> str | None:
