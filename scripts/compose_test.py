@@ -265,7 +265,8 @@ def kill_worker_during_training(compose: Compose, airflow: Airflow, deadline: De
             raise Failure("train_model finished before the worker could be killed; raise --kill-test-iterations")
     with step(f"kill the {WORKER} container (SIGKILL) and start it again"):
         compose.run("kill", "-s", "SIGKILL", WORKER)
-        compose.run("up", "-d", "--no-deps", "--no-recreate", "--wait", "--wait-timeout", "300", WORKER)
+        # The worker's healthcheck: 300 s start period, then 6 retries of up to 40 s each.
+        compose.run("up", "-d", "--no-deps", "--no-recreate", "--wait", "--wait-timeout", "600", WORKER)
     with step("wait for the retried run to succeed"):
         airflow.wait_for_success(run_id, deadline, limit=900)
     train = airflow.task(run_id, "train_model")
@@ -299,7 +300,8 @@ def main() -> int:
         with step("build images"):
             compose.run("build")
         with step("docker compose up --wait"):
-            compose.run("up", "-d", "--wait", "--wait-timeout", "600")
+            # As `make up`: longer than the healthchecks' start periods and retries along the dependency chain.
+            compose.run("up", "-d", "--wait", "--wait-timeout", "900")
         print(f"    Airflow {airflow_url}   MLflow {mlflow.url}", flush=True)
         with step(f"wait for {DAG_ID} to be parsed"):
             airflow = Airflow(airflow_url)
@@ -327,8 +329,7 @@ def main() -> int:
                 raise Failure(f"the first run's version should become champion: {persisted}")
             mlflow.check_version(str(persisted["version"]), alias="champion")
         with step("check the run's artifacts in the S3 endpoint"):
-            training = airflow.xcom(run_id, "train_model")
-            dataset = training["dataset"]
+            dataset, training = airflow.xcom(run_id, "get_data"), airflow.xcom(run_id, "train_model")
             check_s3_objects(compose, [dataset["train_uri"], dataset["holdout_uri"], training["model_uri"]])
 
         if not args.skip_kill_test:
