@@ -12,7 +12,7 @@ import sqlite3
 import ssl
 from collections.abc import Iterator
 
-# AWS error codes (botocore ClientError) that a later attempt can succeed past.
+# AWS error codes (botocore ClientError) that a later attempt can succeed past; any HTTP 5xx or 429 is too.
 TRANSIENT_AWS_CODES = frozenset(
     {
         "Throttling",
@@ -29,10 +29,6 @@ TRANSIENT_AWS_CODES = frozenset(
         "InternalFailure",
         "ServiceUnavailable",
         "ServiceUnavailableException",
-        "503",
-        "500",
-        "502",
-        "504",
     }
 )
 # MLflow error codes that mean "try again later" (HTTP 429, 503 and deadline errors).
