@@ -203,14 +203,19 @@ def exit_code(signal_name: str) -> int:
     return 128 + signal.Signals[signal_name].value
 
 
-def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str, str]:
-    """Run every task of the DAG once (`dag.test()`); return the run id, its state and the signal that stopped it."""
-    from airflow.dag_processing.dagbag import DagBag
+def manual_run_id(logical_date: datetime) -> str:
+    """The id `run_dag` gives the run: a function of the date, so a given date is always the same DAG run."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.types import DagRunType
 
-    # run_after = logical_date makes the run id a function of the date, so a given date is always the same run.
-    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
+    return DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
+
+
+def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str]:
+    """Run every task of the DAG once (`dag.test()`); return its final state and the signal that stopped it, if any."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    run_id = manual_run_id(logical_date)
 
     def stop_now(signal_name: str) -> None:
         """The running task is stuck in native code: record the run as failed and leave without waiting for it."""
@@ -225,6 +230,7 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
         progress.start()
         try:
             dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
+            # run_after = logical_date: the run id depends on the date only (manual_run_id).
             dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
             state = str(dag_run.state)
         except Interrupted:
@@ -232,4 +238,4 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
             state = "failed"
         finally:
             progress.stop()
-    return run_id, state, received[0] if received else ""
+    return state, received[0] if received else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -22,8 +23,6 @@ DAG_ID = "classification_pipeline"
 
 
 def log_file(run_id: str) -> Path:
-    import os
-
     return Path(os.environ["AIRFLOW_HOME"]) / "run-logs" / DAG_ID / (re.sub(r"[^A-Za-z0-9._-]", "_", run_id) + ".log")
 
 
@@ -60,17 +59,14 @@ def failure_summary(run_id: str, states: dict[str, str], failures: dict[str, str
 
 def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[int, str]:
     """Run the DAG with all output in the log file; return the exit code and the summary to print."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.types import DagRunType
-
     from ml_pipeline.config import load_config
 
-    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=logical_date, run_after=logical_date)
+    run_id = local_run.manual_run_id(logical_date)
     log = log_file(run_id)
     console.write(f"{DAG_ID} run {run_id} (log: {shown(log)})\n")
     with local_run.output_to(log) as console:
         local_run.migrate_if_needed()
-        run_id, state, signal = local_run.run_dag(DAG_ID, conf, logical_date, console)
+        state, signal = local_run.run_dag(DAG_ID, conf, logical_date, console)
     states = local_run.task_states(DAG_ID, run_id)
     ordered = {task: states.get(task, "not run") for task in ("get_data", "train_model", "persist_model")}
     if state != "success" or signal:
