@@ -7,7 +7,6 @@ import pytest
 from ml_pipeline.data import (
     FEATURES,
     TARGET,
-    DataValidationError,
     content_hash,
     load_source,
     read_frame,
@@ -15,6 +14,7 @@ from ml_pipeline.data import (
     split,
     validate,
 )
+from ml_pipeline.errors import DataValidationError
 from ml_pipeline.storage import Storage
 
 
@@ -143,7 +143,7 @@ def test_a_split_that_cannot_hold_every_class_says_which_test_size_would(tmp_pat
     ("content", "message"),
     [
         (b"", "is empty; it needs a header and rows"),
-        (b"alcohol,malic_acid,target\n", "has a header but no rows"),
+        (b"alcohol,malic_acid,target\n", r"has no data rows \(at most a header\)"),
         (b"alcohol;malic_acid;ash;target\n1;2;3;0\n", "looks separated by semicolons, not commas"),
         (b"alcohol\tmalic_acid\tash\ttarget\n1\t2\t3\t0\n", "looks separated by tabs, not commas"),
     ],

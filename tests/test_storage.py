@@ -78,3 +78,9 @@ def test_missing_credentials_say_where_to_configure_them():
     with pytest.raises(StorageError, match="no AWS credentials .*configure the Airflow connection") as raised:
         Storage(NoCredentials).read_bytes("s3://bucket/key")
     assert not is_transient(raised.value)
+
+
+def test_a_streamed_upload_to_a_missing_bucket_names_the_bucket(s3_client, tmp_path):
+    (tmp_path / "frame.parquet").write_bytes(b"rows")
+    with pytest.raises(StorageError, match="bucket no-such-bucket does not exist; create it or fix the URI"):
+        Storage().write_file("s3://no-such-bucket/run/frame.parquet", tmp_path / "frame.parquet")

@@ -6,6 +6,8 @@ Tasks exchange only URIs through XCom; the bytes live here, under a prefix of th
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,6 +58,7 @@ def _default_s3_client() -> Any:
 @contextmanager
 def explained_s3_errors(uri: str) -> Iterator[None]:
     """Turn S3's permanent failures into one line naming the URI and the fix; transient ones pass through."""
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
     bucket = urlparse(uri).netloc
@@ -65,9 +68,12 @@ def explained_s3_errors(uri: str) -> Iterator[None]:
         raise StorageError(
             f"{uri}: no AWS credentials ({error}); configure the Airflow connection (aws_conn_id) or the worker's role"
         ) from None
-    except ClientError as error:
-        if is_transient(error):
+    except (ClientError, S3UploadFailedError) as raised:
+        error = raised if isinstance(raised, ClientError) else raised.__context__  # upload_file wraps S3's error
+        if not isinstance(error, ClientError):
             raise
+        if is_transient(error):
+            raise error from None
         code = str(error.response.get("Error", {}).get("Code", ""))
         if code == "NoSuchBucket":
             raise StorageError(f"{uri}: bucket {bucket} does not exist; create it or fix the URI") from None
@@ -112,4 +118,47 @@ class Storage:
             path = local_path(uri)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
+        return uri
+
+    def list_files(self, prefix_uri: str, suffixes: tuple[str, ...]) -> list[str]:
+        """The files under a folder or S3 prefix whose names end with one of `suffixes`, sorted."""
+        if prefix_uri.startswith("s3://"):
+            bucket, prefix = split_s3(prefix_uri.rstrip("/") + "/")
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            with explained_s3_errors(prefix_uri):
+                keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+            return sorted(f"s3://{bucket}/{key}" for key in keys if key.lower().endswith(suffixes))
+        folder = local_path(prefix_uri)
+        return sorted(str(path) for path in folder.iterdir() if path.name.lower().endswith(suffixes))
+
+    def is_folder(self, uri: str) -> bool:
+        """A local directory, or an S3 URI that names a prefix (ends with `/`) rather than an object."""
+        return uri.endswith("/") if uri.startswith("s3://") else local_path(uri).is_dir()
+
+    @contextmanager
+    def local_copy(self, uri: str) -> Iterator[Path]:
+        """A path to the object's bytes on local disk: the file itself, or a temporary download from S3."""
+        if not uri.startswith("s3://"):
+            path = local_path(uri)
+            if not path.is_file():
+                raise StorageError(f"{uri} does not exist")
+            yield path
+            return
+        bucket, key = split_s3(uri)
+        with tempfile.NamedTemporaryFile(suffix=Path(key).suffix) as handle:
+            with explained_s3_errors(uri):
+                self.s3.download_fileobj(bucket, key, handle)
+            handle.flush()
+            yield Path(handle.name)
+
+    def write_file(self, uri: str, path: Path) -> str:
+        """Store a local file's bytes at `uri` without reading it into memory (S3: a streamed, multipart upload)."""
+        if uri.startswith("s3://"):
+            bucket, key = split_s3(uri)
+            with explained_s3_errors(uri):
+                self.s3.upload_file(str(path), bucket, key)
+        else:
+            target = local_path(uri)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
         return uri
