@@ -1,17 +1,20 @@
 """
 ### classification_pipeline
 
-Trains a scikit-learn classifier on the Wine data set every day and publishes it in MLflow's model registry,
-where other services load it as `models:/wine-classifier@champion`.
+Trains several scikit-learn classifiers on the Wine data set every day, one per Celery worker slot, and publishes
+the best in MLflow's model registry, where other services load it as `models:/wine-classifier@champion`.
 
-1. **get_data** checks the configuration, loads the bundled Wine data (or the configured CSV/Parquet source),
-   validates it, makes a stratified train/holdout split that cannot leak and writes both to the artifact store.
-   XCom: URIs, row counts, content hash, split settings.
-2. **train_model** fits a scaling + classifier pipeline, scores it on the holdout and writes the model to the
-   artifact store. XCom: model URI, settings, metrics and their fingerprint.
-3. **persist_model** logs the run to MLflow and registers one version per training (a retry reuses it), loads
-   that version back from the registry, scores it and the champion on the same holdout rows and moves `champion`
-   only if it is better (or as good and newer); otherwise it sets `challenger`. XCom: version, alias, reason.
+1. **get_data** checks the configuration, reads the source (the bundled Wine data, a CSV or Parquet file, or a
+   folder of Parquet files) in batches, validates it, makes a stratified train/holdout split that cannot leak and
+   writes both to the artifact store. XCom: the candidates to train (its return value) and `dataset` (URIs, row
+   counts, content hash, split settings).
+2. **train_model** is mapped: one instance per candidate, each on whatever worker is free. It fits a scaling +
+   classifier pipeline, scores it on the holdout and writes the model to the artifact store. XCom: model URI,
+   settings, metrics and their fingerprint. A candidate that cannot be trained fails alone; the others go on.
+3. **persist_model** logs one MLflow parent run with a child run per candidate and a leaderboard, registers the
+   best candidate (a retry reuses its version), loads that version back from the registry, scores it and the
+   champion on the same holdout rows and moves `champion` only if it is better (or as good and newer); otherwise it
+   sets `challenger`. A new champion is announced as an event of the Asset `classification_pipeline_champion`.
 
 Bad input fails at once with one line that says what to fix (XCom key `failure`); only transient errors
 (throttling, timeouts, 5xx, dropped connections) are retried. Configuration (environment, the `ml_pipeline`
@@ -25,12 +28,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from airflow.sdk import Variable, dag, get_current_context, task
+from airflow.sdk import Asset, AssetAlias, TriggerRule, Variable, dag, get_current_context, task
 
 if TYPE_CHECKING:
     from ml_pipeline.config import PipelineConfig
-    from ml_pipeline.contract import DatasetSnapshot, PersistResult, TrainingResult
+    from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
     from ml_pipeline.storage import Storage
+
+# Other DAGs schedule on this Asset: it gets an event (model name, version, metrics) each time the champion changes.
+CHAMPION = Asset("classification_pipeline_champion")
+NEW_CHAMPION = AssetAlias("classification_pipeline_new_champion")  # events are attached only on promotion
 
 
 @contextmanager
@@ -100,15 +107,20 @@ def _run_prefix(config: PipelineConfig) -> str:
     doc_md=__doc__,
 )
 def classification_pipeline() -> None:
-    @task(execution_timeout=timedelta(minutes=10))
-    def get_data() -> DatasetSnapshot:
+    @task(execution_timeout=timedelta(minutes=20))
+    def get_data() -> list[Candidate]:
+        """Returns the candidates to train (one train_model instance each); the data set is XCom `dataset`."""
+        import logging
+
         from ml_pipeline.config import check_hyperparams
         from ml_pipeline.data import snapshot_dataset
 
         with _failing_clearly():
             config = _config()
-            check_hyperparams(config)  # bad settings fail before any data is read
-            return snapshot_dataset(
+            # When no candidate can train, this fails before any data is read; otherwise invalid ones fail alone.
+            for line in check_hyperparams(config).values():
+                logging.getLogger(__name__).warning("This candidate's train_model instance will fail: %s", line)
+            dataset = snapshot_dataset(
                 config.source_uri,
                 _run_prefix(config),
                 _storage(config),
@@ -117,29 +129,33 @@ def classification_pipeline() -> None:
                 min_rows=config.min_rows,
                 max_holdout_overlap=config.max_holdout_overlap,
             )
+            get_current_context()["ti"].xcom_push(key="dataset", value=dataset)
+            return [candidate.model_dump() for candidate in config.candidate_list()]
 
-    @task(execution_timeout=timedelta(minutes=30))
-    def train_model(dataset: DatasetSnapshot) -> TrainingResult:
+    # Mapped instances are named after their candidate in the UI, from the start (the arguments are rendered first).
+    @task(execution_timeout=timedelta(minutes=60), map_index_template="{{ task.op_kwargs['candidate']['name'] }}")
+    def train_model(dataset: DatasetSnapshot, candidate: Candidate) -> TrainingResult:
         from ml_pipeline.training import train_and_evaluate
 
         with _failing_clearly():
             config = _config()
-            return train_and_evaluate(
-                dataset,
-                _run_prefix(config),
-                _storage(config),
-                classifier=config.classifier,
-                hyperparams=config.hyperparams,
-            )
+            return train_and_evaluate(dataset, _run_prefix(config), _storage(config), candidate)
 
-    @task(execution_timeout=timedelta(minutes=15))
-    def persist_model(dataset: DatasetSnapshot, training: TrainingResult) -> PersistResult:
+    @task(
+        execution_timeout=timedelta(minutes=30),
+        trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,  # the candidates that trained, if any did
+        outlets=[NEW_CHAMPION],
+    )
+    def persist_model(
+        dataset: DatasetSnapshot, candidates: list[Candidate], trainings: list[TrainingResult]
+    ) -> PersistResult:
         from ml_pipeline.persist import persist
 
         with _failing_clearly():
             config = _config()
             context = get_current_context()
-            return persist(
+            failed = context["ti"].xcom_pull(task_ids="train_model", key="failure", map_indexes=range(len(candidates)))
+            result = persist(
                 storage=_storage(config),
                 tracking_uri=config.mlflow_tracking_uri,
                 experiment_name=config.experiment_name,
@@ -149,11 +165,19 @@ def classification_pipeline() -> None:
                 dag_id=context["dag"].dag_id,
                 run_id=context["run_id"],
                 dataset=dataset,
-                training=training,
+                candidates=candidates,
+                trainings=[training for training in trainings if training],
+                failures={c["name"]: line for c, line in zip(candidates, failed or [], strict=False) if line},
             )
+        if result["promoted"] and result["previous_champion"] != result["version"]:
+            extra = {key: result[key] for key in ("model_name", "version", "metrics", "best_candidate")}
+            context["outlet_events"][NEW_CHAMPION].add(CHAMPION, extra=extra)
+        return result
 
-    dataset = get_data()
-    persist_model(dataset, train_model(dataset))
+    candidates = get_data()
+    dataset = candidates["dataset"]
+    trainings = train_model.partial(dataset=dataset).expand(candidate=candidates)
+    persist_model(dataset, candidates, trainings)
 
 
 classification_pipeline()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ml_pipeline.contract import DatasetSnapshot, PersistResult, TrainingResult
+from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
 from ml_pipeline.data import snapshot_dataset
 from ml_pipeline.persist import persist
 from ml_pipeline.storage import Storage, join
@@ -13,6 +13,17 @@ from ml_pipeline.training import train_and_evaluate
 
 MODEL = "wine-classifier"
 DAG_ID = "classification_pipeline"
+
+
+def candidate(classifier: str = "logistic_regression", hyperparams: dict[str, Any] | None = None, name: str = ""):
+    return Candidate(name=name or classifier, classifier=classifier, hyperparams=hyperparams or {})
+
+
+def snapshot(root: str | Path, run_id: str, *, source: str = "", seed: int = 42, storage: Storage | None = None):
+    """get_data for one DAG run, writing under `root`/<run_id>."""
+    return snapshot_dataset(
+        source, join(str(root), run_id), storage or Storage(), test_size=0.25, seed=seed, min_rows=100
+    )
 
 
 def train(
@@ -24,12 +35,12 @@ def train(
     source: str = "",
     seed: int = 42,
     storage: Storage | None = None,
+    dataset: DatasetSnapshot | None = None,
 ) -> tuple[DatasetSnapshot, TrainingResult]:
-    """get_data and train_model for one DAG run, writing under `root`/<run_id>."""
+    """get_data (unless `dataset` is given) and one train_model instance."""
     storage = storage or Storage()
-    prefix = join(str(root), run_id)
-    dataset = snapshot_dataset(source, prefix, storage, test_size=0.25, seed=seed, min_rows=100)
-    training = train_and_evaluate(dataset, prefix, storage, classifier=classifier, hyperparams=hyperparams or {})
+    dataset = dataset or snapshot(root, run_id, source=source, seed=seed, storage=storage)
+    training = train_and_evaluate(dataset, join(str(root), run_id), storage, candidate(classifier, hyperparams))
     return dataset, training
 
 
@@ -39,12 +50,15 @@ def publish(
     run_id: str,
     *,
     storage: Storage | None = None,
-    trained: tuple[DatasetSnapshot, TrainingResult] | None = None,
+    trained: tuple[DatasetSnapshot, TrainingResult | list[TrainingResult]] | None = None,
+    candidates: list[Candidate] | None = None,
+    failures: dict[str, str] | None = None,
     **training_settings: Any,
 ) -> PersistResult:
-    """All three tasks of one DAG run: snapshot, train, then register and gate (persist_model)."""
+    """A whole DAG run: snapshot, train (one candidate unless `trained` holds more), then persist_model."""
     storage = storage or Storage()
-    dataset, training = trained or train(root, run_id, storage=storage, **training_settings)
+    dataset, trainings = trained or train(root, run_id, storage=storage, **training_settings)
+    trainings = trainings if isinstance(trainings, list) else [trainings]
     return persist(
         storage=storage,
         tracking_uri=tracking_uri,
@@ -55,5 +69,7 @@ def publish(
         dag_id=DAG_ID,
         run_id=run_id,
         dataset=dataset,
-        training=training,
+        candidates=candidates or [candidate(t["classifier"], name=t["candidate"]) for t in trainings],
+        trainings=trainings,
+        failures=failures or {},
     )

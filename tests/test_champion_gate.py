@@ -15,7 +15,7 @@ from ml_pipeline.contract import CHALLENGER, CHAMPION, TAG_GATE, TAG_HOLDOUT
 from ml_pipeline.data import read_frame
 from ml_pipeline.errors import DataValidationError, ModelLoadError, is_transient
 from ml_pipeline.gate import gate, score, score_candidate
-from ml_pipeline.registry import register, version_tags
+from ml_pipeline.registry import register, run_tags
 from ml_pipeline.storage import Storage
 from ml_pipeline.tracking import connect
 
@@ -150,8 +150,8 @@ def test_compare_and_set_gates_again_when_the_champion_moved_while_gating(tmp_pa
     holdout = read_frame(dataset["holdout_uri"], storage)
     candidate, _ = register(
         storage, client, experiment_id=connect(tracking_uri, "classification_pipeline"), model_name=MODEL,
-        tags=version_tags("classification_pipeline", "run-c", dataset, training), dataset=dataset,
-        training=training, holdout=holdout,
+        tags=run_tags("classification_pipeline", "run-c", dataset), dataset=dataset, ranked=[training],
+        skipped={}, holdout=holdout,
     )  # fmt: skip
     publish(tmp_path, tracking_uri, "run-d")  # registered after run-c, promoted while run-c is still gating
     assert (candidate.version, alias(CHAMPION)) == (2, "3")

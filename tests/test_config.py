@@ -1,5 +1,7 @@
 """Configuration: defaults, then environment, then the `ml_pipeline` Variable, then the run's conf, all validated."""
 
+import re
+
 import pytest
 
 from ml_pipeline.config import ConfigError, PipelineConfig, check_hyperparams, load_config, parse_variable
@@ -105,4 +107,66 @@ def test_invalid_hyperparameter_values_are_refused_before_any_data_is_read(hyper
     config = load_config({}, conf={"hyperparams": hyperparams})
     with pytest.raises(ConfigError) as raised:
         check_hyperparams(config)
-    assert message in str(raised.value) and str(raised.value).endswith("(hyperparams from run conf)")
+    assert message in str(raised.value) and str(raised.value).endswith("(from run conf)")
+
+
+def test_three_candidates_are_trained_unless_the_configuration_names_others():
+    defaults = load_config({}).candidate_list()
+    assert [c.name for c in defaults] == ["logistic_regression", "extra_trees", "hist_gradient_boosting"]
+    single = load_config({}, conf={"classifier": "random_forest", "hyperparams": {"max_depth": 3}}).candidate_list()
+    assert [(c.name, c.hyperparams) for c in single] == [("random_forest", {"max_depth": 3})]
+    assert [c.classifier for c in load_config({}, conf={"hyperparams": {"C": 2.0}}).candidate_list()] == [
+        "logistic_regression"
+    ]
+
+
+def test_candidates_get_unique_names():
+    candidates = [
+        {"classifier": "random_forest", "hyperparams": {"max_depth": 3}},
+        {"classifier": "random_forest"},
+        {"classifier": "logistic_regression", "name": "linear"},
+    ]
+    names = [c.name for c in load_config({}, conf={"candidates": candidates}).candidate_list()]
+    assert names == ["random_forest", "random_forest_2", "linear"]
+
+
+def test_candidates_can_come_from_the_environment():
+    environ = {"ML_PIPELINE_CANDIDATES": '[{"classifier": "gradient_boosting"}]'}
+    assert [c.name for c in load_config(environ).candidate_list()] == ["gradient_boosting"]
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"candidates": []}, "candidates is empty; list at least one, or leave it out for the defaults"),
+        ({"candidates": [{"classifier": "svm"}]}, "candidates[0].classifier = 'svm' (from run conf) should be one of"),
+        ({"candidates": [{"classifier": "random_forest", "depth": 3}]},
+         "candidates[0].depth = 3 (from run conf) Extra inputs are not permitted"),
+        ({"candidates": [{"classifier": "random_forest"}], "classifier": "random_forest"},
+         "set either candidates or classifier/hyperparams, not both"),
+        ({"candidates": "random_forest"}, "candidates = 'random_forest' (from run conf) should be a valid list"),
+    ],
+)  # fmt: skip
+def test_invalid_candidates_are_refused_with_where_they_came_from(conf, message):
+    with pytest.raises(ConfigError) as raised:
+        load_config({}, conf=conf)
+    assert message in str(raised.value)
+
+
+def test_an_invalid_candidate_is_named_and_left_to_fail_alone_while_others_can_train():
+    broken = {"classifier": "random_forest", "hyperparams": {"n_estimators": 0}, "name": "tiny_forest"}
+    config = load_config({}, conf={"candidates": [{"classifier": "logistic_regression"}, broken]})
+    invalid = check_hyperparams(config)
+    assert list(invalid) == ["tiny_forest"]
+    assert re.match(
+        r"candidate tiny_forest: invalid hyperparams for random_forest: .*\(from run conf\)$", invalid["tiny_forest"]
+    )
+
+
+def test_when_no_candidate_is_valid_the_run_fails_before_reading_data_naming_each():
+    broken = [
+        {"classifier": "random_forest", "hyperparams": {"n_estimators": 0}},
+        {"classifier": "logistic_regression", "hyperparams": {"C": 0}},
+    ]
+    with pytest.raises(ConfigError, match=r"for random_forest: .*; invalid hyperparams for logistic_regression: "):
+        check_hyperparams(load_config({}, conf={"candidates": broken}))

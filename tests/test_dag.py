@@ -1,5 +1,7 @@
 """DAG integrity: the file imports cleanly, cheaply, and describes the pipeline MWAA should schedule."""
 
+import inspect
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -40,6 +42,21 @@ def test_tasks_run_in_order_get_data_train_model_persist_model(dag):
     assert dag.get_task("persist_model").upstream_task_ids == {"get_data", "train_model"}
 
 
+def test_train_model_is_mapped_over_the_candidates_and_persist_model_takes_those_that_trained(dag):
+    from airflow.sdk import TriggerRule
+
+    train = dag.get_task("train_model")
+    assert type(train).__name__.endswith("MappedOperator")
+    assert train.map_index_template == "{{ candidate_name }}", "the UI names each instance after its candidate"
+    assert dag.get_task("persist_model").trigger_rule == TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+
+
+def test_persist_model_announces_a_new_champion_as_an_asset_event(dag):
+    from airflow.sdk import AssetAlias
+
+    assert dag.get_task("persist_model").outlets == [AssetAlias("classification_pipeline_new_champion")]
+
+
 def test_daily_schedule_without_catchup(dag):
     assert dag.schedule == "@daily"
     assert dag.catchup is False
@@ -52,7 +69,7 @@ def test_every_task_retries_with_backoff_and_has_a_timeout(dag):
         assert task.retries >= 2
         assert task.retry_exponential_backoff
         assert timedelta(0) < task.retry_delay <= task.max_retry_delay
-        assert timedelta(0) < task.execution_timeout <= timedelta(minutes=30)
+        assert timedelta(0) < task.execution_timeout <= timedelta(hours=1)
         assert task.owner == "ml-platform"
 
 
@@ -89,3 +106,16 @@ def test_parsing_imports_no_heavy_library_and_reads_no_configuration():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=DAGS, timeout=120
     )
     assert result.stdout.strip().splitlines()[-1] == "imported:"
+
+
+def test_every_task_receives_and_returns_contract_types(dag):
+    """Annotations name contract types, so what crosses XCom is declared in one place."""
+    from ml_pipeline import contract
+
+    declared = {name for name, value in vars(contract).items() if isinstance(value, type)} | {"list"}
+    for task in dag.tasks:
+        function = task.python_callable if hasattr(task, "python_callable") else task.partial_kwargs["python_callable"]
+        annotations = inspect.get_annotations(function)
+        assert set(annotations) == {*inspect.signature(function).parameters, "return"}, f"{task.task_id}: untyped"
+        for name, annotation in annotations.items():
+            assert set(re.findall(r"\w+", annotation)) <= declared, f"{task.task_id}.{name}: {annotation}"

@@ -16,15 +16,33 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from ml_pipeline.classifiers import CLASSIFIERS
+from ml_pipeline.classifiers import CLASSIFIERS, DEFAULT_CANDIDATES
 from ml_pipeline.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STATE = REPO_ROOT / ".local"
 VARIABLE_NAME = "ml_pipeline"
 GateMetric = Literal["f1_macro", "accuracy"]
+
+
+def _known_classifier(value: str) -> str:
+    if value not in CLASSIFIERS:
+        raise ValueError(f"should be one of {', '.join(CLASSIFIERS)}")
+    return value
+
+
+class Candidate(BaseModel):
+    """One model to train: a classifier from `classifiers.CLASSIFIERS` and its hyperparameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    classifier: str
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+    name: str = Field("", description="unique in the run; defaults to the classifier's name")
+
+    _known = field_validator("classifier")(_known_classifier)
 
 
 class PipelineConfig(BaseModel):
@@ -36,8 +54,9 @@ class PipelineConfig(BaseModel):
     source_uri: str = ""
     model_name: str = Field("wine-classifier", min_length=1)
     experiment_name: str = Field("classification_pipeline", min_length=1)
-    classifier: str = "logistic_regression"
-    hyperparams: dict[str, Any] = Field(default_factory=dict)
+    candidates: list[Candidate] | None = None  # default: classifiers.DEFAULT_CANDIDATES
+    classifier: str | None = None  # a single candidate, instead of `candidates`
+    hyperparams: dict[str, Any] | None = None
     test_size: float = Field(0.25, gt=0, lt=1)
     random_seed: int = Field(42, ge=0, le=2**32 - 1)
     min_rows: int = Field(100, ge=2)
@@ -49,21 +68,45 @@ class PipelineConfig(BaseModel):
         """Where a value came from, for messages: `run conf`, `environment variable ...`, `the defaults`."""
         return self._origins.get(name, "the defaults")
 
-    @field_validator("classifier")
-    @classmethod
-    def _known_classifier(cls, value: str) -> str:
-        if value not in CLASSIFIERS:
-            raise ValueError(f"should be one of {', '.join(CLASSIFIERS)}")
-        return value
+    _known = field_validator("classifier")(_known_classifier)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_candidates(self) -> PipelineConfig:
+        if self.candidates is not None and (self.classifier is not None or self.hyperparams is not None):
+            raise ValueError("set either candidates or classifier/hyperparams, not both")
+        if self.candidates == []:
+            raise ValueError("candidates is empty; list at least one, or leave it out for the defaults")
+        return self
+
+    def candidate_list(self) -> list[Candidate]:
+        """The candidates to train, each with a unique name (`random_forest`, `random_forest_2`, ...)."""
+        if self.candidates is not None:
+            chosen = self.candidates
+        elif self.classifier is not None or self.hyperparams is not None:
+            single = {"classifier": self.classifier or "logistic_regression", "hyperparams": self.hyperparams or {}}
+            chosen = [Candidate.model_validate(single)]
+        else:
+            chosen = [Candidate.model_validate(candidate) for candidate in DEFAULT_CANDIDATES]
+        named, seen = [], set()
+        for candidate in chosen:
+            name, number = candidate.name or candidate.classifier, 2
+            while name in seen:
+                name, number = f"{candidate.name or candidate.classifier}_{number}", number + 1
+            seen.add(name)
+            named.append(candidate.model_copy(update={"name": name}))
+        return named
 
 
 ENV_NAMES = {name: f"ML_PIPELINE_{name.upper()}" for name in PipelineConfig.model_fields} | {
     "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
 }
 # Fields whose environment value is JSON (numbers, objects); the others are taken as text.
-JSON_KINDS = {float: "number", int: "whole number", dict[str, Any]: "JSON object"}
+TEXT_TYPES = (str, str | None, GateMetric)
+JSON_KINDS = {float: "number", int: "whole number"}  # the others are JSON objects or lists
 JSON_FIELDS = {
-    name: JSON_KINDS[f.annotation] for name, f in PipelineConfig.model_fields.items() if f.annotation in JSON_KINDS
+    name: JSON_KINDS.get(f.annotation, "JSON value")
+    for name, f in PipelineConfig.model_fields.items()
+    if f.annotation not in TEXT_TYPES
 }
 
 
@@ -92,9 +135,11 @@ def _check_keys(override: Mapping[str, Any], origin: str) -> None:
 
 
 def _describe(error: dict[str, Any], origins: Mapping[str, str]) -> str:
-    name = str(error["loc"][0]) if error["loc"] else "configuration"
     message = re.sub(r"^\w+ should", "should", error["msg"].removeprefix("Value error, "))  # "Input should ..."
-    return f"{name} = {error['input']!r} (from {origins.get(name, 'the defaults')}) {message}"
+    if not error["loc"]:  # about several keys together
+        return message
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    return f"{path} = {error['input']!r} (from {origins.get(str(error['loc'][0]), 'the defaults')}) {message}"
 
 
 def parse_variable(raw: str | None) -> dict[str, Any] | None:
@@ -132,11 +177,22 @@ def load_config(
     return config
 
 
-def check_hyperparams(config: PipelineConfig) -> None:
-    """scikit-learn's own checks of the classifier settings (it imports sklearn, so it is not part of loading)."""
+def check_hyperparams(config: PipelineConfig) -> dict[str, str]:
+    """scikit-learn's own checks of each candidate's settings (it imports sklearn, so it is not part of loading).
+
+    Returns what is wrong with each invalid candidate: its train_model instance fails alone and the others go on.
+    When no candidate is valid nothing could be trained, so this raises before any data is read.
+    """
     from ml_pipeline.training import build_pipeline
 
-    try:
-        build_pipeline(config.classifier, config.hyperparams, config.random_seed)
-    except ConfigError as error:
-        raise ConfigError(f"{error} (hyperparams from {config.origin('hyperparams')})") from None
+    origin = config.origin("candidates" if config.candidates is not None else "hyperparams")
+    candidates, invalid = config.candidate_list(), {}
+    for candidate in candidates:
+        try:
+            build_pipeline(candidate.classifier, candidate.hyperparams, config.random_seed)
+        except ConfigError as error:
+            named = "" if candidate.name == candidate.classifier else f"candidate {candidate.name}: "
+            invalid[candidate.name] = f"{named}{error} (from {origin})"
+    if len(invalid) == len(candidates):
+        raise ConfigError("; ".join(invalid.values()))
+    return invalid

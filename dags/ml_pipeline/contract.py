@@ -37,12 +37,22 @@ TAG_DAG_ID = "airflow_dag_id"
 TAG_RUN_ID = "airflow_run_id"
 TAG_DATA_HASH = "data_hash"
 TAG_FINGERPRINT = "fingerprint"
+TAG_CANDIDATE = "candidate"
+TAG_LOGGED_MODEL = "logged_model_uri"  # on a candidate's MLflow run once its model is logged
 TAG_GATE = "gate"
 TAG_HOLDOUT = "holdout."  # prefix: holdout.accuracy, holdout.f1_macro, as scored by the gate
 
 
+class Candidate(TypedDict):
+    """One model to train (the configuration's `candidates`; names are unique within a run)."""
+
+    name: str
+    classifier: str
+    hyperparams: dict[str, object]
+
+
 class DatasetSnapshot(TypedDict):
-    """get_data's output: where the split lives and what it was made from."""
+    """get_data's XCom `dataset` (its return value lists the candidates): where the split lives, what it is of."""
 
     source: str
     data_hash: str
@@ -57,19 +67,24 @@ class DatasetSnapshot(TypedDict):
 
 
 class TrainingResult(TypedDict):
-    """train_model's output: the fitted model's location, its settings and their fingerprint."""
+    """One train_model instance's output: the fitted model's location, its settings and their fingerprint."""
 
+    candidate: str
+    classifier: str
     model_uri: str
     evaluation_uri: str
-    classifier: str
     params: dict[str, str | int | float | bool]
     metrics: dict[str, float]
+    fit_seconds: float
     fingerprint: str
 
 
 class PersistResult(TypedDict):
-    """persist_model's output: the registered version and the gate's decision about it."""
+    """persist_model's output: the best candidate's registered version and the gate's decision about it."""
 
+    best_candidate: str
+    skipped: dict[str, str]  # candidate name -> why it has no model
+    gate_metric: str
     model_name: str
     version: str
     mlflow_run_id: str

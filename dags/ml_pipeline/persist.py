@@ -1,4 +1,4 @@
-"""persist_model: register this run's model (once, whatever the retries), then gate it under the registry lock."""
+"""persist_model: log the candidates, register the best one (once, whatever the retries), then gate it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import warnings
 
 from mlflow import MlflowClient
 
-from ml_pipeline.contract import DatasetSnapshot, PersistResult, TrainingResult
+from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
 from ml_pipeline.data import read_frame
 from ml_pipeline.gate import gate, score_candidate
 from ml_pipeline.locking import registry_lock
-from ml_pipeline.registry import register, version_tags
+from ml_pipeline.registry import no_candidate_trained, rank, register, run_tags
 from ml_pipeline.storage import Storage
 from ml_pipeline.tracking import connect, explained_tracking_errors
 
@@ -27,6 +27,18 @@ def import_skops_quietly() -> None:
         import skops.io  # noqa: F401
 
 
+def skipped_candidates(
+    candidates: list[Candidate], trainings: list[TrainingResult], failures: dict[str, str]
+) -> dict[str, str]:
+    """Candidates without a model, with the reason their train_model instance gave (if it gave one)."""
+    trained = {training["candidate"] for training in trainings}
+    return {
+        candidate["name"]: failures.get(candidate["name"], "its train_model instance did not finish")
+        for candidate in candidates
+        if candidate["name"] not in trained
+    }
+
+
 def persist(
     *,
     storage: Storage,
@@ -38,9 +50,15 @@ def persist(
     dag_id: str,
     run_id: str,
     dataset: DatasetSnapshot,
-    training: TrainingResult,
+    candidates: list[Candidate],
+    trainings: list[TrainingResult],
+    failures: dict[str, str],
 ) -> PersistResult:
-    """Log and register (once per training), then gate the aliases. Returns a small summary for XCom."""
+    """Log every candidate, register the best (once per training), then gate the aliases. Returns XCom's summary."""
+    skipped = skipped_candidates(candidates, trainings, failures)
+    if not trainings:
+        raise no_candidate_trained(skipped)
+    ranked = rank(trainings, gate_metric, [candidate["name"] for candidate in candidates])
     import_skops_quietly()
     holdout = read_frame(dataset["holdout_uri"], storage)
     with explained_tracking_errors(tracking_uri):
@@ -51,15 +69,19 @@ def persist(
             client,
             experiment_id=experiment_id,
             model_name=model_name,
-            tags=version_tags(dag_id, run_id, dataset, training),
+            tags=run_tags(dag_id, run_id, dataset),
             dataset=dataset,
-            training=training,
+            ranked=ranked,
+            skipped=skipped,
             holdout=holdout,
         )
         metrics = score_candidate(client, model_name, version, holdout)
         with registry_lock(storage, artifact_root, model_name):
             decision = gate(client, model_name, version, metrics, holdout, gate_metric)
     return {
+        "best_candidate": ranked[0]["candidate"],
+        "skipped": skipped,
+        "gate_metric": gate_metric,
         "model_name": model_name,
         "version": str(version.version),
         "mlflow_run_id": version.run_id,

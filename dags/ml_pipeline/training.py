@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from typing import Any
 
 import joblib
@@ -14,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ml_pipeline.classifiers import CLASSIFIERS
-from ml_pipeline.contract import FEATURES, METRICS, TARGET, DatasetSnapshot, TrainingResult
+from ml_pipeline.contract import FEATURES, METRICS, TARGET, Candidate, DatasetSnapshot, TrainingResult
 from ml_pipeline.data import read_frame
 from ml_pipeline.errors import ConfigError, ModelLoadError, plain
 from ml_pipeline.storage import Storage, join
@@ -90,31 +91,32 @@ def fingerprint(dataset: DatasetSnapshot, classifier: str, params: dict[str, Any
 
 
 def train_and_evaluate(
-    dataset: DatasetSnapshot,
-    run_prefix: str,
-    storage: Storage,
-    *,
-    classifier: str,
-    hyperparams: dict[str, Any],
+    dataset: DatasetSnapshot, run_prefix: str, storage: Storage, candidate: Candidate
 ) -> TrainingResult:
-    """Fit on the train split, evaluate on the holdout, write model and evaluation under `run_prefix`."""
+    """Fit one candidate on the train split, evaluate it on the holdout, write model and evaluation under
+    `run_prefix`/model/<candidate name>/, so candidates trained side by side never overwrite each other."""
+    classifier, hyperparams = candidate["classifier"], candidate.get("hyperparams", {})
     model = build_pipeline(classifier, hyperparams, dataset["random_seed"])
     train = read_frame(dataset["train_uri"], storage)
+    started = time.perf_counter()
     try:
         model.fit(train[list(FEATURES)], train[TARGET])
     except ValueError as error:  # e.g. a solver that does not support the chosen penalty
         raise ConfigError(
             f"{classifier} cannot be trained with hyperparams {hyperparams}: {plain(str(error))}"
         ) from None
+    fit_seconds = time.perf_counter() - started
+    del train
     evaluation = evaluate(model, read_frame(dataset["holdout_uri"], storage))
     params = loggable_params(model)
+    folder = join(run_prefix, "model", candidate["name"])
     return {
-        "model_uri": storage.write_bytes(join(run_prefix, "model", "model.joblib"), model_to_bytes(model)),
-        "evaluation_uri": storage.write_bytes(
-            join(run_prefix, "model", "evaluation.json"), json.dumps(evaluation, indent=2).encode()
-        ),
+        "candidate": candidate["name"],
         "classifier": classifier,
+        "model_uri": storage.write_bytes(join(folder, "model.joblib"), model_to_bytes(model)),
+        "evaluation_uri": storage.write_bytes(join(folder, "evaluation.json"), json.dumps(evaluation).encode()),
         "params": params,
         "metrics": {name: evaluation["metrics"][name] for name in METRICS},
+        "fit_seconds": round(fit_seconds, 3),
         "fingerprint": fingerprint(dataset, classifier, params),
     }

@@ -1,0 +1,133 @@
+"""What persist_model records in MLflow: one parent run per DAG run, a child run per candidate, a leaderboard,
+and the best candidate's model (logged once, in its child run, for registration)."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version as installed_version
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from ml_pipeline.contract import (
+    FEATURES,
+    METRICS,
+    TAG_CANDIDATE,
+    TAG_DAG_ID,
+    TAG_FINGERPRINT,
+    TAG_LOGGED_MODEL,
+    TAG_RUN_ID,
+    TARGET,
+    DatasetSnapshot,
+    TrainingResult,
+)
+from ml_pipeline.storage import Storage
+
+MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
+
+
+def model_requirements() -> list[str]:
+    """Exact pins for the serving environment: explicit, so logging skips seconds of requirement inference."""
+    return [f"{name}=={installed_version(name)}" for name in MODEL_REQUIREMENTS]
+
+
+def leaderboard(ranked: list[TrainingResult], skipped: dict[str, str]) -> pd.DataFrame:
+    """Every candidate, best first; the ones without a model last, with the reason."""
+    trained = [
+        {"rank": place, "candidate": training["candidate"], "classifier": training["classifier"],
+         **training["metrics"], "fit_seconds": training["fit_seconds"], "status": "best" if place == 1 else "trained"}
+        for place, training in enumerate(ranked, start=1)
+    ]  # fmt: skip
+    rows = trained + [{"candidate": name, "status": f"skipped: {reason}"} for name, reason in skipped.items()]
+    return pd.DataFrame(rows, columns=["rank", "candidate", "classifier", *METRICS, "fit_seconds", "status"])
+
+
+def _confusion_matrix_figure(evaluation: dict[str, Any]) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    display = ConfusionMatrixDisplay(np.array(evaluation["confusion_matrix"]), display_labels=evaluation["labels"])
+    display.plot(cmap="Blues", colorbar=False)
+    display.ax_.set_title("Holdout confusion matrix")
+    return display.figure_
+
+
+def _log_inputs(storage: Storage, dataset: DatasetSnapshot, holdout: pd.DataFrame) -> None:
+    from ml_pipeline.data import content_hash, read_frame
+
+    for frame, context, uri in (
+        (read_frame(dataset["train_uri"], storage), "training", dataset["train_uri"]),
+        (holdout, "holdout", dataset["holdout_uri"]),
+    ):
+        source = mlflow.data.from_pandas(
+            frame, source=uri, targets=TARGET, name=f"wine-{context}", digest=content_hash(frame)[:16]
+        )
+        mlflow.log_input(source, context=context)
+
+
+def _log_candidate(storage: Storage, training: TrainingResult) -> None:
+    import matplotlib.pyplot as plt
+
+    evaluation = json.loads(storage.read_bytes(training["evaluation_uri"]))
+    mlflow.log_params({"classifier": training["classifier"], **training["params"]})
+    mlflow.log_metrics(evaluation["metrics"] | {"fit_seconds": training["fit_seconds"]})
+    mlflow.log_dict(evaluation["report"], "classification_report.json")
+    figure = _confusion_matrix_figure(evaluation)
+    mlflow.log_figure(figure, "confusion_matrix.png")
+    plt.close(figure)
+
+
+def _log_model(model: Any, training: TrainingResult, holdout: pd.DataFrame) -> str:
+    from mlflow.models import infer_signature
+
+    from ml_pipeline.training import skops_trusted_types
+
+    features = holdout[list(FEATURES)]
+    info = mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(features, model.predict(features)),
+        input_example=features.head(3),
+        pip_requirements=model_requirements(),
+        skops_trusted_types=skops_trusted_types(training["classifier"]),
+    )
+    mlflow.set_tag(TAG_LOGGED_MODEL, info.model_uri)
+    return info.model_uri
+
+
+def log_runs(
+    storage: Storage,
+    experiment_id: str,
+    tags: dict[str, str],
+    dataset: DatasetSnapshot,
+    ranked: list[TrainingResult],
+    skipped: dict[str, str],
+    holdout: pd.DataFrame,
+) -> str:
+    """The parent run (lineage, split, leaderboard) and one child run per trained candidate, best first;
+    returns the URI of the best candidate's logged model."""
+    from ml_pipeline.training import model_from_bytes
+
+    best = model_from_bytes(storage.read_bytes(ranked[0]["model_uri"]), ranked[0]["model_uri"])  # before any run
+    lineage = {"data.source": dataset["source"], "data.rows": str(dataset["rows"])}
+    run_name = f"{tags[TAG_DAG_ID]}.{tags[TAG_RUN_ID]}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags | lineage):
+        mlflow.log_params(
+            {"test_size": dataset["test_size"], "random_seed": dataset["random_seed"],
+             "candidates": len(ranked) + len(skipped), "best_candidate": ranked[0]["candidate"]}
+        )  # fmt: skip
+        _log_inputs(storage, dataset, holdout)
+        mlflow.log_table(leaderboard(ranked, skipped), artifact_file="leaderboard.json")
+        mlflow.log_metrics({f"best_{name}": value for name, value in ranked[0]["metrics"].items()})
+        for training in ranked:
+            child_tags = tags | {TAG_CANDIDATE: training["candidate"], TAG_FINGERPRINT: training["fingerprint"]}
+            child_name = f"{run_name}.{training['candidate']}"
+            with mlflow.start_run(experiment_id=experiment_id, run_name=child_name, nested=True, tags=child_tags):
+                _log_candidate(storage, training)
+                if training is ranked[0]:
+                    model_uri = _log_model(best, training, holdout)
+    return model_uri
