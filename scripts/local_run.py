@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -132,7 +133,7 @@ class Progress(threading.Thread):
         super().__init__(name="progress", daemon=True)
         self.dag_id, self.run_id, self.console = dag_id, run_id, console
         self.started = time.monotonic()
-        self.states: dict[str, str] = {}
+        self.states: dict[tuple[str, int], str] = {}  # task instance -> state last printed
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -140,11 +141,16 @@ class Progress(threading.Thread):
             self.report()
 
     def report(self) -> None:
-        for task_id, (state, attempt) in task_attempts(self.dag_id, self.run_id).items():
-            seen = f"{state} (attempt {attempt})" if attempt > 1 or state == "up_for_retry" else state
-            if seen != self.states.get(task_id) and state not in ("None", "scheduled", "queued"):
-                self.states[task_id] = seen
-                self.console.write(f"  {time.monotonic() - self.started:6.1f}s  {task_id:<15} {seen}\n")
+        for row in task_instances(self.dag_id, self.run_id):
+            seen = (
+                f"{row.state} (attempt {row.attempt})" if row.attempt > 1 or row.state == "up_for_retry" else row.state
+            )
+            key = (row.task_id, row.map_index)
+            if row.state == "running" and row.map_index >= 0 and not row.named:
+                continue  # its name follows within moments; "task[0] running" would say little
+            if seen != self.states.get(key) and row.state not in ("None", "scheduled", "queued"):
+                self.states[key] = seen
+                self.console.write(f"  {time.monotonic() - self.started:6.1f}s  {row.label:<15} {seen}\n")
 
     def stop(self) -> None:
         self.done.set()
@@ -152,33 +158,52 @@ class Progress(threading.Thread):
         self.report()
 
 
-def task_attempts(dag_id: str, run_id: str) -> dict[str, tuple[str, int]]:
-    """Each task's state and attempt number in this run."""
-    from airflow.models.taskinstance import TaskInstance
+@dataclass(frozen=True)
+class TaskRow:
+    label: str  # the task id, or `task[map index name]` for a mapped instance
+    task_id: str
+    map_index: int
+    state: str
+    attempt: int
+    named: bool  # a mapped instance's label has its rendered name rather than its index
+
+
+def task_instances(dag_id: str, run_id: str) -> list[TaskRow]:
+    from airflow.models.taskinstance import TaskInstance as TI
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    query = select(TI.task_id, TI.map_index, TI.rendered_map_index, TI.state, TI.try_number).where(
+        TI.dag_id == dag_id, TI.run_id == run_id
+    )
     with create_session() as session:
-        rows = session.execute(
-            select(TaskInstance.task_id, TaskInstance.state, TaskInstance.try_number).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id
-            )
+        rows = session.execute(query.order_by(TI.updated_at, TI.map_index)).all()
+    return [
+        TaskRow(
+            task_id if index < 0 else f"{task_id}[{rendered or index}]",
+            task_id,
+            index,
+            str(state),
+            attempt,
+            bool(rendered),
         )
-        return {task_id: (str(state), try_number) for task_id, state, try_number in rows}
+        for task_id, index, rendered, state, attempt in rows
+    ]
 
 
 def task_states(dag_id: str, run_id: str) -> dict[str, str]:
-    return {task_id: state for task_id, (state, _) in task_attempts(dag_id, run_id).items()}
+    return {row.label: row.state for row in task_instances(dag_id, run_id)}
 
 
 def xcom_values(dag_id: str, run_id: str, key: str) -> dict[str, Any]:
-    """Each task's XCom `key` in this run (return_value, failure, ...)."""
+    """Each task instance's XCom `key` in this run (return_value, failure, ...), by its label."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    labels = {(row.task_id, row.map_index): row.label for row in task_instances(dag_id, run_id)}
     with create_session() as session:
         rows = session.scalars(XComModel.get_many(run_id=run_id, key=key, dag_ids=dag_id)).all()
-        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
+        return {labels.get((row.task_id, row.map_index), row.task_id): XComModel.deserialize_value(row) for row in rows}
 
 
 def fail_unfinished(dag_id: str, run_id: str) -> None:
@@ -203,6 +228,16 @@ def exit_code(signal_name: str) -> int:
     return 128 + signal.Signals[signal_name].value
 
 
+def load_dag(dag_id: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if dag_id not in bag.dags:
+        problems = "; ".join(f"{path}: {error.strip().splitlines()[-1]}" for path, error in bag.import_errors.items())
+        raise SystemExit(f"{dag_id} could not be loaded: {problems or 'no DAG with that id'}")
+    return bag.dags[dag_id]
+
+
 def manual_run_id(logical_date: datetime) -> str:
     """The id `run_dag` gives the run: a function of the date, so a given date is always the same DAG run."""
     from airflow.models.dagrun import DagRun
@@ -213,8 +248,6 @@ def manual_run_id(logical_date: datetime) -> str:
 
 def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str]:
     """Run every task of the DAG once (`dag.test()`); return its final state and the signal that stopped it, if any."""
-    from airflow.dag_processing.dagbag import DagBag
-
     run_id = manual_run_id(logical_date)
 
     def stop_now(signal_name: str) -> None:
@@ -229,7 +262,7 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
         progress = Progress(dag_id, run_id, console)
         progress.start()
         try:
-            dag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"]).get_dag(dag_id)
+            dag = load_dag(dag_id)
             # run_after = logical_date: the run id depends on the date only (manual_run_id).
             dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
             state = str(dag_run.state)

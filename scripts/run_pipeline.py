@@ -20,6 +20,7 @@ from typing import IO, Any
 import local_run
 
 DAG_ID = "classification_pipeline"
+TASKS = ("get_data", "train_model", "persist_model")
 
 
 def log_file(run_id: str) -> Path:
@@ -30,12 +31,26 @@ def shown(path: Path) -> str:
     return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
-def success_summary(run_id: str, result: dict[str, Any], tracking_uri: str, log: Path) -> str:
+def candidates_line(results: dict[str, Any], best: str, skipped: dict[str, str], metric: str) -> str:
+    """Each candidate's holdout score, best first (ties in the configured order), then the skipped ones."""
+    order = [candidate["name"] for candidate in results["get_data"]]
+    trained = [value for label, value in results.items() if label.startswith("train_model")]
+    ranked = sorted(trained, key=lambda t: (-t["metrics"][metric], order.index(t["candidate"])))
+    scores = [
+        f"{t['candidate']} {t['metrics'][metric]:.4f}{' (best)' if t['candidate'] == best else ''}" for t in ranked
+    ]
+    return ", ".join(scores + [f"{name} skipped ({reason})" for name, reason in skipped.items()])
+
+
+def success_summary(run_id: str, results: dict[str, Any], tracking_uri: str, log: Path) -> str:
+    result = results["persist_model"]
+    metric = result["gate_metric"]
     metrics = ", ".join(f"{name}={value:.4f}" for name, value in result["metrics"].items())
     origin = "reused: an earlier attempt registered this same training" if result["reused"] else "new"
     lookup = "--alias champion" if result["promoted"] else f"--version {result['version']}"
     return (
         f"{DAG_ID} run {run_id}: success\n"
+        f"  candidates   {metric}: {candidates_line(results, result['best_candidate'], result['skipped'], metric)}\n"
         f"  registered   {result['model_name']} version {result['version']} ({origin}; MLflow run"
         f" {result['mlflow_run_id']})\n"
         f"  champion     {'yes' if result['promoted'] else 'no'} - {result['alias']}: {result['reason']}\n"
@@ -67,13 +82,13 @@ def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple
     with local_run.output_to(log) as console:
         local_run.migrate_if_needed()
         state, signal = local_run.run_dag(DAG_ID, conf, logical_date, console)
-    states = local_run.task_states(DAG_ID, run_id)
-    ordered = {task: states.get(task, "not run") for task in ("get_data", "train_model", "persist_model")}
+    rows = sorted(local_run.task_instances(DAG_ID, run_id), key=lambda row: (TASKS.index(row.task_id), row.map_index))
+    states = {row.label: row.state for row in rows}
     if state != "success" or signal:
         failures = local_run.xcom_values(DAG_ID, run_id, "failure")
-        return local_run.exit_code(signal) if signal else 1, failure_summary(run_id, ordered, failures, log, signal)
-    result = local_run.xcom_values(DAG_ID, run_id, "return_value")["persist_model"]
-    return 0, success_summary(run_id, result, load_config(conf=conf).mlflow_tracking_uri, log)
+        return local_run.exit_code(signal) if signal else 1, failure_summary(run_id, states, failures, log, signal)
+    results = local_run.xcom_values(DAG_ID, run_id, "return_value")
+    return 0, success_summary(run_id, results, load_config(conf=conf).mlflow_tracking_uri, log)
 
 
 def main(argv: list[str] | None = None) -> int:

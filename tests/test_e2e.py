@@ -16,6 +16,7 @@ import local_run
 import mlflow
 import pandas as pd
 import pytest
+import synthetic_wine
 from mlflow import MlflowClient
 from sklearn.metrics import accuracy_score
 
@@ -76,8 +77,45 @@ def holdout_of(artifact_root, logical_date):
     return pd.read_parquet(Path(artifact_root) / "classification_pipeline" / run_dir / "data" / "holdout.parquet")
 
 
-def test_runs_register_versions_gate_the_champion_and_reruns_add_nothing(stores):
-    first = run_pipeline(stores, "2026-11-20T00:00:00+00:00")
+def run_id_of(logical_date):
+    return f"manual__{logical_date}"
+
+
+def champion_events(logical_date):
+    """The extras of the champion Asset's events that this DAG run emitted."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (
+        select(AssetEvent.extra)
+        .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        .where(
+            AssetModel.name == "classification_pipeline_champion", AssetEvent.source_run_id == run_id_of(logical_date)
+        )
+    )
+    with create_session() as session:
+        return list(session.scalars(query))
+
+
+def mlflow_runs(logical_date):
+    """This DAG run's parent MLflow run and its child runs, by candidate."""
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("classification_pipeline")
+    runs = client.search_runs([experiment.experiment_id], f"tags.airflow_run_id = '{run_id_of(logical_date)}'")
+    parents = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
+    assert len(parents) == 1, "one parent run per DAG run, however often it ran"
+    children = {
+        run.data.tags["candidate"]: run
+        for run in runs
+        if run.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id
+    }
+    return parents[0], children
+
+
+def test_runs_train_three_candidates_register_the_best_gate_the_champion_and_reruns_add_nothing(stores):
+    first = run_pipeline(stores, "2026-10-01T00:00:00+00:00")
+    assert "candidates   f1_macro: " in first and "(best)" in first
     assert "registered   wine-classifier version 1 (new;" in first
     assert "champion     yes - champion: no champion yet" in first
     assert "holdout      accuracy=1.0000, f1_macro=1.0000 (the registered version" in first
@@ -86,18 +124,63 @@ def test_runs_register_versions_gate_the_champion_and_reruns_add_nothing(stores)
     assert "[DAG TEST] end task task_id=persist_model" in log.read_text(), "the full log is in the named file"
     assert versions() == [1] and alias_version("champion") == "1"
 
-    holdout = holdout_of(stores["ML_PIPELINE_ARTIFACT_ROOT"], "2026-11-20T00:00:00+00:00")
+    parent, children = mlflow_runs("2026-10-01T00:00:00+00:00")
+    assert set(children) == {"logistic_regression", "extra_trees", "hist_gradient_boosting"}
+    assert all({"accuracy", "f1_macro"} <= set(child.data.metrics) for child in children.values())
+    board = MlflowClient().load_table(parent.info.experiment_id, "leaderboard.json", run_ids=[parent.info.run_id])
+    assert len(board) == 3 and list(board["rank"]) == [1, 2, 3]
+    best = board.iloc[0]["candidate"]
+    assert f"{best} " in first.split("candidates")[1].split("(best)")[0]
+    registered = MlflowClient().get_model_version(MODEL, "1")
+    assert registered.run_id == children[best].info.run_id and registered.tags["candidate"] == best
+    assert [event["version"] for event in champion_events("2026-10-01T00:00:00+00:00")] == ["1"]
+    assert champion_events("2026-10-01T00:00:00+00:00")[0]["model_name"] == MODEL
+
+    holdout = holdout_of(stores["ML_PIPELINE_ARTIFACT_ROOT"], "2026-10-01T00:00:00+00:00")
     champion = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
     assert accuracy_score(holdout[TARGET], champion.predict(holdout[list(FEATURES)])) >= 0.9
 
-    second = run_pipeline(stores, "2026-11-21T00:00:00+00:00")
+    second = run_pipeline(stores, "2026-10-02T00:00:00+00:00")
     assert versions() == [1, 2] and alias_version("champion") == "2"
     assert "champion     yes - champion: f1_macro 1.0000 = (and newer than) champion v1's 1.0000" in second
+    assert [event["version"] for event in champion_events("2026-10-02T00:00:00+00:00")] == ["2"]
 
-    rerun = run_pipeline(stores, "2026-11-20T00:00:00+00:00")
+    rerun = run_pipeline(stores, "2026-10-01T00:00:00+00:00")
     assert "registered   wine-classifier version 1 (reused" in rerun
     assert "champion     no - challenger: f1_macro 1.0000 = (but older than) champion v2's" in rerun
     assert versions() == [1, 2] and alias_version("champion") == "2", "an old run never takes champion back"
+    assert len(champion_events("2026-10-01T00:00:00+00:00")) == 1, "no event when the champion did not change"
+    assert len(mlflow_runs("2026-10-01T00:00:00+00:00")[1]) == 3, "a rerun adds no runs"
+
+
+def test_a_failing_candidate_fails_alone_at_once_and_the_others_are_registered(stores):
+    conf = {
+        "candidates": [
+            {"classifier": "logistic_regression"},
+            {"classifier": "random_forest", "name": "broken_forest", "hyperparams": {"n_estimators": 0}},
+            {"classifier": "extra_trees", "hyperparams": {"n_estimators": 20}},
+        ]
+    }
+    output = run_pipeline(stores, "2026-10-05T00:00:00+00:00", conf=conf)
+    assert "train_model[broken_forest] failed" in output and "up_for_retry" not in output
+    assert (
+        "broken_forest skipped (Invalid configuration: invalid hyperparams for random_forest: The 'n_estimators'"
+        in output
+    )
+    assert "registered   wine-classifier version 1 (new;" in output
+    parent, children = mlflow_runs("2026-10-05T00:00:00+00:00")
+    assert set(children) == {"logistic_regression", "extra_trees"}
+    board = MlflowClient().load_table(parent.info.experiment_id, "leaderboard.json", run_ids=[parent.info.run_id])
+    assert board.set_index("candidate").loc["broken_forest", "status"].startswith("skipped: Invalid configuration")
+
+    none_valid = {"candidates": [conf["candidates"][1]]}
+    output = run_pipeline(stores, "2026-10-06T00:00:00+00:00", conf=none_valid, expect_success=False)
+    assert "get_data failed" in output, "when no candidate can train, nothing is read or trained"
+    assert (
+        output.rstrip()
+        .splitlines()[-1]
+        .startswith("Invalid configuration: candidate broken_forest: invalid hyperparams")
+    )
 
 
 def test_a_rerun_with_other_settings_registers_a_new_version_that_must_earn_champion(stores):
@@ -110,29 +193,49 @@ def test_a_rerun_with_other_settings_registers_a_new_version_that_must_earn_cham
     assert alias_version("champion") == "1" and alias_version("challenger") == "2"
 
 
+def on_s3(stores, moto_server):
+    """Artifacts in moto's S3, reached through the Airflow connection as on MWAA."""
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": moto_server, "region_name": "us-east-1"},
+    }
+    return stores | {
+        "ML_PIPELINE_ARTIFACT_ROOT": "s3://ml-artifacts/pipelines",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+    }
+
+
 def test_artifacts_travel_through_s3_via_the_airflow_connection(stores, s3_client, moto_server):
     s3_client.create_bucket(Bucket="ml-artifacts")
-    env = stores | {
-        "ML_PIPELINE_ARTIFACT_ROOT": "s3://ml-artifacts/pipelines",
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "testing",
-                "password": "testing",
-                "extra": {"endpoint_url": moto_server, "region_name": "us-east-1"},
-            }
-        ),
-    }
+    env = on_s3(stores, moto_server)
     run_pipeline(env, "2026-11-22T00:00:00+00:00")
-    listed = s3_client.list_objects_v2(Bucket="ml-artifacts", Prefix="pipelines/classification_pipeline/")
-    names = {item["Key"].rsplit("/", 2)[-2] + "/" + item["Key"].rsplit("/", 1)[-1] for item in listed["Contents"]}
-    assert names == {"data/train.parquet", "data/holdout.parquet", "model/model.joblib", "model/evaluation.json"}
+    run_prefix = "pipelines/classification_pipeline/manual__2026-11-22T00_00_00_00_00/"
+    listed = s3_client.list_objects_v2(Bucket="ml-artifacts", Prefix=run_prefix)
+    names = {item["Key"].removeprefix(run_prefix) for item in listed["Contents"]}
+    models = {f"model/{name}/{file}" for name in ("logistic_regression", "extra_trees", "hist_gradient_boosting")
+              for file in ("model.joblib", "evaluation.json")}  # fmt: skip
+    assert names == {"data/train.parquet", "data/holdout.parquet"} | models, "each mapped instance wrote its own"
     assert versions() == [1] and alias_version("champion") == "1"
+    assert len(mlflow_runs("2026-11-22T00:00:00+00:00")[1]) == 3
 
     missing_bucket = env | {"ML_PIPELINE_ARTIFACT_ROOT": "s3://no-such-bucket/pipelines"}
     output = run_pipeline(missing_bucket, "2026-11-23T00:00:00+00:00", expect_success=False)
     assert output.rstrip().splitlines()[-1].startswith("Artifact store error: s3://no-such-bucket/")
     assert "bucket no-such-bucket does not exist" in output and "up_for_retry" not in output
+
+
+def test_a_hundred_thousand_rows_from_an_s3_prefix_of_parquet_parts(stores, s3_client, moto_server, tmp_path):
+    s3_client.create_bucket(Bucket="ml-artifacts")
+    for part in sorted(synthetic_wine.write(100_000, tmp_path / "parts", parts=4).iterdir()):
+        s3_client.upload_file(str(part), "ml-artifacts", f"sources/wine/{part.name}")
+    conf = {"source_uri": "s3://ml-artifacts/sources/wine/"}
+    output = run_pipeline(on_s3(stores, moto_server), "2026-10-10T00:00:00+00:00", conf=conf)
+    dataset = local_run.xcom_values("classification_pipeline", run_id_of("2026-10-10T00:00:00+00:00"), "dataset")
+    assert (dataset["get_data"]["rows"], dataset["get_data"]["holdout_rows"]) == (100_000, 25_000)
+    assert versions() == [1] and alias_version("champion") == "1"
+    assert float(MlflowClient().get_model_version(MODEL, "1").tags["holdout.f1_macro"]) > 0.9, output
 
 
 @pytest.mark.parametrize(
@@ -193,7 +296,7 @@ def test_a_signal_stops_a_run_within_seconds_and_changes_nothing(stores, signum)
         pipeline_command("2026-11-26T00:00:00+00:00", slow), env=stores, stdout=subprocess.PIPE, text=True
     )
     for line in process.stdout:
-        if "train_model     running" in line:
+        if "train_model[logistic_regression] running" in line:
             break
     time.sleep(2)
     process.send_signal(signum)
@@ -204,6 +307,6 @@ def test_a_signal_stops_a_run_within_seconds_and_changes_nothing(stores, signum)
     assert out.rstrip().splitlines()[-1].startswith(f"Stopped by {signal.Signals(signum).name}")
     run_id = "manual__2026-11-26T00:00:00+00:00"
     assert local_run.task_states("classification_pipeline", run_id) == {
-        "get_data": "success", "train_model": "failed", "persist_model": "upstream_failed",
+        "get_data": "success", "train_model[logistic_regression]": "failed", "persist_model": "upstream_failed",
     }  # fmt: skip
     assert versions() == [1] and alias_version("champion") == "1"
