@@ -22,7 +22,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install lock test lint airflow-db run predict bench ui
+.PHONY: help install lock test lint airflow-db run predict bench bench-scale ui
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ predict: $(BIN)/.installed ## Load models:/<name>@champion and predict scripts/s
 
 bench: $(BIN)/.installed ## Time and memory of DAG parsing, each task and a whole run, against MWAA-derived targets
 	$(BIN)/python bench/run.py
+
+bench-scale: $(BIN)/.installed ## The pipeline on 10^4, 10^5 and 10^6 synthetic rows: seconds, peak RSS, rows/s per task
+	$(BIN)/python bench/scale.py $(if $(SIZES),--sizes $(SIZES))
 
 ui: airflow-db ## Airflow (standalone, :8080) and the MLflow UI (:5000) locally, no Docker; Ctrl-C stops both
 	@uri=$$(cd dags && $(BIN)/python -c 'from ml_pipeline.config import load_config; print(load_config().mlflow_tracking_uri)'); \

@@ -1,4 +1,5 @@
-"""The baseline for `make bench`'s whole-run ratio: the three tasks' work in one plain Python process, no Airflow.
+"""The baseline for `make bench`'s whole-run ratio: the tasks' work in one plain Python process, no Airflow
+(the candidates trained one after another, as `make run`'s in-process dag.test() does too).
 
 Same functions, same configuration (environment), same stores as `scripts/run_pipeline.py`; prints the version.
 """
@@ -27,13 +28,12 @@ def main() -> None:
         config.source_uri, prefix, storage, test_size=config.test_size, seed=config.random_seed,
         min_rows=config.min_rows, max_holdout_overlap=config.max_holdout_overlap,
     )  # fmt: skip
-    training = train_and_evaluate(
-        dataset, prefix, storage, classifier=config.classifier, hyperparams=config.hyperparams
-    )
+    candidates = [candidate.model_dump() for candidate in config.candidate_list()]
+    trainings = [train_and_evaluate(dataset, prefix, storage, candidate) for candidate in candidates]
     result = persist(
         storage=storage, tracking_uri=config.mlflow_tracking_uri, experiment_name=config.experiment_name,
         model_name=config.model_name, gate_metric=config.gate_metric, artifact_root=config.artifact_root,
-        dag_id="plain", run_id=run_id, dataset=dataset, training=training,
+        dag_id="plain", run_id=run_id, dataset=dataset, candidates=candidates, trainings=trainings, failures={},
     )  # fmt: skip
     print(f"{config.model_name} version {result['version']}: {result['alias']}")
 

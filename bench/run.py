@@ -13,9 +13,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import whole_run
+from stages import TRAIN_STAGES
 
 STAGES_SCRIPT = Path(__file__).resolve().parent / "stages.py"
 
@@ -23,26 +25,43 @@ STAGES_SCRIPT = Path(__file__).resolve().parent / "stages.py"
 TARGETS = {
     "dag_parse": (0.5, 350),
     "get_data": (5.0, 400),
-    "train_model": (5.0, 400),
+    **dict.fromkeys(TRAIN_STAGES, (5.0, 400)),
     "persist_model": (10.0, 400),
     "log_model": (1.0, None),
 }
 # name -> (baseline, largest ratio of the medians, whether missing it fails `make bench`)
 RATIOS = {
     "lookup": ("load_model", 1.5, True),
+    "train_mapped": ("train_sequential", 0.8, True),
     "make_run": ("plain_process", 1.5, False),  # upstream cost, see README: reported, not failed
 }
 # Shown for what they explain, without a target.
 INFORMATION = ("execution_api_start",)
-STAGE_ORDER = ("dag_parse", "execution_api_start", "get_data", "train_model", "persist_model", "log_model",
+STAGE_ORDER = ("dag_parse", "execution_api_start", "get_data", *TRAIN_STAGES, "persist_model", "log_model",
                "load_model", "lookup")  # fmt: skip
 
 
+def stage_command(name: str, workdir: Path) -> list[str]:
+    return [sys.executable, str(STAGES_SCRIPT), name, str(workdir)]
+
+
 def in_fresh_interpreter(name: str, workdir: Path) -> dict[str, float]:
-    output = subprocess.run(
-        [sys.executable, str(STAGES_SCRIPT), name, str(workdir)], capture_output=True, text=True, check=True
-    ).stdout
+    output = subprocess.run(stage_command(name, workdir), capture_output=True, text=True, check=True).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def training(workdir: Path, side_by_side: bool) -> dict[str, float]:
+    """The three candidates' train_model processes, side by side as mapped instances on free worker slots, or
+    one after another; wall time from the first start to the last exit."""
+    started = time.perf_counter()
+    if side_by_side:
+        processes = [subprocess.Popen(stage_command(name, workdir), stdout=subprocess.DEVNULL) for name in TRAIN_STAGES]
+        if any(process.wait() for process in processes):
+            raise RuntimeError("a train_model process failed")
+    else:
+        for name in TRAIN_STAGES:
+            subprocess.run(stage_command(name, workdir), stdout=subprocess.DEVNULL, check=True)
+    return {"seconds": time.perf_counter() - started, "rss_mib": float("nan"), "import_seconds": float("nan")}
 
 
 def medians(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -57,13 +76,16 @@ def row(name: str, measured: dict[str, float], target: str, status: str) -> str:
 
 
 def collect(repeat: int, whole_runs: int) -> dict[str, dict[str, float]]:
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in (*STAGE_ORDER, *whole_run.COMMANDS)}
+    names = (*STAGE_ORDER, "train_sequential", "train_mapped", *whole_run.COMMANDS)
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         in_fresh_interpreter("lookup_registry", workdir)
         for _ in range(repeat):
             for name in STAGE_ORDER:
                 samples[name].append(in_fresh_interpreter(name, workdir))
+            samples["train_sequential"].append(training(workdir, side_by_side=False))
+            samples["train_mapped"].append(training(workdir, side_by_side=True))
         whole_run.prepare(workdir)
         for _ in range(whole_runs):
             for name in whole_run.COMMANDS:  # alternately, so load changes hit both alike

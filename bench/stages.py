@@ -5,8 +5,10 @@ Celery worker, so imports and peak memory (max RSS) are those of one task. Print
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
+import os
 import resource
 import sys
 import time
@@ -54,8 +56,10 @@ def execution_api_start(workdir: Path) -> dict[str, float]:
 
 
 def _task(name: str, workdir: Path) -> dict[str, float]:
-    """One task's function on the artifacts the previous stage left in `workdir`."""
+    """One task's function on the artifacts the previous stage left in `workdir`: get_data, one candidate's
+    train_model (`train_model[<candidate>]`), or persist_model over the candidates trained so far."""
     started = time.perf_counter()
+    from ml_pipeline.config import load_config
     from ml_pipeline.storage import Storage
 
     storage, prefix, facts_file = Storage(), str(workdir / "artifacts"), workdir / "facts.json"
@@ -64,25 +68,31 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
         from ml_pipeline.data import snapshot_dataset
 
         imported = time.perf_counter()
-        facts = {"dataset": snapshot_dataset("", prefix, storage, test_size=0.25, seed=42, min_rows=100)}
-    elif name == "train_model":
+        candidates = [candidate.model_dump() for candidate in load_config({}).candidate_list()]
+        source = os.environ.get("BENCH_SOURCE", "")  # bench/scale.py points it at synthetic data
+        facts = {"dataset": snapshot_dataset(source, prefix, storage, test_size=0.25, seed=42, min_rows=100),
+                 "candidates": candidates, "trainings": {}}  # fmt: skip
+    elif name.startswith("train_model["):
         from ml_pipeline.training import train_and_evaluate
 
         imported = time.perf_counter()
-        facts["training"] = train_and_evaluate(
-            facts["dataset"], prefix, storage, classifier="logistic_regression", hyperparams={}
-        )
+        candidate = next(c for c in facts["candidates"] if f"train_model[{c['name']}]" == name)
+        training = train_and_evaluate(facts["dataset"], prefix, storage, candidate)
+        (workdir / f"{candidate['name']}.json").write_text(json.dumps(training))  # candidates may run side by side
     else:
         from ml_pipeline.persist import persist
 
         imported = time.perf_counter()
+        trainings = [json.loads((workdir / f"{c['name']}.json").read_text()) for c in facts["candidates"]]
         persist(
             storage=storage, tracking_uri=f"sqlite:///{workdir}/mlflow.db", experiment_name="bench",
             model_name="bench-model", gate_metric="f1_macro", artifact_root=prefix, dag_id="bench",
-            run_id=str(time.time()), dataset=facts["dataset"], training=facts["training"],
+            run_id=str(time.time()), dataset=facts["dataset"], candidates=facts["candidates"],
+            trainings=trainings, failures={},
         )  # fmt: skip
     finished = time.perf_counter()
-    facts_file.write_text(json.dumps(facts))
+    if name == "get_data":
+        facts_file.write_text(json.dumps(facts))
     return result(finished - imported, imported - started)
 
 
@@ -95,8 +105,8 @@ def log_model(workdir: Path) -> dict[str, float]:
     from mlflow.models import infer_signature
     from sklearn.datasets import load_wine
 
+    from ml_pipeline.mlflow_runs import model_requirements
     from ml_pipeline.persist import import_skops_quietly
-    from ml_pipeline.registry import model_requirements
     from ml_pipeline.training import build_pipeline
 
     import_skops_quietly()
@@ -125,12 +135,13 @@ def lookup_registry(workdir: Path) -> dict[str, Any]:
 
     root, storage = workdir / "lookup", Storage()
     dataset = snapshot_dataset("", str(root / "run"), storage, test_size=0.25, seed=42, min_rows=100)
-    training = train_and_evaluate(dataset, str(root / "run"), storage, classifier="logistic_regression", hyperparams={})
+    candidate = {"name": "logistic_regression", "classifier": "logistic_regression", "hyperparams": {}}
+    training = train_and_evaluate(dataset, str(root / "run"), storage, candidate)
     registry = {"tracking_uri": f"sqlite:///{root}/mlflow.db", "model_name": "bench-lookup"}
     summary = persist(
         storage=storage, tracking_uri=registry["tracking_uri"], experiment_name="bench-lookup",
         model_name=registry["model_name"], gate_metric="f1_macro", artifact_root=str(root), dag_id="bench",
-        run_id="lookup", dataset=dataset, training=training,
+        run_id="lookup", dataset=dataset, candidates=[candidate], trainings=[training], failures={},
     )  # fmt: skip
     (root / "registry.json").write_text(json.dumps(registry | {"version": summary["version"]}))
     return {}
@@ -177,12 +188,12 @@ def _warm(make_call: Callable[[Path], Callable[[], object]]) -> Callable[[Path],
     return measure
 
 
+CANDIDATES = ("logistic_regression", "extra_trees", "hist_gradient_boosting")  # the default candidates
+TRAIN_STAGES = tuple(f"train_model[{name}]" for name in CANDIDATES)
 STAGES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "dag_parse": dag_parse,
     "execution_api_start": execution_api_start,
-    "get_data": lambda workdir: _task("get_data", workdir),
-    "train_model": lambda workdir: _task("train_model", workdir),
-    "persist_model": lambda workdir: _task("persist_model", workdir),
+    **{name: functools.partial(_task, name) for name in ("get_data", *TRAIN_STAGES, "persist_model")},
     "log_model": log_model,
     "lookup_registry": lookup_registry,
     "load_model": _warm(_load_model_call),

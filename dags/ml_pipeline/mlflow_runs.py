@@ -4,6 +4,7 @@ and the best candidate's model (logged once, in its child run, for registration)
 from __future__ import annotations
 
 import json
+import warnings
 from importlib.metadata import version as installed_version
 from typing import Any
 
@@ -56,17 +57,28 @@ def _confusion_matrix_figure(evaluation: dict[str, Any]) -> Any:
     return display.figure_
 
 
-def _log_inputs(storage: Storage, dataset: DatasetSnapshot, holdout: pd.DataFrame) -> None:
-    from ml_pipeline.data import content_hash, read_frame
+def _log_inputs(dataset: DatasetSnapshot, holdout: pd.DataFrame) -> None:
+    """The holdout as a pandas dataset (it is in memory); the training split by reference only, so persist_model
+    never loads it: name, source, schema and the data set's hash."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.models import infer_signature
 
-    for frame, context, uri in (
-        (read_frame(dataset["train_uri"], storage), "training", dataset["train_uri"]),
-        (holdout, "holdout", dataset["holdout_uri"]),
-    ):
-        source = mlflow.data.from_pandas(
-            frame, source=uri, targets=TARGET, name=f"wine-{context}", digest=content_hash(frame)[:16]
-        )
-        mlflow.log_input(source, context=context)
+    from ml_pipeline.data import content_hash
+
+    with warnings.catch_warnings():
+        # MLflow registers its local-file source class twice, then warns that every local source is ambiguous.
+        warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
+        holdout_set = mlflow.data.from_pandas(
+            holdout, source=dataset["holdout_uri"], targets=TARGET, name="wine-holdout",
+            digest=content_hash(holdout)[:16],
+        )  # fmt: skip
+        training_set = MetaDataset(
+            resolve_dataset_source(dataset["train_uri"]), name="wine-training",
+            digest=dataset["data_hash"][:16], schema=infer_signature(holdout.head(1)).inputs,
+        )  # fmt: skip
+    mlflow.log_input(training_set, context="training")
+    mlflow.log_input(holdout_set, context="holdout")
 
 
 def _log_candidate(storage: Storage, training: TrainingResult) -> None:
@@ -87,10 +99,14 @@ def _log_model(model: Any, training: TrainingResult, holdout: pd.DataFrame) -> s
     from ml_pipeline.training import skops_trusted_types
 
     features = holdout[list(FEATURES)]
+    with warnings.catch_warnings():
+        # Class labels are integers and never missing: MLflow's hint about integer columns does not apply.
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)
+        signature = infer_signature(features, model.predict(features))
     info = mlflow.sklearn.log_model(
         model,
         name="model",
-        signature=infer_signature(features, model.predict(features)),
+        signature=signature,
         input_example=features.head(3),
         pip_requirements=model_requirements(),
         skops_trusted_types=skops_trusted_types(training["classifier"]),
@@ -120,7 +136,7 @@ def log_runs(
             {"test_size": dataset["test_size"], "random_seed": dataset["random_seed"],
              "candidates": len(ranked) + len(skipped), "best_candidate": ranked[0]["candidate"]}
         )  # fmt: skip
-        _log_inputs(storage, dataset, holdout)
+        _log_inputs(dataset, holdout)
         mlflow.log_table(leaderboard(ranked, skipped), artifact_file="leaderboard.json")
         mlflow.log_metrics({f"best_{name}": value for name, value in ranked[0]["metrics"].items()})
         for training in ranked:
