@@ -140,12 +140,19 @@ class Airflow:
     def run_state(self, run_id: str) -> str:
         return self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
 
-    def task(self, run_id: str, task_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}")
+    def task(self, run_id: str, task_id: str, map_index: int | None = None) -> dict[str, Any]:
+        """A task instance; {} while a mapped one does not exist yet (its upstream has not expanded it)."""
+        mapped = "" if map_index is None else f"/{map_index}"
+        path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}{mapped}"
+        return self.call("GET", path, ok_missing=map_index is not None) or {}
 
-    def xcom(self, run_id: str, task_id: str) -> Any:
-        entry = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")
-        value = entry["value"]
+    def mapped(self, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/listMapped"
+        return self.call("GET", path)["task_instances"]
+
+    def xcom(self, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        value = self.call("GET", path, params={"map_index": map_index})["value"]
         return json.loads(value) if isinstance(value, str) else value
 
     def wait_for_success(self, run_id: str, deadline: Deadline, limit: float) -> None:
@@ -154,7 +161,7 @@ class Airflow:
         def finished() -> str:
             nonlocal last
             tasks = self.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
-            states = {task["task_id"]: task["state"] for task in tasks}
+            states = {label(task): task["state"] for task in tasks}
             summary = ", ".join(f"{task}={state}" for task, state in states.items())
             if summary != last:
                 print(f"    {summary}", flush=True)
@@ -174,10 +181,11 @@ class Airflow:
                 continue
             instance = f"/dags/{DAG_ID}/dagRuns/{task['dag_run_id']}/taskInstances/{task['task_id']}"
             path = f"{instance}/logs/{task['try_number']}"
+            headers, params = {"Accept": "application/json"}, {"map_index": task["map_index"]}
             try:
-                content = self.call("GET", path, headers={"Accept": "application/json"})["content"]
+                content = self.call("GET", path, headers=headers, params=params)["content"]
             except (Failure, requests.RequestException) as error:
-                print(f"    (no log for {task['task_id']}: {error})", flush=True)
+                print(f"    (no log for {label(task)}: {error})", flush=True)
                 continue
             messages = [
                 " ".join(str(entry.get(key, "")) for key in ("timestamp", "level", "event", "error_detail")).strip()
@@ -185,7 +193,7 @@ class Airflow:
                 else str(entry)
                 for entry in content
             ]
-            print(f"    --- {task['task_id']} try {task['try_number']} (last {lines} log lines)", flush=True)
+            print(f"    --- {label(task)} try {task['try_number']} (last {lines} log lines)", flush=True)
             for message in messages[-lines:]:
                 print(f"    | {message[:2000]}", flush=True)
 
@@ -226,6 +234,27 @@ class MLflow:
         print(f"    {artifact_uri}: {', '.join(sorted(files))}", flush=True)
 
 
+def label(task: dict[str, Any]) -> str:
+    """`task_id`, or `task_id[name]` for a mapped instance."""
+    if task.get("map_index", -1) < 0:
+        return task["task_id"]
+    return f"{task['task_id']}[{task.get('rendered_map_index') or task['map_index']}]"
+
+
+def check_mapped_on_worker(compose: Compose, airflow: Airflow, run_id: str) -> list[dict[str, Any]]:
+    """train_model ran once per default candidate, each instance on the Celery worker; returns their results."""
+    instances = airflow.mapped(run_id, "train_model")
+    worker = compose.run("exec", "-T", WORKER, "hostname", capture=True).strip()
+    names = sorted(label(instance) for instance in instances)
+    if len(instances) != 3 or any(instance["state"] != "success" for instance in instances):
+        raise Failure(f"expected 3 successful train_model instances, got {[(label(i), i['state']) for i in instances]}")
+    elsewhere = [label(i) for i in instances if (i.get("hostname") or "").split(".")[0] != worker.split(".")[0]]
+    if elsewhere:
+        raise Failure(f"{', '.join(elsewhere)} did not run on the worker ({worker})")
+    print(f"    {', '.join(names)}: success on {worker}", flush=True)
+    return [airflow.xcom(run_id, "train_model", map_index=instance["map_index"]) for instance in instances]
+
+
 def check_s3_objects(compose: Compose, uris: list[str]) -> None:
     """The pipeline's artifacts are in the S3 endpoint (checked from inside its container; it is not published)."""
     script = (
@@ -255,13 +284,13 @@ def kill_worker_during_training(compose: Compose, airflow: Airflow, deadline: De
     with step("wait until train_model runs"):
         wait_for(
             "train_model to be running",
-            lambda: airflow.task(run_id, "train_model")["state"] == "running",
+            lambda: airflow.task(run_id, "train_model", 0).get("state") == "running",
             deadline,
             limit=300,
             interval=1,
         )
         time.sleep(2)
-        if airflow.task(run_id, "train_model")["state"] != "running":
+        if airflow.task(run_id, "train_model", 0)["state"] != "running":
             raise Failure("train_model finished before the worker could be killed; raise --kill-test-iterations")
     with step(f"kill the {WORKER} container (SIGKILL) and start it again"):
         compose.run("kill", "-s", "SIGKILL", WORKER)
@@ -269,7 +298,7 @@ def kill_worker_during_training(compose: Compose, airflow: Airflow, deadline: De
         compose.run("up", "-d", "--no-deps", "--no-recreate", "--wait", "--wait-timeout", "600", WORKER)
     with step("wait for the retried run to succeed"):
         airflow.wait_for_success(run_id, deadline, limit=900)
-    train = airflow.task(run_id, "train_model")
+    train = airflow.task(run_id, "train_model", 0)
     if train["try_number"] < 2:
         raise Failure(f"train_model succeeded on try {train['try_number']}; it should have been retried")
     print(f"    train_model succeeded on try {train['try_number']}", flush=True)
@@ -328,9 +357,12 @@ def main() -> int:
             if persisted.get("alias") != "champion":
                 raise Failure(f"the first run's version should become champion: {persisted}")
             mlflow.check_version(str(persisted["version"]), alias="champion")
+        with step("check that each candidate trained in its own mapped instance on the Celery worker"):
+            trainings = check_mapped_on_worker(compose, airflow, run_id)
         with step("check the run's artifacts in the S3 endpoint"):
-            dataset, training = airflow.xcom(run_id, "get_data"), airflow.xcom(run_id, "train_model")
-            check_s3_objects(compose, [dataset["train_uri"], dataset["holdout_uri"], training["model_uri"]])
+            dataset = airflow.xcom(run_id, "get_data", key="dataset")
+            models = [training["model_uri"] for training in trainings]
+            check_s3_objects(compose, [dataset["train_uri"], dataset["holdout_uri"], *models])
 
         if not args.skip_kill_test:
             kill_worker_during_training(compose, airflow, deadline, args.kill_test_iterations)

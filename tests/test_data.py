@@ -42,10 +42,22 @@ def test_split_is_deterministic_and_stratified(wine_frame):
     frame = validate(wine_frame, 100)
     train_a, holdout_a = split(frame, 0.25, 42)
     train_b, holdout_b = split(frame, 0.25, 42)
-    pd.testing.assert_frame_equal(holdout_a, holdout_b)
-    pd.testing.assert_frame_equal(train_a, train_b)
+    assert (train_a == train_b).all() and (holdout_a == holdout_b).all()
+    assert sorted([*train_a, *holdout_a]) == list(range(len(frame))), "every row on exactly one side"
     overall = frame[TARGET].value_counts(normalize=True)
-    assert (holdout_a[TARGET].value_counts(normalize=True) - overall).abs().max() < 0.05
+    assert (frame[TARGET].iloc[holdout_a].value_counts(normalize=True) - overall).abs().max() < 0.05
+
+
+def test_the_snapshot_holds_the_split_rows_in_source_order(tmp_path, monkeypatch):
+    import ml_pipeline.data
+
+    monkeypatch.setattr(ml_pipeline.data, "WRITE_ROWS", 40)  # several slices per file
+    facts = snapshot("", tmp_path / "run")
+    frame = validate(load_source("", Storage()), 100)
+    train_positions, holdout_positions = split(frame, 0.25, 42)
+    written = read_frame(facts["holdout_uri"], Storage())
+    pd.testing.assert_frame_equal(written, frame.iloc[holdout_positions].reset_index(drop=True))
+    assert len(read_frame(facts["train_uri"], Storage())) == len(train_positions) == facts["train_rows"]
 
 
 def test_csv_and_parquet_sources_with_the_same_rows_have_the_same_hash(tmp_path, wine_frame):

@@ -87,3 +87,21 @@ def test_every_classifier_the_configuration_accepts_can_be_built():
     assert {candidate.classifier for candidate in PipelineConfig().candidate_list()} <= set(CLASSIFIERS)
     for name in CLASSIFIERS:
         assert isinstance(build_pipeline(name, {}, 42), Pipeline)
+
+
+@pytest.mark.parametrize("classifier", list(CLASSIFIERS))
+def test_each_classifier_round_trips_through_mlflows_skops_format(tmp_path, wine_frame, classifier):
+    """A classifier added without the types skops must trust fails here, naming them, not in persist_model."""
+    import mlflow.sklearn
+
+    from ml_pipeline.contract import FEATURES, TARGET
+    from ml_pipeline.persist import import_skops_quietly
+    from ml_pipeline.training import skops_trusted_types
+
+    import_skops_quietly()
+    model = build_pipeline(classifier, {}, 42).fit(wine_frame[list(FEATURES)], wine_frame[TARGET])
+    path = tmp_path / "model"
+    mlflow.sklearn.save_model(model, path, serialization_format="skops",
+                              skops_trusted_types=skops_trusted_types(classifier))  # fmt: skip
+    loaded = mlflow.sklearn.load_model(str(path))
+    assert (loaded.predict(wine_frame[list(FEATURES)]) == model.predict(wine_frame[list(FEATURES)])).all()

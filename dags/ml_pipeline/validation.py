@@ -135,12 +135,15 @@ def check_split_possible(target: pd.Series, test_size: float) -> None:
         )
 
 
-def check_holdout(train: pd.DataFrame, holdout: pd.DataFrame, max_overlap: float) -> None:
-    """The holdout must hold every class and rows the model has not seen, or its score means nothing."""
-    absent = sorted(set(train[TARGET]) - set(holdout[TARGET]), key=str)
+def check_holdout(frame: pd.DataFrame, train: np.ndarray, holdout: np.ndarray, max_overlap: float) -> None:
+    """The holdout (rows at positions `holdout`) must hold every class and rows the model has not seen (at
+    `train`), or its score means nothing."""
+    labels = frame[TARGET].to_numpy()
+    absent = sorted(set(labels[train]) - set(labels[holdout]), key=str)
     if absent:
         raise DataValidationError(f"classes without holdout rows: {listed(absent)}; raise test_size")
-    repeated = int(np.isin(row_hashes(holdout[list(FEATURES)]), row_hashes(train[list(FEATURES)])).sum())
+    hashes = row_hashes(frame[list(FEATURES)])
+    repeated = int(np.isin(hashes[holdout], hashes[train]).sum())
     share = repeated / len(holdout)
     if share > max_overlap:
         raise DataValidationError(
