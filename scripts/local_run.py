@@ -185,7 +185,7 @@ def task_instances(dag_id: str, run_id: str) -> list[TaskRow]:
             index,
             str(state),
             attempt,
-            bool(rendered),
+            rendered not in (None, "", str(index)),  # the scheduler may store the index itself until it is named
         )
         for task_id, index, rendered, state, attempt in rows
     ]
