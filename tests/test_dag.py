@@ -4,6 +4,7 @@ import inspect
 import re
 import subprocess
 import sys
+import types
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,7 +48,10 @@ def test_train_model_is_mapped_over_the_candidates_and_persist_model_takes_those
 
     train = dag.get_task("train_model")
     assert type(train).__name__.endswith("MappedOperator")
-    assert train.map_index_template == "{{ candidate_name }}", "the UI names each instance after its candidate"
+    # The UI names each instance after its candidate, from the task's own (rendered) arguments.
+    instance = types.SimpleNamespace(op_kwargs={"candidate": {"name": "shallow_forest", "classifier": "random_forest"}})
+    named = dag.get_template_env().from_string(train.map_index_template).render(task=instance)
+    assert named == "shallow_forest"
     assert dag.get_task("persist_model").trigger_rule == TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
 
 
