@@ -22,7 +22,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install lock test lint airflow-db run predict bench bench-scale ui
+.PHONY: help install lock test lint airflow-db run predict score bench bench-scale bench-score ui
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ airflow-db: $(BIN)/.installed
 
 run: $(BIN)/.installed ## Run classification_pipeline end to end locally and summarise the registered model
 	@$(BIN)/python scripts/run_pipeline.py $(if $(CONF),--conf '$(CONF)')
+
+# ENGINE=spark scores on local Spark (needs Java 17); SOURCE= a .csv/.parquet file or a folder of Parquet files.
+SCORE_CONF = {"scoring_engine": "$(or $(ENGINE),local)"$(if $(SOURCE),$(comma) "scoring_source_uri": "$(SOURCE)")}
+comma := ,
+score: $(BIN)/.installed ## Score rows with the champion (batch_predictions) and summarise (ENGINE=spark, SOURCE=)
+	@$(BIN)/python scripts/run_scoring.py --conf '$(SCORE_CONF)'
 
 predict: $(BIN)/.installed ## Load models:/<name>@champion and predict scripts/sample_input.csv (INPUT=, ARGS=)
 	$(BIN)/python scripts/lookup_model.py --input $(or $(INPUT),scripts/sample_input.csv) $(ARGS)

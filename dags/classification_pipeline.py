@@ -23,71 +23,17 @@ Variable, or the run's conf) is described in the project's README.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from airflow.sdk import Asset, AssetAlias, TriggerRule, Variable, dag, get_current_context, task
+from airflow.sdk import AssetAlias, TriggerRule, dag, get_current_context, task
+
+from task_runtime import CHAMPION, failing_clearly, run_prefix, task_config, task_storage
 
 if TYPE_CHECKING:
-    from ml_pipeline.config import PipelineConfig
     from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
-    from ml_pipeline.storage import Storage
 
-# Other DAGs schedule on this Asset: it gets an event (model name, version, metrics) each time the champion changes.
-CHAMPION = Asset("classification_pipeline_champion")
 NEW_CHAMPION = AssetAlias("classification_pipeline_new_champion")  # events are attached only on promotion
-
-
-@contextmanager
-def _failing_clearly() -> Iterator[None]:
-    """Permanent errors fail the task at once with one line; transient ones are left for Airflow to retry."""
-    import logging
-
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from ml_pipeline.errors import PipelineError, is_transient, one_line
-
-    try:
-        yield
-    except Exception as error:
-        line = one_line(error)
-        get_current_context()["ti"].xcom_push(key="failure", value=line)
-        if is_transient(error):
-            logging.getLogger(__name__).warning("Transient failure, retried while attempts remain: %s", line)
-            raise
-        # Our own errors need no traceback; anything else keeps its cause for debugging.
-        raise AirflowFailException(line) from (None if isinstance(error, PipelineError) else error)
-
-
-def _config() -> PipelineConfig:
-    """Configuration for this task instance, read now rather than when the file is parsed."""
-    from ml_pipeline.config import VARIABLE_NAME, load_config, parse_variable
-
-    return load_config(
-        variable=parse_variable(Variable.get(VARIABLE_NAME, default=None)),
-        conf=get_current_context()["dag_run"].conf,
-    )
-
-
-def _storage(config: PipelineConfig) -> Storage:
-    """S3 goes through the Amazon provider's connection, so MWAA's execution role (or a stored key) just works."""
-    from ml_pipeline.storage import Storage
-
-    def s3_client():
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        return S3Hook(aws_conn_id=config.aws_conn_id).get_conn()
-
-    return Storage(s3_client)
-
-
-def _run_prefix(config: PipelineConfig) -> str:
-    from ml_pipeline.storage import run_prefix
-
-    context = get_current_context()
-    return run_prefix(config.artifact_root, context["dag"].dag_id, context["run_id"])
 
 
 @dag(
@@ -115,15 +61,15 @@ def classification_pipeline() -> None:
         from ml_pipeline.config import check_hyperparams
         from ml_pipeline.data import snapshot_dataset
 
-        with _failing_clearly():
-            config = _config()
+        with failing_clearly():
+            config = task_config()
             # When no candidate can train, this fails before any data is read; otherwise invalid ones fail alone.
             for line in check_hyperparams(config).values():
                 logging.getLogger(__name__).warning("This candidate's train_model instance will fail: %s", line)
             dataset = snapshot_dataset(
                 config.source_uri,
-                _run_prefix(config),
-                _storage(config),
+                run_prefix(config),
+                task_storage(config),
                 test_size=config.test_size,
                 seed=config.random_seed,
                 min_rows=config.min_rows,
@@ -137,9 +83,9 @@ def classification_pipeline() -> None:
     def train_model(dataset: DatasetSnapshot, candidate: Candidate) -> TrainingResult:
         from ml_pipeline.training import train_and_evaluate
 
-        with _failing_clearly():
-            config = _config()
-            return train_and_evaluate(dataset, _run_prefix(config), _storage(config), candidate)
+        with failing_clearly():
+            config = task_config()
+            return train_and_evaluate(dataset, run_prefix(config), task_storage(config), candidate)
 
     @task(
         execution_timeout=timedelta(minutes=30),
@@ -151,12 +97,12 @@ def classification_pipeline() -> None:
     ) -> PersistResult:
         from ml_pipeline.persist import persist
 
-        with _failing_clearly():
-            config = _config()
+        with failing_clearly():
+            config = task_config()
             context = get_current_context()
             failed = context["ti"].xcom_pull(task_ids="train_model", key="failure", map_indexes=range(len(candidates)))
             result = persist(
-                storage=_storage(config),
+                storage=task_storage(config),
                 tracking_uri=config.mlflow_tracking_uri,
                 experiment_name=config.experiment_name,
                 model_name=config.model_name,

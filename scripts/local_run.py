@@ -150,7 +150,7 @@ class Progress(threading.Thread):
                 continue  # its name follows within moments; "task[0] running" would say little
             if seen != self.states.get(key) and row.state not in ("None", "scheduled", "queued"):
                 self.states[key] = seen
-                self.console.write(f"  {time.monotonic() - self.started:6.1f}s  {row.label:<15} {seen}\n")
+                self.console.write(f"  {time.monotonic() - self.started:6.1f}s  {row.label:<20} {seen}\n")
 
     def stop(self) -> None:
         self.done.set()

@@ -36,8 +36,9 @@ def look_up(args: argparse.Namespace) -> dict[str, Any]:
     """The input rows first (no registry call for a bad file), then the model's description and predictions."""
     from mlflow import MlflowClient
 
-    from ml_pipeline.lookup import describe, predict, read_rows, resolve
+    from ml_pipeline.lookup import describe, predict, read_rows
     from ml_pipeline.tracking import use_tracking_server
+    from ml_pipeline.versions import resolve
 
     rows = read_rows(args.input) if args.input else None
     use_tracking_server(args.tracking_uri)
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mlflow.exceptions import MlflowException  # imports mlflow, which sets up its loggers
 
-    from ml_pipeline.lookup import InputError, ModelNotFoundError
+    from ml_pipeline.lookup import InputError
+    from ml_pipeline.versions import ModelNotFoundError
 
     try:
         with mlflow_warnings_only():

@@ -25,6 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_STATE = REPO_ROOT / ".local"
 VARIABLE_NAME = "ml_pipeline"
 GateMetric = Literal["f1_macro", "accuracy"]
+ScoringEngine = Literal["local", "spark"]
+SPARK_JOB_SCRIPT = REPO_ROOT / "spark_jobs" / "score_batch.py"
 
 
 def _known_classifier(value: str) -> str:
@@ -62,6 +64,16 @@ class PipelineConfig(BaseModel):
     min_rows: int = Field(100, ge=2)
     max_holdout_overlap: float = Field(0.05, ge=0, lt=1)
     gate_metric: GateMetric = "f1_macro"
+    # batch_predictions (README, Batch predictions)
+    scoring_source_uri: str = ""  # rows to score; empty: the bundled Wine features
+    model_version: str = ""  # a registered version number; empty: the version @champion points at
+    scoring_engine: ScoringEngine = "local"
+    max_rejected_fraction: float = Field(0.01, ge=0, le=1)
+    log_scoring_to_mlflow: bool = True  # a run per scoring, in experiment batch_predictions, tagged with the version
+    spark_job_script_uri: str = Field(str(SPARK_JOB_SCRIPT), min_length=1)
+    emr_application_id: str = ""  # set: engine spark runs on EMR Serverless, not on the worker
+    emr_execution_role_arn: str = ""
+    emr_python_env_uri: str = ""  # a venv-pack archive for the job; empty: the application's image has the libraries
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def origin(self, name: str) -> str:
@@ -70,12 +82,25 @@ class PipelineConfig(BaseModel):
 
     _known = field_validator("classifier")(_known_classifier)
 
+    @field_validator("model_version")
+    @classmethod
+    def _version_number(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError("should be a registered version number such as 3, or empty for the champion")
+        return value
+
     @model_validator(mode="after")
     def _one_way_to_name_candidates(self) -> PipelineConfig:
         if self.candidates is not None and (self.classifier is not None or self.hyperparams is not None):
             raise ValueError("set either candidates or classifier/hyperparams, not both")
         if self.candidates == []:
             raise ValueError("candidates is empty; list at least one, or leave it out for the defaults")
+        return self
+
+    @model_validator(mode="after")
+    def _emr_jobs_need_a_role(self) -> PipelineConfig:
+        if self.emr_application_id and not self.emr_execution_role_arn:
+            raise ValueError("emr_application_id is set but emr_execution_role_arn is not; EMR jobs run as that role")
         return self
 
     def candidate_list(self) -> list[Candidate]:
@@ -101,7 +126,7 @@ ENV_NAMES = {name: f"ML_PIPELINE_{name.upper()}" for name in PipelineConfig.mode
     "mlflow_tracking_uri": "MLFLOW_TRACKING_URI",
 }
 # Fields whose environment value is JSON (numbers, objects); the others are taken as text.
-TEXT_TYPES = (str, str | None, GateMetric)
+TEXT_TYPES = (str, str | None, GateMetric, ScoringEngine)
 JSON_KINDS = {float: "number", int: "whole number"}  # the others are JSON objects or lists
 JSON_FIELDS = {
     name: JSON_KINDS.get(f.annotation, "JSON value")

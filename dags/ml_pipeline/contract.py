@@ -5,7 +5,7 @@ XCom carries only these small, typed references and facts; data and models trave
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 FEATURES = (
     "alcohol",
@@ -95,3 +95,66 @@ class PersistResult(TypedDict):
     reason: str
     previous_champion: str | None
     champion_score: float | None
+
+
+# ---- batch_predictions ----
+# The output's columns after the input's own: the predicted class, one `probability_<class>` per class, and which
+# model scored the row, when. Rejected rows keep their input columns and gain `reason`.
+PREDICTION = "prediction"
+PROBABILITY_PREFIX = "probability_"
+MODEL_NAME_COLUMN = "model_name"
+MODEL_VERSION_COLUMN = "model_version"
+SCORED_AT = "scored_at"
+REASON = "reason"
+# Layout under a run's output prefix; the marker is written last, so an output without it is not complete.
+PREDICTIONS_DIR = "predictions"
+REJECTED_DIR = "rejected"
+COUNTS_DIR = "_counts"
+COMPLETE_MARKER = "_SUCCESS"
+
+
+class ScoringPlan(TypedDict):
+    """pin_model's output: the one model version and the output every engine of this run uses."""
+
+    model_name: str
+    model_version: str
+    model_uri: str  # models:/<name>/<version>, never an alias: a promotion during the run changes nothing
+    artifact_uri: str  # where the version's files are, for engines that read them directly (EMR Serverless)
+    tracking_uri: str
+    source: str
+    output_uri: str
+    engine: str
+    max_rejected_fraction: float
+
+
+class ScoringCounts(TypedDict):
+    """What an engine writes to the output's `_counts/`: the rows it read, scored and rejected, and its time."""
+
+    rows_in: int
+    rows_scored: int
+    rows_rejected: int
+    seconds: float
+
+
+class ScoringSummary(ScoringCounts):
+    """publish_predictions' output, also the complete marker's content."""
+
+    engine: str
+    rows_per_second: float
+    model_name: str
+    model_version: str
+    output_uri: str
+    predictions_uri: str
+    rejected_uri: str
+    mlflow_run_id: str | None
+
+
+class EmrJob(TypedDict):
+    """What EmrServerlessStartJobOperator needs, decided when the task runs (the configuration is read then)."""
+
+    application_id: str
+    execution_role_arn: str
+    aws_conn_id: str
+    name: str
+    job_driver: dict[str, Any]
+    configuration_overrides: dict[str, Any]

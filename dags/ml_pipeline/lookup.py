@@ -13,58 +13,19 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion, RegisteredModel
-from mlflow.exceptions import MlflowException
+from mlflow.entities.model_registry import ModelVersion
 
-from ml_pipeline.contract import CHAMPION, FEATURES
+from ml_pipeline.contract import FEATURES
 from ml_pipeline.registry import find_version
-from ml_pipeline.tracking import is_not_found
+from ml_pipeline.versions import ModelNotFoundError
 
 Record = dict[str, Any]
 ABSENT = object()  # a JSON row without the key
 SHOWN_CHARACTERS = 40  # of a bad value quoted in a message
 
 
-class ModelNotFoundError(LookupError):
-    """The registered model, version or alias does not exist."""
-
-
 class InputError(ValueError):
     """Rows to predict that cannot be scored; the message names the file, and the column and row where it can."""
-
-
-def resolve(client: MlflowClient, name: str, alias: str = CHAMPION, version: str | None = None) -> ModelVersion:
-    """The version `models:/<name>@<alias>` (or `models:/<name>/<version>`) points at, aliases and tags included.
-
-    One registry call when it exists; only a miss asks whether the model itself exists, which costs a call that
-    loads every version of the model.
-    """
-    try:
-        return client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
-    except MlflowException as error:
-        if not is_not_found(error):
-            raise
-        raise not_found(client, name, f"version {version}" if version else f"alias '{alias}'") from error
-
-
-def not_found(client: MlflowClient, name: str, wanted: str) -> ModelNotFoundError:
-    """Why `wanted` (a version or an alias) of `name` is not there: no such model, or no such version or alias."""
-    where = f"the registry at {mlflow.get_tracking_uri()}"
-    try:
-        model = client.get_registered_model(name)
-    except MlflowException as error:
-        if not is_not_found(error):
-            raise
-        return ModelNotFoundError(f"model '{name}' does not exist in {where}; check the model name and tracking URI")
-    return ModelNotFoundError(f"model '{name}' has no {wanted} in {where}; {what_it_has(model)}")
-
-
-def what_it_has(model: RegisteredModel) -> str:
-    latest = max((int(version.version) for version in model.latest_versions or []), default=None)
-    if latest is None:
-        return "it has no versions yet; run the pipeline to register one"
-    aliases = f"alias {' or '.join(sorted(model.aliases))}, or " if model.aliases else ""
-    return f"use {aliases}a version up to {latest}"
 
 
 def version_for_run(client: MlflowClient, name: str, dag_id: str, run_id: str) -> ModelVersion:

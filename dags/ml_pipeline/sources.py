@@ -19,20 +19,35 @@ PARQUET = (".parquet", ".pq")
 SUFFIXES = (".csv", *PARQUET)
 
 
-def batches(source_uri: str, storage: Storage, batch_rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
-    """The source's rows in frames of at most `batch_rows`; the bundled Wine data when no source is set."""
-    if not source_uri or source_uri == BUNDLED_SOURCE:
+TRAINING_COLUMNS = (*FEATURES, TARGET)
+
+
+def is_bundled(source_uri: str) -> bool:
+    return not source_uri or source_uri == BUNDLED_SOURCE
+
+
+def batches(
+    source_uri: str, storage: Storage, batch_rows: int = BATCH_ROWS, columns: tuple[str, ...] | None = TRAINING_COLUMNS
+) -> Iterator[pd.DataFrame]:
+    """The source's rows in frames of at most `batch_rows`; the bundled Wine data when no source is set.
+
+    Parquet sources are read for `columns` only (all of them when None), and must have them.
+    """
+    if is_bundled(source_uri):
         from sklearn.datasets import load_wine
 
         yield load_wine(as_frame=True).frame
         return
     try:
-        files = _files(source_uri, storage)
+        files = source_files(source_uri, storage)
         offset = 0
         for uri in files:
             with storage.local_copy(uri) as path:
-                reader = _csv_batches if uri.lower().endswith(".csv") else _parquet_batches
-                for frame in reader(path, uri, batch_rows):
+                if uri.lower().endswith(".csv"):
+                    frames = _csv_batches(path, uri, batch_rows)
+                else:
+                    frames = _parquet_batches(path, uri, batch_rows, columns)
+                for frame in frames:
                     if frame.empty:
                         continue
                     frame.index += offset
@@ -41,10 +56,11 @@ def batches(source_uri: str, storage: Storage, batch_rows: int = BATCH_ROWS) -> 
     except StorageError as error:
         raise DataValidationError(f"cannot read the source: {error}; check source_uri") from error
     if offset == 0:
-        raise DataValidationError(f"{source_uri} has no data rows (at most a header); it needs at least min_rows rows")
+        raise DataValidationError(f"{source_uri} has no data rows (at most a header); add rows to it")
 
 
-def _files(source_uri: str, storage: Storage) -> list[str]:
+def source_files(source_uri: str, storage: Storage) -> list[str]:
+    """The files a source names: itself, or the Parquet files of a folder or S3 prefix."""
     if storage.is_folder(source_uri):
         files = storage.list_files(source_uri, PARQUET)
         if not files:
@@ -70,7 +86,7 @@ def _csv_batches(path: Path, uri: str, batch_rows: int) -> Iterator[pd.DataFrame
         raise DataValidationError(f"{uri} could not be parsed as CSV: {error}") from None
 
 
-def _parquet_batches(path: Path, uri: str, batch_rows: int) -> Iterator[pd.DataFrame]:
+def _parquet_batches(path: Path, uri: str, batch_rows: int, columns: tuple[str, ...] | None) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -80,8 +96,8 @@ def _parquet_batches(path: Path, uri: str, batch_rows: int) -> Iterator[pd.DataF
         parquet = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as error:
         raise DataValidationError(f"{uri} could not be parsed as PARQUET: {error}") from None
-    missing = [column for column in (*FEATURES, TARGET) if column not in parquet.schema_arrow.names]
+    missing = [column for column in columns or () if column not in parquet.schema_arrow.names]
     if missing:
         raise DataValidationError(f"{uri}: missing columns: {check.listed(missing, 13)}")
-    for batch in parquet.iter_batches(batch_size=batch_rows, columns=[*FEATURES, TARGET]):
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns) if columns else None):
         yield batch.to_pandas()

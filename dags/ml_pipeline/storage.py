@@ -131,6 +131,19 @@ class Storage:
         folder = local_path(prefix_uri)
         return sorted(str(path) for path in folder.iterdir() if path.name.lower().endswith(suffixes))
 
+    def delete_folder(self, prefix_uri: str) -> None:
+        """Remove everything under a folder or S3 prefix (nothing to do when there is nothing)."""
+        if not prefix_uri.startswith("s3://"):
+            shutil.rmtree(local_path(prefix_uri), ignore_errors=True)
+            return
+        bucket, prefix = split_s3(prefix_uri.rstrip("/") + "/")
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        with explained_s3_errors(prefix_uri):
+            for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:  # a page holds at most 1000 keys, as many as one delete_objects call takes
+                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
     def is_folder(self, uri: str) -> bool:
         """A local directory, or an S3 URI that names a prefix (ends with `/`) rather than an object."""
         return uri.endswith("/") if uri.startswith("s3://") else local_path(uri).is_dir()

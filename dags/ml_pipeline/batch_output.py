@@ -1,0 +1,129 @@
+"""A batch_predictions run's output under its own prefix, written so that it is never seen half done.
+
+    <artifact_root>/batch_predictions/<run_id>/
+        predictions/part-00000.parquet ...   scored rows
+        rejected/part-00000.parquet ...      rows that could not be scored, as text, with `reason`
+        _counts/part-00000.json              the engine's row counts and seconds
+        _SUCCESS                             the run's summary (JSON), written last
+
+Each engine first clears the prefix, so a rerun replaces its own output and nothing else; readers take an output as
+complete only when `_SUCCESS` is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ml_pipeline.contract import COMPLETE_MARKER, COUNTS_DIR, ScoringCounts, ScoringSummary
+from ml_pipeline.errors import DataValidationError
+from ml_pipeline.storage import Storage, join, local_path
+
+PART_ROWS = 1_000_000  # per Parquet file: big enough for readers, small enough to upload as it fills
+
+
+class PartWriter:
+    """Appends frames to Parquet files of at most `part_rows` rows under a folder; each is stored once full.
+
+    Every part has the first frame's schema, so a source whose column changes type fails with one line instead of
+    leaving parts that cannot be read together.
+    """
+
+    def __init__(self, storage: Storage, folder_uri: str, part_rows: int = PART_ROWS) -> None:
+        self.storage, self.folder_uri, self.part_rows = storage, folder_uri, part_rows
+        self.rows = 0
+        self._parts = 0
+        self._part_rows = 0
+        self._writer: Any = None
+        self._path = Path()
+        self._schema: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        start = 0
+        while start < len(frame):
+            chunk = frame.iloc[start : start + self.part_rows - self._part_rows]
+            table = self._table(chunk)
+            if self._writer is None:
+                self._open()
+            self._writer.write_table(table)
+            self._part_rows += len(chunk)
+            self.rows += len(chunk)
+            start += len(chunk)
+            if self._part_rows >= self.part_rows:
+                self._store()
+
+    def close(self) -> int:
+        """Store the last part; returns the rows written."""
+        if self._writer is not None:
+            self._store()
+        return self.rows
+
+    def _table(self, frame: pd.DataFrame) -> Any:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._schema is None:
+            self._schema = table.schema
+            return table
+        try:
+            return table.cast(self._schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as error:
+            raise DataValidationError(
+                f"a column's type changes within the source ({error}); give each column one type"
+            ) from None
+
+    def _uri(self) -> str:
+        return join(self.folder_uri, f"part-{self._parts:05d}.parquet")
+
+    def _open(self) -> None:
+        import pyarrow.parquet as pq
+
+        if self._uri().startswith("s3://"):  # written locally, then uploaded in one streamed request
+            handle, name = tempfile.mkstemp(suffix=".parquet")
+            os.close(handle)
+            self._path = Path(name)
+        else:
+            self._path = local_path(self._uri())
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(self._path, self._schema)
+        self._part_rows = 0
+
+    def _store(self) -> None:
+        self._writer.close()
+        self._writer = None
+        if self._uri().startswith("s3://"):
+            try:
+                self.storage.write_file(self._uri(), self._path)
+            finally:
+                self._path.unlink(missing_ok=True)
+        self._parts += 1
+
+
+def clear(storage: Storage, output_uri: str) -> None:
+    """Remove an earlier attempt's output (the marker with it), before anything new is written."""
+    storage.delete_folder(output_uri)
+
+
+def write_counts(storage: Storage, output_uri: str, counts: ScoringCounts) -> None:
+    storage.write_bytes(join(output_uri, COUNTS_DIR, "part-00000.json"), (json.dumps(counts) + "\n").encode())
+
+
+def read_counts(storage: Storage, output_uri: str) -> ScoringCounts:
+    """The engine's counts (JSON lines, one file or Spark's several, summed); fails when the engine left none."""
+    folder = join(output_uri, COUNTS_DIR)
+    files = storage.list_files(folder, (".json",)) if storage.is_folder(folder + "/") else []
+    lines = [json.loads(line) for uri in files for line in storage.read_bytes(uri).decode().splitlines() if line]
+    if not lines:
+        raise DataValidationError(f"{folder} holds no counts: the scoring step did not finish; rerun it")
+    keys = ("rows_in", "rows_scored", "rows_rejected")
+    counts = {key: sum(int(line[key]) for line in lines) for key in keys}
+    return ScoringCounts(**counts, seconds=max(float(line["seconds"]) for line in lines))
+
+
+def mark_complete(storage: Storage, output_uri: str, summary: ScoringSummary) -> str:
+    return storage.write_bytes(join(output_uri, COMPLETE_MARKER), json.dumps(summary, indent=2).encode())

@@ -1,0 +1,173 @@
+"""batch_predictions' steps: pin one registered version, score a source with it, publish the output as complete.
+
+The local engine below streams the source through the model in record batches on the Airflow worker, so its memory
+does not grow with the rows; the Spark engine (spark_engine.py) applies the same rules to the same pinned version.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from ml_pipeline import batch_output
+from ml_pipeline.batch_output import PartWriter
+from ml_pipeline.contract import (
+    PREDICTIONS_DIR,
+    REJECTED_DIR,
+    TAG_DAG_ID,
+    TAG_RUN_ID,
+    TARGET,
+    ScoringCounts,
+    ScoringPlan,
+    ScoringSummary,
+)
+from ml_pipeline.errors import DataValidationError, ModelLoadError
+from ml_pipeline.scoring_rows import check_columns, reject_reasons, rejected_rows, scored_rows
+from ml_pipeline.sources import batches, is_bundled
+from ml_pipeline.storage import Storage, join
+from ml_pipeline.tracking import connect, explained_tracking_errors, use_tracking_server
+from ml_pipeline.versions import resolve
+
+BATCH_ROWS = 100_000  # rows per record batch: the local engine's memory is a few of these, whatever the source
+EXPERIMENT = "batch_predictions"
+
+
+def pin_model(
+    tracking_uri: str,
+    model_name: str,
+    model_version: str,
+    *,
+    source: str,
+    output_uri: str,
+    engine: str,
+    max_rejected_fraction: float,
+) -> ScoringPlan:
+    """Resolve `@champion` (or the configured version) once; the run then scores with that version only."""
+    use_tracking_server(tracking_uri)
+    client = MlflowClient()
+    with explained_tracking_errors(tracking_uri):
+        version = resolve(client, model_name, version=model_version or None)
+        artifact_uri = client.get_model_version_download_uri(version.name, version.version)
+    return ScoringPlan(
+        model_name=version.name,
+        model_version=str(version.version),
+        model_uri=f"models:/{version.name}/{version.version}",
+        artifact_uri=artifact_uri,
+        tracking_uri=tracking_uri,
+        source=source,
+        output_uri=output_uri,
+        engine=engine,
+        max_rejected_fraction=max_rejected_fraction,
+    )
+
+
+def load_pinned(plan: ScoringPlan) -> tuple[Any, list[str]]:
+    """The pinned version's scikit-learn estimator and its input columns, from its signature."""
+    use_tracking_server(plan["tracking_uri"])
+    with explained_tracking_errors(plan["tracking_uri"]):
+        try:
+            model = mlflow.pyfunc.load_model(plan["model_uri"])
+        except (MlflowException, OSError) as error:
+            raise ModelLoadError(f"{plan['model_uri']} cannot be loaded: {error}") from error
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise ModelLoadError(f"{plan['model_uri']} has no input signature; register it with one")
+    return model.get_raw_model(), schema.input_names()
+
+
+def score_locally(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS) -> ScoringCounts:
+    """Score the source batch by batch, writing scored and rejected rows as they come; returns the counts."""
+    estimator, features = load_pinned(plan)
+    source, output = plan["source"], plan["output_uri"]
+    batch_output.clear(storage, output)
+    started, scored_at = time.monotonic(), datetime.now(UTC)
+    predictions = PartWriter(storage, join(output, PREDICTIONS_DIR))
+    rejected = PartWriter(storage, join(output, REJECTED_DIR))
+    rows_in = 0
+    for frame in batches(source, storage, batch_rows, columns=None):
+        if is_bundled(source):
+            frame = frame.drop(columns=TARGET)  # the Wine features, as new rows would come
+        dtypes = {column: str(dtype) for column, dtype in frame.dtypes.items()}
+        check_columns(list(frame.columns), dtypes, features, estimator.classes_, source or "the bundled Wine data")
+        reasons = reject_reasons(frame, features)
+        valid = reasons.isna()
+        if valid.any():
+            predictions.write(
+                scored_rows(frame[valid], features, estimator, plan["model_name"], plan["model_version"], scored_at)
+            )
+        if not valid.all():
+            rejected.write(rejected_rows(frame, reasons))
+        rows_in += len(frame)
+    counts = ScoringCounts(
+        rows_in=rows_in,
+        rows_scored=predictions.close(),
+        rows_rejected=rejected.close(),
+        seconds=round(time.monotonic() - started, 3),
+    )
+    batch_output.write_counts(storage, output, counts)
+    return counts
+
+
+def publish(plan: ScoringPlan, storage: Storage, *, dag_id: str, run_id: str, log_to_mlflow: bool) -> ScoringSummary:
+    """Check the engine's counts, log them to MLflow if asked, and only then mark the output complete."""
+    output = plan["output_uri"]
+    counts = batch_output.read_counts(storage, output)
+    rejected_uri = join(output, REJECTED_DIR)
+    if counts["rows_in"] == 0:
+        raise DataValidationError(f"{plan['source'] or 'the source'} has no rows to score; check scoring_source_uri")
+    share = counts["rows_rejected"] / counts["rows_in"]
+    if share > plan["max_rejected_fraction"]:
+        raise DataValidationError(
+            f"{counts['rows_rejected']} of {counts['rows_in']} rows ({share:.1%}) cannot be scored, more than "
+            f"max_rejected_fraction {plan['max_rejected_fraction']}; the reasons are in {rejected_uri}: fix the source "
+            "or raise max_rejected_fraction"
+        )
+    summary = ScoringSummary(
+        **counts,
+        engine=plan["engine"],
+        rows_per_second=round(counts["rows_in"] / counts["seconds"], 1) if counts["seconds"] else 0.0,
+        model_name=plan["model_name"],
+        model_version=plan["model_version"],
+        output_uri=output,
+        predictions_uri=join(output, PREDICTIONS_DIR),
+        rejected_uri=rejected_uri,
+        mlflow_run_id=log_run(plan, summary_metrics(counts), dag_id, run_id) if log_to_mlflow else None,
+    )
+    batch_output.mark_complete(storage, output, summary)
+    return summary
+
+
+def summary_metrics(counts: ScoringCounts) -> dict[str, float]:
+    seconds = counts["seconds"]
+    return {**counts, "rows_per_second": counts["rows_in"] / seconds if seconds else 0.0}
+
+
+def log_run(plan: ScoringPlan, metrics: dict[str, float], dag_id: str, run_id: str) -> str:
+    """One MLflow run per DAG run (a retry logs into the same one), tagged with the model version it used."""
+    tracking_uri = plan["tracking_uri"]
+    with explained_tracking_errors(tracking_uri):
+        experiment_id = connect(tracking_uri, EXPERIMENT)
+        client = MlflowClient()
+        found = client.search_runs(
+            [experiment_id], f"tags.{TAG_DAG_ID} = '{dag_id}' and tags.{TAG_RUN_ID} = '{run_id}'", max_results=1
+        )
+        tags = {
+            TAG_DAG_ID: dag_id,
+            TAG_RUN_ID: run_id,
+            "model_name": plan["model_name"],
+            "model_version": plan["model_version"],
+            "model_uri": plan["model_uri"],
+            "engine": plan["engine"],
+            "output_uri": plan["output_uri"],
+            "mlflow.note.content": f"Scored {plan['source'] or 'the bundled Wine features'} with {plan['model_uri']}.",
+        }
+        run = found[0] if found else client.create_run(experiment_id, run_name=f"score {run_id}", tags=tags)
+        for key, value in metrics.items():
+            client.log_metric(run.info.run_id, key, float(value))
+        client.set_terminated(run.info.run_id)
+        return run.info.run_id

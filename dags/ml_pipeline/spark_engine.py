@@ -1,0 +1,95 @@
+"""The Spark engine: the same job script (spark_jobs/score_batch.py) run by spark-submit in local mode on this
+machine, or submitted to EMR Serverless on AWS, where MWAA's workers have no Java or pyspark.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ml_pipeline.contract import BUNDLED_SOURCE, EmrJob, ScoringPlan
+from ml_pipeline.errors import ConfigError, PipelineError
+
+LOCAL_MASTER = "local[*]"
+ENVIRONMENT = "./environment/bin/python"  # the venv-pack archive, unpacked by EMR as `environment`
+
+
+class SparkJobError(PipelineError):
+    """The Spark job refused its input or failed; the message is the job's own last line."""
+
+    label = "Spark job failed"
+
+
+def job_arguments(plan: ScoringPlan, model_uri: str) -> list[str]:
+    arguments = ["--model-uri", model_uri, "--model-name", plan["model_name"], "--model-version"]
+    arguments += [plan["model_version"], "--source", plan["source"] or BUNDLED_SOURCE, "--output", plan["output_uri"]]
+    if model_uri.startswith("models:/"):  # resolved through the registry, not read from storage
+        arguments += ["--tracking-uri", plan["tracking_uri"]]
+    return arguments
+
+
+def run_locally(plan: ScoringPlan, script: str, timeout_seconds: float) -> None:
+    """spark-submit in local mode with this interpreter's packages; Spark's output goes to the task log."""
+    spark_submit = Path(sys.executable).with_name("spark-submit")
+    if not spark_submit.exists():
+        raise ConfigError(
+            "scoring_engine spark needs pyspark (a development dependency) on this machine, or EMR Serverless: "
+            "set emr_application_id and emr_execution_role_arn"
+        )
+    for uri in (plan["source"], plan["output_uri"]):
+        if uri.startswith("s3://"):
+            raise ConfigError(f"local Spark reads and writes local paths only, not {uri}; use EMR Serverless for S3")
+    environment = os.environ | {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    command = [str(spark_submit), "--master", LOCAL_MASTER, "--conf", "spark.ui.enabled=false"]
+    command += ["--conf", "spark.log.level=WARN", script, *job_arguments(plan, plan["model_uri"])]
+    try:
+        done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        raise SparkJobError(f"the local Spark job did not finish within {timeout_seconds:.0f} s") from None
+    logging.getLogger(__name__).info("spark-submit output:\n%s%s", done.stdout, done.stderr)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.startswith("score_batch: error: ")]
+        reason = lines[-1].removeprefix("score_batch: error: ") if lines else f"exit code {done.returncode}"
+        raise SparkJobError(f"{reason} (spark-submit's output is in this task's log)")
+
+
+def emr_job(
+    plan: ScoringPlan,
+    *,
+    application_id: str,
+    role_arn: str,
+    aws_conn_id: str,
+    script_uri: str,
+    python_env_uri: str,
+    log_uri: str,
+) -> EmrJob:
+    """The job run for EMR Serverless: the pinned version's files straight from S3, the output under the run."""
+    if not script_uri.startswith("s3://"):
+        raise ConfigError(f"spark_job_script_uri {script_uri!r} must be an s3:// URI for EMR (make deploy uploads it)")
+    for uri in (plan["source"], plan["output_uri"]):
+        if not uri.startswith("s3://"):
+            raise ConfigError(f"EMR Serverless reads and writes S3 only, not {uri or 'the bundled Wine data'}")
+    model_uri = plan["artifact_uri"] if plan["artifact_uri"].startswith("s3://") else plan["model_uri"]
+    parameters = ""
+    if python_env_uri:
+        parameters = " ".join(
+            f"--conf {setting}"
+            for setting in (
+                f"spark.archives={python_env_uri}#environment",
+                f"spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={ENVIRONMENT}",
+                f"spark.emr-serverless.driverEnv.PYSPARK_PYTHON={ENVIRONMENT}",
+                f"spark.executorEnv.PYSPARK_PYTHON={ENVIRONMENT}",
+            )
+        )
+    driver = {"entryPoint": script_uri, "entryPointArguments": job_arguments(plan, model_uri)}
+    return EmrJob(
+        application_id=application_id,
+        execution_role_arn=role_arn,
+        aws_conn_id=aws_conn_id,
+        name=f"score {plan['model_name']} v{plan['model_version']}",
+        job_driver={"sparkSubmit": driver | ({"sparkSubmitParameters": parameters} if parameters else {})},
+        configuration_overrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},
+    )

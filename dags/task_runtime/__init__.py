@@ -1,0 +1,73 @@
+"""What every task of this project's DAGs does the same way, in one place: read the configuration when the task
+runs, reach the artifact store through Airflow's AWS connection, keep each DAG run's files apart, and fail clearly.
+
+Only `airflow.sdk` is imported here, so DAG files stay fast to parse; the pipeline's own modules load inside tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from airflow.sdk import Asset, Variable, get_current_context
+
+if TYPE_CHECKING:
+    from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.storage import Storage
+
+# classification_pipeline announces each new champion here (extra: model name, version, metrics); batch_predictions
+# is scheduled on it.
+CHAMPION = Asset("classification_pipeline_champion")
+# batch_predictions announces each complete output here (extra: its URI, the model version, the row counts).
+PREDICTIONS = Asset("batch_predictions_output")
+
+
+@contextmanager
+def failing_clearly() -> Iterator[None]:
+    """Permanent errors fail the task at once with one line; transient ones are left for Airflow to retry."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ml_pipeline.errors import PipelineError, is_transient, one_line
+
+    try:
+        yield
+    except Exception as error:
+        line = one_line(error)
+        get_current_context()["ti"].xcom_push(key="failure", value=line)
+        if is_transient(error):
+            logging.getLogger(__name__).warning("Transient failure, retried while attempts remain: %s", line)
+            raise
+        # Our own errors need no traceback; anything else keeps its cause for debugging.
+        raise AirflowFailException(line) from (None if isinstance(error, PipelineError) else error)
+
+
+def task_config() -> PipelineConfig:
+    """Configuration for this task instance, read now rather than when the file is parsed."""
+    from ml_pipeline.config import VARIABLE_NAME, load_config, parse_variable
+
+    return load_config(
+        variable=parse_variable(Variable.get(VARIABLE_NAME, default=None)),
+        conf=get_current_context()["dag_run"].conf,
+    )
+
+
+def task_storage(config: PipelineConfig) -> Storage:
+    """S3 goes through the Amazon provider's connection, so MWAA's execution role (or a stored key) just works."""
+    from ml_pipeline.storage import Storage
+
+    def s3_client():
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Hook(aws_conn_id=config.aws_conn_id).get_conn()
+
+    return Storage(s3_client)
+
+
+def run_prefix(config: PipelineConfig) -> str:
+    """This DAG run's own folder in the artifact store: <artifact_root>/<dag_id>/<run_id>."""
+    from ml_pipeline.storage import run_prefix as prefix
+
+    context = get_current_context()
+    return prefix(config.artifact_root, context["dag"].dag_id, context["run_id"])

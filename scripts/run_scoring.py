@@ -1,0 +1,56 @@
+"""Run batch_predictions end to end on the embedded Airflow (`make score`) and summarise what it wrote.
+
+Scores the run conf's `scoring_source_uri` (default: the Wine features) with the champion that `make run` registered,
+on the local engine or, with `scoring_engine` spark, on local Spark. The console shows each task's progress and a
+summary; the full log goes to the file the summary names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import IO, Any
+
+import run_report
+
+DAG_ID = "batch_predictions"
+TASKS = (
+    "pin_model",
+    "choose_engine",
+    "score_locally",
+    "score_on_spark",
+    "emr_job",
+    "score_on_emr",
+    "publish_predictions",
+)
+
+
+def success_summary(outcome: run_report.Outcome) -> str:
+    summary = outcome.results["publish_predictions"]
+    rate = f"{summary['rows_per_second']:,.0f} rows/s"
+    mlflow_run = summary["mlflow_run_id"] or "not logged (log_scoring_to_mlflow is false)"
+    return (
+        f"{DAG_ID} run {outcome.run_id}: success\n"
+        f"  model        {summary['model_name']} version {summary['model_version']} (pinned when the run started)\n"
+        f"  engine       {summary['engine']}\n"
+        f"  rows         {summary['rows_in']:,} in, {summary['rows_scored']:,} scored, "
+        f"{summary['rows_rejected']:,} rejected ({rate})\n"
+        f"  predictions  {run_report.shown(summary['predictions_uri'])}\n"
+        f"  rejected     {run_report.shown(summary['rejected_uri'])}\n"
+        f"  mlflow run   {mlflow_run}\n"
+        f"  log          {run_report.shown(outcome.log)}"
+    )
+
+
+def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[int, str]:
+    outcome = run_report.run_logged(DAG_ID, conf, logical_date, console, TASKS)
+    if not outcome.succeeded:
+        return outcome.exit_code, run_report.failure_summary(outcome, "no output of this run is marked complete")
+    return 0, success_summary(outcome)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_report.main(__doc__.splitlines()[0], run, '{"scoring_engine": "spark"}', argv)
+
+
+if __name__ == "__main__":
+    run_report.tuned_exit(main)
