@@ -5,7 +5,8 @@ What it does, in order (so MWAA never sees a requirements.txt whose constraint f
    whose file left the repo, and never uploads caches, tests or local stores;
 2. builds plugins.zip from plugins/ deterministically (contents at the zip root, 755 permissions);
 3. uploads requirements.txt, plugins.zip and startup.sh (when the repo has one) only if their content differs from
-   the current object;
+   the current object; the EMR Serverless job script spark_jobs/score_batch.py (when the repo has one) goes to
+   s3://<bucket>/spark_jobs/ the same way, before the DAG files that submit it, and never causes an environment update;
 4. calls `mwaa update-environment` with the new object versions only when the environment does not run them yet,
    with graceful worker replacement; optionally waits until the environment is AVAILABLE again.
 
@@ -39,6 +40,9 @@ DAGS_PREFIX = "dags/"
 SHA_KEY = "sha256"  # object metadata key (x-amz-meta-sha256)
 DEPS_SHA_KEY = "constraints-sha256"  # on requirements.txt: hash of the dags/ constraint files it names
 MWAA_DAGS_FOLDER = "/usr/local/airflow/dags/"
+# The PySpark job batch_predictions submits to EMR Serverless (scoring_engine=spark): same key in the repo and the
+# bucket, outside dags/ so MWAA never parses it. infra/base.yaml lets the deploy role write it and the job role read it.
+SPARK_JOB_SCRIPT = "spark_jobs/score_batch.py"
 
 # Never shipped to MWAA: caches, tests, local stores and editor/OS droppings. Matched against each path component.
 EXCLUDED_DIRS = frozenset(
@@ -84,18 +88,27 @@ class DeployError(RuntimeError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """One root-level object MWAA reads by version: requirements.txt, plugins.zip or the startup script."""
+    """One object uploaded whole when its content changed.
+
+    Root-level objects MWAA reads by version (requirements.txt, plugins.zip, the startup script) name their
+    UpdateEnvironment / GetEnvironment fields; others (the EMR Serverless job script) have none and never make the
+    environment update.
+    """
 
     key: str
     content: bytes
-    # The UpdateEnvironment / GetEnvironment field names for its path and version.
-    path_field: str
-    version_field: str
+    # The UpdateEnvironment / GetEnvironment field names for its path and version; None when MWAA does not read it.
+    path_field: str | None = None
+    version_field: str | None = None
     extra_metadata: dict[str, str] = field(default_factory=dict)
 
     @property
     def sha256(self) -> str:
         return sha256_hex(self.content)
+
+    @property
+    def read_by_mwaa(self) -> bool:
+        return self.path_field is not None and self.version_field is not None
 
 
 @dataclass
@@ -249,6 +262,11 @@ def collect_artifacts(repo: Path) -> tuple[list[Artifact], list[str]]:
         )
     else:
         notes.append("startup.sh: not in the repo (optional)")
+    spark_job = repo / SPARK_JOB_SCRIPT
+    if spark_job.is_file():
+        artifacts.append(Artifact(SPARK_JOB_SCRIPT, spark_job.read_bytes()))
+    else:
+        notes.append(f"{SPARK_JOB_SCRIPT}: not in the repo (optional; EMR Serverless batch predictions)")
     return artifacts, notes
 
 
@@ -339,10 +357,11 @@ def render_plan(plan: Plan, bucket: str) -> str:
     lines += [f"  delete  {key}" for key in plan.dag_deletes]
     lines.append(f"  dags/: {plan.dag_unchanged} file(s) unchanged")
     for state in plan.artifacts:
+        note = "" if state.artifact.read_by_mwaa else "; EMR Serverless job, no environment update"
         if state.changed:
-            lines.append(f"  upload  {state.artifact.key} ({len(state.artifact.content)} bytes, content changed)")
+            lines.append(f"  upload  {state.artifact.key} ({len(state.artifact.content)} bytes, content changed{note})")
         else:
-            lines.append(f"  keep    {state.artifact.key} (unchanged, version {state.version_id})")
+            lines.append(f"  keep    {state.artifact.key} (unchanged, version {state.version_id}{note})")
     lines += [f"  skip    {note}" for note in plan.skipped_artifacts]
     return "\n".join(lines)
 
@@ -354,7 +373,14 @@ def put(s3: Any, bucket: str, key: str, data: bytes, metadata: dict[str, str]) -
 
 
 def apply_plan(s3: Any, bucket: str, plan: Plan, summary: Summary, log: Callable[[str], None]) -> None:
-    """Upload DAG files first, then delete, then the root artifacts: the constraint file lands before requirements."""
+    """Job scripts first, then DAG files, then deletes, then MWAA's root artifacts.
+
+    A changed Spark job lands before the DAG that submits it, and the constraint file before requirements.txt.
+    """
+    jobs = [state for state in plan.artifacts if not state.artifact.read_by_mwaa]
+    root = [state for state in plan.artifacts if state.artifact.read_by_mwaa]
+    for state in jobs:
+        _upload_artifact(s3, bucket, state, summary, log)
     for key, path, _ in plan.dag_uploads:
         data = path.read_bytes()
         put(s3, bucket, key, data, {SHA_KEY: sha256_hex(data)})
@@ -368,18 +394,33 @@ def apply_plan(s3: Any, bucket: str, plan: Plan, summary: Summary, log: Callable
             raise DeployError(f"could not delete {response['Errors']}")
         summary.deleted += batch
         log("deleted " + ", ".join(batch))
-    for state in plan.artifacts:
-        if not state.changed:
-            continue
-        artifact = state.artifact
+    for state in root:
+        _upload_artifact(s3, bucket, state, summary, log)
+
+
+def _upload_artifact(s3: Any, bucket: str, state: ArtifactState, summary: Summary, log: Callable[[str], None]) -> None:
+    if not state.changed:
+        return
+    artifact = state.artifact
+    try:
         state.version_id = put(
             s3, bucket, artifact.key, artifact.content, {SHA_KEY: artifact.sha256, **artifact.extra_metadata}
         )
-        if not state.version_id:
-            raise DeployError(f"S3 returned no VersionId for {artifact.key}: is versioning enabled on {bucket!r}?")
-        summary.uploaded.append(artifact.key)
-        summary.bytes_sent += len(artifact.content)
-        log(f"uploaded {artifact.key} ({len(artifact.content)} bytes, version {state.version_id})")
+    except botocore.exceptions.ClientError as error:
+        if _client_error_code(error) not in {"403", "AccessDenied", "Forbidden"}:
+            raise
+        hint = (
+            "; the deploy role may write it only once the base stack is updated: run `make infra-up` with "
+            "administrator credentials"
+            if not artifact.read_by_mwaa
+            else ""
+        )
+        raise DeployError(f"access denied writing s3://{bucket}/{artifact.key}{hint}") from error
+    if not state.version_id:
+        raise DeployError(f"S3 returned no VersionId for {artifact.key}: is versioning enabled on {bucket!r}?")
+    summary.uploaded.append(artifact.key)
+    summary.bytes_sent += len(artifact.content)
+    log(f"uploaded {artifact.key} ({len(artifact.content)} bytes, version {state.version_id})")
 
 
 def get_environment(mwaa: Any, name: str) -> dict[str, Any]:
@@ -400,6 +441,8 @@ def environment_changes(environment: dict[str, Any], artifacts: Iterable[Artifac
     changes: dict[str, str] = {}
     for state in artifacts:
         artifact = state.artifact
+        if artifact.path_field is None or artifact.version_field is None:
+            continue  # e.g. the EMR Serverless job script: MWAA does not read it
         if state.version_id is None:
             continue  # dry run of a first upload: no version exists yet
         if environment.get(artifact.path_field) != artifact.key or environment.get(artifact.version_field) != (
@@ -483,9 +526,11 @@ def deploy(
         current = get_environment(mwaa, environment)
         changes = environment_changes(current, plan.artifacts)
         for state in plan.artifacts:
-            if state.changed:  # its version exists only after the upload
-                changes[state.artifact.path_field] = state.artifact.key
-                changes[state.artifact.version_field] = "<new version>"
+            artifact = state.artifact
+            # Its version exists only after the upload; the job script is not an environment setting.
+            if state.changed and artifact.path_field is not None and artifact.version_field is not None:
+                changes[artifact.path_field] = artifact.key
+                changes[artifact.version_field] = "<new version>"
         if changes:
             summary.environment_update = {"Name": environment, **changes}
         return summary

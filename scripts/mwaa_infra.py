@@ -9,6 +9,11 @@ MWAA cannot be paused and bills every hour, so the infrastructure is two CloudFo
 `up` creates/updates the base stack, uploads the repo with the deploy tool (MWAA needs requirements.txt and plugins.zip
 object versions at creation), then creates/updates the environment stack with those versions. `destroy` also empties
 and deletes the base stack. boto3 only.
+
+`up --emr-serverless` also creates, in the base stack, the EMR Serverless Spark application and job runtime role that
+batch_predictions (scoring_engine=spark) runs spark_jobs/score_batch.py with; they bill only while a job runs, so
+`down` keeps them. The environment stack then lets the execution role submit jobs to that application and writes its
+id, the role and the job script's location into the ml_pipeline Variable.
 """
 
 from __future__ import annotations
@@ -47,6 +52,17 @@ class InfraConfig:
     artifact_prefix: str = "ml-pipeline/artifacts"
     mlflow_tracking_uri: str = ""
     mlflow_tracking_server_arn: str = ""
+    # Optional EMR Serverless for batch_predictions (infra/base.yaml); the defaults are the template's.
+    emr_serverless: bool = False
+    emr_release_label: str = "emr-7.12.0"
+    emr_architecture: str = "X86_64"
+    emr_max_vcpu: int = 16
+    emr_max_memory_gb: int = 64
+    emr_idle_timeout_minutes: int = 15
+    emr_image_uri: str = ""
+    emr_python_env: str = ""  # key (or s3://<source bucket>/key) of a venv-pack archive under spark_jobs/
+    scoring_source_uri: str = ""  # s3://bucket/prefix the jobs may read rows from; empty: the artifact store
+    model_artifacts_uri: str = ""  # s3://bucket/prefix of MLflow's artifact store; empty: the artifact store
 
     @property
     def base_stack(self) -> str:
@@ -148,10 +164,105 @@ def upload_repo(s3: Any, bucket: str, repo: Path, log: Callable[[str], None] = p
     summary = deploy_mwaa.Summary()
     deploy_mwaa.apply_plan(s3, bucket, plan, summary, log)
     log(f"uploaded {len(summary.uploaded)} file(s), {summary.bytes_sent} bytes; deleted {len(summary.deleted)}")
-    return {state.artifact.version_field: state.version_id for state in plan.artifacts if state.version_id}
+    return {
+        state.artifact.version_field: state.version_id
+        for state in plan.artifacts
+        if state.version_id and state.artifact.version_field  # not the Spark job script: MWAA does not read it
+    }
 
 
-def environment_parameters(config: InfraConfig, bucket: str, versions: dict[str, str]) -> dict[str, str]:
+def split_s3_uri(uri: str, what: str) -> tuple[str, str]:
+    """s3://bucket/prefix/ as (bucket, prefix); a prefix is required, the job role never reads a whole bucket."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    prefix = prefix.strip("/")
+    if not uri.startswith("s3://") or not bucket or not prefix or "*" in prefix:
+        raise deploy_mwaa.DeployError(
+            f"{what} = {uri!r} should be s3://BUCKET/PREFIX (a key prefix is required: the EMR job role is granted "
+            "that prefix only, never a whole bucket)"
+        )
+    return bucket, prefix
+
+
+DEFAULT_PYTHON_ENV_KEY = "spark_jobs/pyspark_env.tar.gz"
+
+
+def python_env_key(value: str, bucket: str) -> str:
+    """The venv-pack archive's key in the source bucket, from a key or an s3:// URI; the job role reads spark_jobs/."""
+    if not value:
+        return ""
+    key = value
+    if value.startswith("s3://"):
+        if not value.startswith(f"s3://{bucket}/"):
+            raise deploy_mwaa.DeployError(
+                f"--emr-python-env {value!r} must be in the source bucket s3://{bucket}/spark_jobs/ "
+                "(the only place the EMR job role reads the environment from)"
+            )
+        key = value.removeprefix(f"s3://{bucket}/")
+    if not key.startswith("spark_jobs/") or key == "spark_jobs/":
+        raise deploy_mwaa.DeployError(f"--emr-python-env {value!r} must be a key under spark_jobs/ of s3://{bucket}/")
+    return key
+
+
+def check_config(config: InfraConfig) -> None:
+    """Refuse inconsistent options before any stack is touched."""
+    if not config.github_repository:
+        raise deploy_mwaa.DeployError(
+            "the GitHub repository (owner/name) is required: --github-repository or GITHUB_REPOSITORY"
+        )
+    emr_only = {
+        "--emr-python-env": config.emr_python_env,
+        "--emr-image-uri": config.emr_image_uri,
+        "--scoring-source-uri": config.scoring_source_uri,
+        "--model-artifacts-uri": config.model_artifacts_uri,
+    }
+    given = [flag for flag, value in emr_only.items() if value]
+    if given and not config.emr_serverless:
+        raise deploy_mwaa.DeployError(f"{', '.join(given)} only applies with --emr-serverless")
+    if config.emr_python_env and not config.emr_python_env.startswith("s3://"):
+        python_env_key(config.emr_python_env, "BUCKET")  # a URI's bucket is checked once the base stack names it
+    if config.scoring_source_uri:
+        split_s3_uri(config.scoring_source_uri, "--scoring-source-uri")
+    if config.model_artifacts_uri:
+        split_s3_uri(config.model_artifacts_uri, "--model-artifacts-uri")
+
+
+def base_parameters(config: InfraConfig) -> dict[str, str]:
+    """The base stack's parameters; without --emr-serverless the EMR ones are left out (template default: none)."""
+    parameters = {
+        "ProjectName": config.project,
+        "GitHubRepository": config.github_repository,
+        "GitHubOidcProviderArn": config.oidc_provider_arn,
+    }
+    if not config.emr_serverless:
+        return parameters
+    scoring_bucket, scoring_prefix = (
+        split_s3_uri(config.scoring_source_uri, "--scoring-source-uri") if config.scoring_source_uri else ("", "")
+    )
+    model_bucket, model_prefix = (
+        split_s3_uri(config.model_artifacts_uri, "--model-artifacts-uri") if config.model_artifacts_uri else ("", "")
+    )
+    return {
+        **parameters,
+        "EnableEmrServerless": "true",
+        "EmrReleaseLabel": config.emr_release_label,
+        "EmrArchitecture": config.emr_architecture,
+        "EmrMaximumVcpu": str(config.emr_max_vcpu),
+        "EmrMaximumMemoryGb": str(config.emr_max_memory_gb),
+        "EmrIdleTimeoutMinutes": str(config.emr_idle_timeout_minutes),
+        "EmrImageUri": config.emr_image_uri,
+        # The job role's write and read scopes follow the environment's artifact store.
+        "ArtifactBucketName": config.artifact_bucket,
+        "ArtifactPrefix": config.artifact_prefix,
+        "ScoringSourceBucketName": scoring_bucket,
+        "ScoringSourcePrefix": scoring_prefix,
+        "ModelArtifactBucketName": model_bucket,
+        "ModelArtifactPrefix": model_prefix,
+    }
+
+
+def environment_parameters(
+    config: InfraConfig, bucket: str, versions: dict[str, str], emr_application_id: str = ""
+) -> dict[str, str]:
     parameters = {
         "ProjectName": config.project,
         "SourceBucketName": bucket,
@@ -163,6 +274,8 @@ def environment_parameters(config: InfraConfig, bucket: str, versions: dict[str,
         "ArtifactPrefix": config.artifact_prefix,
         "MlflowTrackingUri": config.mlflow_tracking_uri,
         "MlflowTrackingServerArn": config.mlflow_tracking_server_arn,
+        "EmrApplicationId": emr_application_id,
+        "EmrPythonEnvKey": python_env_key(config.emr_python_env, bucket) if emr_application_id else "",
     }
     for field in ("RequirementsS3ObjectVersion", "PluginsS3ObjectVersion", "StartupScriptS3ObjectVersion"):
         parameters[field] = versions.get(field, "")
@@ -177,47 +290,46 @@ def up(
     log: Callable[[str], None] = print,
     delay: float = WAITER_DELAY,
 ) -> dict[str, str]:
-    if not config.github_repository:
-        raise deploy_mwaa.DeployError(
-            "the GitHub repository (owner/name) is required: --github-repository or GITHUB_REPOSITORY"
-        )
-    base = deploy_stack(
-        cfn,
-        config.base_stack,
-        INFRA / "base.yaml",
-        {
-            "ProjectName": config.project,
-            "GitHubRepository": config.github_repository,
-            "GitHubOidcProviderArn": config.oidc_provider_arn,
-        },
-        log,
-        delay,
-    )
+    check_config(config)
+    base = deploy_stack(cfn, config.base_stack, INFRA / "base.yaml", base_parameters(config), log, delay)
     bucket = base["BucketName"]
+    emr_application_id = base.get("EmrApplicationId", "") if config.emr_serverless else ""
+    if config.emr_serverless and not emr_application_id:
+        raise deploy_mwaa.DeployError(f"stack {config.base_stack} has no EmrApplicationId output after the update")
+    # Checked before the upload: a wrong bucket in --emr-python-env should not leave a half-done `up`.
+    env_key = python_env_key(config.emr_python_env, bucket) if emr_application_id else ""
     versions = upload_repo(s3, bucket, repo, log)
     environment = deploy_stack(
         cfn,
         config.environment_stack,
         INFRA / "environment.yaml",
-        environment_parameters(config, bucket, versions),
+        environment_parameters(config, bucket, versions, emr_application_id),
         log,
         delay,
     )
     outputs = {**base, **environment}
-    log(
-        "\n".join(
-            [
-                "",
-                f"MWAA environment {config.project} is up. It bills every hour until `make infra-down`.",
-                f"Airflow UI: {outputs.get('WebserverUrl', '?')}",
-                "Set these GitHub repository variables (Settings > Secrets and variables > Actions > Variables):",
-                f"  AWS_REGION={config.region}",
-                f"  MWAA_BUCKET={bucket}",
-                f"  MWAA_ENVIRONMENT={config.project}",
-                f"  AWS_DEPLOY_ROLE_ARN={outputs['DeployRoleArn']}",
-            ]
-        )
-    )
+    lines = [
+        "",
+        f"MWAA environment {config.project} is up. It bills every hour until `make infra-down`.",
+        f"Airflow UI: {outputs.get('WebserverUrl', '?')}",
+        "Set these GitHub repository variables (Settings > Secrets and variables > Actions > Variables):",
+        f"  AWS_REGION={config.region}",
+        f"  MWAA_BUCKET={bucket}",
+        f"  MWAA_ENVIRONMENT={config.project}",
+        f"  AWS_DEPLOY_ROLE_ARN={outputs['DeployRoleArn']}",
+    ]
+    if emr_application_id:
+        lines += [
+            f"EMR Serverless application {emr_application_id} (bills only while a job runs; stops after "
+            f"{config.emr_idle_timeout_minutes} idle minutes), job role {outputs.get('EmrJobRoleArn', '?')}.",
+            f"Spark job: s3://{bucket}/{deploy_mwaa.SPARK_JOB_SCRIPT} (`make deploy` uploads it).",
+        ]
+        if env_key and deploy_mwaa.head(s3, bucket, env_key) is None:
+            lines.append(
+                f"The Python environment s3://{bucket}/{env_key} does not exist yet: build it with venv-pack and "
+                f"upload it (aws s3 cp pyspark_env.tar.gz s3://{bucket}/{env_key}) before scoring with Spark."
+            )
+    log("\n".join(lines))
     return outputs
 
 
@@ -274,6 +386,37 @@ def parse_args(argv: list[str] | None, environ: dict[str, str]) -> argparse.Name
     parser.add_argument("--artifact-prefix", default="ml-pipeline/artifacts")
     parser.add_argument("--mlflow-tracking-uri", default=environ.get("MWAA_MLFLOW_TRACKING_URI", ""))
     parser.add_argument("--mlflow-tracking-server-arn", default=environ.get("MWAA_MLFLOW_TRACKING_SERVER_ARN", ""))
+    emr = parser.add_argument_group(
+        "EMR Serverless for batch_predictions (scoring_engine=spark); bills only while a job runs"
+    )
+    emr.add_argument(
+        "--emr-serverless",
+        action="store_true",
+        default=environ.get("MWAA_EMR_SERVERLESS", "").lower() in {"1", "true", "yes"},
+        help="create the Spark application and its job role (env MWAA_EMR_SERVERLESS=true); repeat it on every `up`",
+    )
+    emr.add_argument("--emr-release-label", default=InfraConfig.emr_release_label, help="an emr-7.x release")
+    emr.add_argument("--emr-architecture", default=InfraConfig.emr_architecture, choices=["X86_64", "ARM64"])
+    emr.add_argument("--emr-max-vcpu", type=int, default=InfraConfig.emr_max_vcpu, help="cap on all workers' vCPUs")
+    emr.add_argument(
+        "--emr-max-memory-gb", type=int, default=InfraConfig.emr_max_memory_gb, help="cap on all workers' memory"
+    )
+    emr.add_argument(
+        "--emr-idle-timeout-minutes",
+        type=int,
+        default=InfraConfig.emr_idle_timeout_minutes,
+        help="the application stops after this many idle minutes",
+    )
+    emr.add_argument("--emr-image-uri", default="", help="a custom image in ECR with the job's Python packages")
+    emr.add_argument(
+        "--emr-python-env",
+        nargs="?",
+        const=DEFAULT_PYTHON_ENV_KEY,
+        default="",
+        help=f"key of the venv-pack archive in the source bucket (alone: {DEFAULT_PYTHON_ENV_KEY})",
+    )
+    emr.add_argument("--scoring-source-uri", default="", help="s3://BUCKET/PREFIX the jobs may read rows from")
+    emr.add_argument("--model-artifacts-uri", default="", help="s3://BUCKET/PREFIX of MLflow's artifact store")
     args = parser.parse_args(argv)
     if not args.region:
         parser.error("missing configuration: --region or AWS_REGION")

@@ -474,3 +474,127 @@ def test_cli_unknown_environment_fails_clearly(fake_repo, bucket, s3_client, cap
         argv = ["--repo", str(fake_repo), "--bucket", bucket, "--environment", "nope", "--region", "us-east-1"]
         assert cli(argv, s3_client, client) == 1
     assert "MWAA environment 'nope' does not exist" in capsys.readouterr().err
+
+
+# ---- the EMR Serverless job script (batch_predictions, scoring_engine=spark) ----
+
+SPARK_JOB = "spark_jobs/score_batch.py"
+SPARK_JOB_TEXT = "from pyspark.sql import SparkSession\n\nprint('placeholder job')\n"
+
+
+def add_spark_job(repo: Path, text: str = SPARK_JOB_TEXT) -> Path:
+    return write(repo / SPARK_JOB, text)
+
+
+def test_spark_job_is_planned_and_uploaded_outside_dags_without_an_environment_update_of_its_own(
+    fake_repo, bucket, s3_client, mwaa
+):
+    add_spark_job(fake_repo)
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+    # Exactly requirements.txt and plugins.zip: the Stubber refuses any other field, e.g. one for the job script.
+    stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
+    logs: list[str] = []
+
+    summary = deploy_mwaa.deploy(
+        repo=fake_repo, bucket=bucket, environment=ENVIRONMENT, s3=s3_client, mwaa=client, log=logs.append
+    )
+
+    stubber.assert_no_pending_responses()
+    assert f"  upload  {SPARK_JOB} ({len(SPARK_JOB_TEXT)} bytes, content changed; EMR Serverless job" in logs[0]
+    assert summary.uploaded[0] == SPARK_JOB, "the job lands before the DAG files that submit it"
+    assert keys(s3_client, bucket) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip", SPARK_JOB}
+    assert not any(k.startswith("dags/spark_jobs") for k in keys(s3_client, bucket))
+    stored = s3_client.get_object(Bucket=bucket, Key=SPARK_JOB)
+    assert stored["Body"].read() == SPARK_JOB_TEXT.encode()
+    assert stored["Metadata"] == {"sha256": hashlib.sha256(SPARK_JOB_TEXT.encode()).hexdigest()}
+    assert not any(k.startswith("Spark") or "spark" in str(v) for k, v in summary.environment_update.items())
+
+
+def test_unchanged_spark_job_is_skipped(fake_repo, bucket, s3_client, mwaa):
+    add_spark_job(fake_repo)
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    before = latest_version(s3_client, bucket, SPARK_JOB)
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+    logs: list[str] = []
+
+    summary = deploy_mwaa.deploy(
+        repo=fake_repo, bucket=bucket, environment=ENVIRONMENT, s3=s3_client, mwaa=client, log=logs.append
+    )
+
+    stubber.assert_no_pending_responses()
+    assert summary.uploaded == [] and summary.environment_update is None
+    assert latest_version(s3_client, bucket, SPARK_JOB) == before
+    assert f"  keep    {SPARK_JOB} (unchanged, version {before}; EMR Serverless job" in logs[0]
+
+
+def test_changed_spark_job_is_uploaded_alone_and_does_not_update_the_environment(fake_repo, bucket, s3_client, mwaa):
+    add_spark_job(fake_repo)
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    # Same size, other content: the sha256 metadata catches it.
+    add_spark_job(fake_repo, SPARK_JOB_TEXT.replace("placeholder", "placeholdeR"))
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()  # and no update_environment: MWAA does not read the job script
+    assert summary.uploaded == [SPARK_JOB]
+    assert summary.bytes_sent == len(SPARK_JOB_TEXT)
+    assert summary.environment_update is None
+    body = s3_client.get_object(Bucket=bucket, Key=SPARK_JOB)["Body"].read()
+    assert body == SPARK_JOB_TEXT.replace("placeholder", "placeholdeR").encode()
+
+
+def test_dry_run_lists_the_spark_job_and_changes_nothing(fake_repo, bucket, s3_client, mwaa):
+    add_spark_job(fake_repo)
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client, dry_run=True)
+
+    assert keys(s3_client, bucket) == set()
+    assert SPARK_JOB in summary.uploaded
+    assert set(summary.environment_update) == {
+        "Name",
+        "RequirementsS3Path",
+        "RequirementsS3ObjectVersion",
+        "PluginsS3Path",
+        "PluginsS3ObjectVersion",
+    }
+
+
+def test_cli_dry_run_prints_the_spark_job(fake_repo, bucket, s3_client, mwaa, capsys):
+    add_spark_job(fake_repo)
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment(), {"Name": ENVIRONMENT})
+    argv = ["--repo", str(fake_repo), "--bucket", bucket, "--environment", ENVIRONMENT, "--region", "us-east-1"]
+
+    assert cli([*argv, "--dry-run"], s3_client, client) == 0
+
+    out = capsys.readouterr().out
+    assert f"upload  {SPARK_JOB}" in out
+    assert SPARK_JOB in out.split("files uploaded:")[1]
+
+
+def test_a_repo_without_the_spark_job_notes_it_and_ships_nothing_for_it(fake_repo):
+    artifacts, notes = deploy_mwaa.collect_artifacts(fake_repo)
+    assert SPARK_JOB not in [a.key for a in artifacts]
+    assert any(note.startswith(f"{SPARK_JOB}: not in the repo") for note in notes)
+    add_spark_job(fake_repo)
+    artifacts, _ = deploy_mwaa.collect_artifacts(fake_repo)
+    (job,) = [a for a in artifacts if a.key == SPARK_JOB]
+    assert not job.read_by_mwaa and job.path_field is None and job.version_field is None
+
+
+def test_a_deploy_role_that_may_not_write_the_spark_job_yet_fails_with_what_to_do(fake_repo, s3_endpoint):
+    """Until `make infra-up` updates the base stack, the deploy role of an older stack may not write spark_jobs/."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    artifact = deploy_mwaa.Artifact(SPARK_JOB, SPARK_JOB_TEXT.encode())
+    state = deploy_mwaa.ArtifactState(artifact, changed=True, version_id=None)
+    plan = deploy_mwaa.Plan([], [], 0, [state], [])
+    with Stubber(s3) as stubber:
+        stubber.add_client_error("put_object", "AccessDenied", "Access Denied", 403)
+        with pytest.raises(deploy_mwaa.DeployError, match=r"access denied writing s3://b/spark_jobs/.*make infra-up"):
+            deploy_mwaa.apply_plan(s3, "b", plan, deploy_mwaa.Summary(), log=lambda _: None)

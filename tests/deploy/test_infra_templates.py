@@ -9,31 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_fakes import REPO_ROOT, run_tool
+from deploy_fakes import REPO_ROOT, CfnLoader, run_tool
 
 INFRA = REPO_ROOT / "infra"
 TEMPLATES = sorted(INFRA.glob("*.yaml"))
-
-
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form intrinsics (!Ref, !Sub, ...) read as their long form."""
-
-
-def _intrinsic(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -96,7 +75,7 @@ def test_deploy_role_trusts_only_this_repositorys_main_branch():
     assert provider["ClientIdList"] == ["sts.amazonaws.com"]
 
 
-def test_deploy_role_writes_only_dags_and_root_files_and_updates_only_this_environment():
+def test_deploy_role_writes_only_dags_root_files_and_the_spark_job_and_updates_only_this_environment():
     role = load("base.yaml")["Resources"]["DeployRole"]["Properties"]
     writes, deletes, airflow = set(), set(), []
     for statement in statements(role):
@@ -114,7 +93,13 @@ def test_deploy_role_writes_only_dags_and_root_files_and_updates_only_this_envir
         if any(a.startswith("airflow:") for a in actions):
             airflow.append((set(actions), resources))
     root = "${SourceBucket.Arn}/"
-    assert writes == {root + "dags/*", root + "requirements.txt", root + "plugins.zip", root + "startup.sh"}
+    assert writes == {
+        root + "dags/*",
+        root + "requirements.txt",
+        root + "plugins.zip",
+        root + "startup.sh",
+        root + "spark_jobs/score_batch.py",  # the EMR Serverless job, one key: not spark_jobs/*
+    }
     assert deletes == {root + "dags/*"}
     assert airflow == [
         (
@@ -203,3 +188,305 @@ def test_environment_network_is_private_subnets_behind_nat_with_a_self_referenci
     ingress = resources["SecurityGroupSelfIngress"]["Properties"]
     assert ingress["GroupId"] == ingress["SourceSecurityGroupId"] == {"Ref": "SecurityGroup"}
     assert not resources["SecurityGroup"]["Properties"].get("SecurityGroupIngress"), "nothing from outside"
+
+
+# ---- optional EMR Serverless for batch_predictions (scoring_engine=spark) ----
+
+NO_VALUE = object()
+ACCOUNT = "123456789012"
+SOURCE_BUCKET = f"ml-pipeline-mwaa-{ACCOUNT}-us-east-1"
+APPLICATION_ARN = f"arn:aws:emr-serverless:us-east-1:{ACCOUNT}:/applications/00fabc123def4567"
+BASE_RESOURCES = {
+    "SourceBucket": SOURCE_BUCKET,
+    "SourceBucket.Arn": f"arn:aws:s3:::{SOURCE_BUCKET}",
+    "EmrServerlessApplication.Arn": APPLICATION_ARN,
+}
+
+
+class Evaluator:
+    """Resolves a template's intrinsics for given parameter values, the way CloudFormation would (enough of them)."""
+
+    def __init__(self, template: dict[str, Any], parameters: dict[str, str], resources: dict[str, str] | None = None):
+        self.template = template
+        defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+        self.values = {
+            **defaults,
+            **parameters,
+            "AWS::Partition": "aws",
+            "AWS::Region": "us-east-1",
+            "AWS::AccountId": ACCOUNT,
+        }
+        self.resources = resources or {}
+
+    def condition(self, name: str) -> bool:
+        return bool(self(self.template["Conditions"][name]))
+
+    def _name(self, name: str, variables: dict[str, Any]) -> str:
+        for source in (variables, self.values, self.resources):
+            if name in source:
+                return source[name]
+        raise KeyError(name)
+
+    def __call__(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [value for value in map(self, node) if value is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            if key == "Ref":
+                return NO_VALUE if value == "AWS::NoValue" else self._name(value, {})
+            if key == "Fn::GetAtt":
+                return self.resources[".".join(value)]
+            if key == "Fn::If":
+                return self(value[1] if self.condition(value[0]) else value[2])
+            if key == "Fn::Equals":
+                return self(value[0]) == self(value[1])
+            if key == "Fn::Not":
+                return not self(value[0])
+            if key == "Fn::Or":
+                return any(self(v) for v in value)
+            if key == "Fn::And":
+                return all(self(v) for v in value)
+            if key in {"Condition", "Fn::Condition"}:  # the loader reads !Condition as Fn::Condition
+                return self.condition(value)
+            if key == "Fn::Sub":
+                text, variables = (value, {}) if isinstance(value, str) else (value[0], self(value[1]))
+                return re.sub(r"\$\{([^}!]+)\}", lambda m: self._name(m.group(1), variables), text)
+        resolved = {key: self(value) for key, value in node.items()}
+        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
+
+    def statements(self, logical_id: str) -> list[dict[str, Any]]:
+        role = self(self.template["Resources"][logical_id]["Properties"])
+        return [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def test_emr_resources_exist_only_when_enabled():
+    base = load("base.yaml")
+    assert base["Parameters"]["EnableEmrServerless"]["Default"] == "false"
+    assert base["Parameters"]["EnableEmrServerless"]["AllowedValues"] == ["true", "false"]
+    assert base["Conditions"]["EnableEmr"] == {"Fn::Equals": [{"Ref": "EnableEmrServerless"}, "true"]}
+    emr = {
+        name
+        for name, resource in base["Resources"].items()
+        if resource["Type"].startswith("AWS::EMRServerless::") or "Emr" in name
+    }
+    assert emr == {"EmrServerlessApplication", "EmrJobRole"}
+    for name in emr:
+        assert base["Resources"][name]["Condition"] == "EnableEmr", name
+    # Nothing unconditional refers to them (CloudFormation would refuse the template when disabled).
+    for name, resource in base["Resources"].items():
+        if name not in emr:
+            assert "EmrServerlessApplication" not in json.dumps(resource) and "EmrJobRole" not in json.dumps(resource)
+    emr_outputs = {name for name in base["Outputs"] if "Emr" in name or "Spark" in name}
+    assert emr_outputs == {"EmrApplicationId", "EmrApplicationArn", "EmrJobRoleArn", "SparkJobScriptUri"}
+    for name in emr_outputs:
+        assert base["Outputs"][name]["Condition"] == "EnableEmr", name
+
+    # The environment grants EMR access only when it is given the base stack's application id.
+    environment = load("environment.yaml")
+    assert environment["Parameters"]["EmrApplicationId"]["Default"] == ""
+    sids = {s.get("Sid") for s in Evaluator(environment, {"SourceBucketName": "b"}).statements("ExecutionRole")}
+    assert not sids & {"EmrServerlessRunBatchPredictions", "PassEmrJobRoleToEmrServerlessOnly"}
+    enabled = Evaluator(environment, {"SourceBucketName": "b", "EmrApplicationId": "00fabc123def4567"})
+    sids = {s.get("Sid") for s in enabled.statements("ExecutionRole")}
+    assert {"EmrServerlessRunBatchPredictions", "PassEmrJobRoleToEmrServerlessOnly"} <= sids
+
+
+def test_emr_application_auto_starts_auto_stops_and_is_capped():
+    base = load("base.yaml")
+    assert re.fullmatch(r"emr-7\.\d+\.\d+", base["Parameters"]["EmrReleaseLabel"]["Default"])
+    assert base["Parameters"]["EmrIdleTimeoutMinutes"]["Default"] == 15
+    app = Evaluator(base, {"EnableEmrServerless": "true"}, BASE_RESOURCES)(
+        base["Resources"]["EmrServerlessApplication"]["Properties"]
+    )
+    assert app["Type"] == "SPARK"
+    assert app["AutoStartConfiguration"] == {"Enabled": True}
+    assert app["AutoStopConfiguration"] == {"Enabled": True, "IdleTimeoutMinutes": "15"}
+    assert "InitialCapacity" not in app, "pre-initialized capacity would bill while idle"
+    assert app["MaximumCapacity"] == {"Cpu": "16 vCPU", "Memory": "64 GB", "Disk": "400 GB"}
+    assert "ImageConfiguration" not in app  # EMR's own image unless EmrImageUri is given
+    logs = app["MonitoringConfiguration"]["S3MonitoringConfiguration"]["LogUri"]
+    assert logs == f"s3://{SOURCE_BUCKET}/ml-pipeline/artifacts/emr-logs/"
+
+    image = f"{ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/batch-scoring:emr-7.12.0"
+    app = Evaluator(base, {"EnableEmrServerless": "true", "EmrImageUri": image}, BASE_RESOURCES)(
+        base["Resources"]["EmrServerlessApplication"]["Properties"]
+    )
+    assert app["ImageConfiguration"] == {"ImageUri": image}
+    assert re.fullmatch(base["Parameters"]["EmrImageUri"]["AllowedPattern"], image)
+
+
+def test_emr_job_role_trusts_only_emr_serverless_for_this_application():
+    base = load("base.yaml")
+    role = Evaluator(base, {"EnableEmrServerless": "true"}, BASE_RESOURCES)(
+        base["Resources"]["EmrJobRole"]["Properties"]
+    )
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "emr-serverless.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT},
+        "ArnLike": {"aws:SourceArn": [APPLICATION_ARN, APPLICATION_ARN + "/jobruns/*"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "artifacts", "scoring", "model"),
+    [
+        ({}, f"{SOURCE_BUCKET}/ml-pipeline/artifacts", None, None),
+        (
+            {
+                "ArtifactBucketName": "team-artifacts",
+                "ArtifactPrefix": "ml/store",
+                "ScoringSourceBucketName": "warehouse",
+                "ScoringSourcePrefix": "exports/wine",
+                "ModelArtifactBucketName": "sagemaker-mlflow-artifacts",
+                "ModelArtifactPrefix": "wine-server",
+            },
+            "team-artifacts/ml/store",
+            "warehouse/exports/wine",
+            "sagemaker-mlflow-artifacts/wine-server",
+        ),
+    ],
+    ids=["defaults", "own-buckets"],
+)
+def test_emr_job_role_reads_and_writes_only_its_prefixes(parameters, artifacts, scoring, model):
+    scoring, model = scoring or artifacts, model or artifacts
+    base = load("base.yaml")
+    evaluate = Evaluator(base, {"EnableEmrServerless": "true", **parameters}, BASE_RESOURCES)
+    reads, writes, listed = set(), set(), {}
+    for statement in evaluate.statements("EmrJobRole"):
+        assert statement["Effect"] == "Allow"
+        actions = as_list(statement["Action"])
+        assert all(a.startswith("s3:") and "*" not in a for a in actions), statement  # no s3:*, nothing but S3
+        resources = as_list(statement["Resource"])
+        assert all(r.startswith("arn:aws:s3:::") and r != "arn:aws:s3:::*" for r in resources), statement
+        if "s3:ListBucket" in actions:
+            assert actions == ["s3:ListBucket"], "listing is granted alone, always with a prefix condition"
+            prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
+            assert all(p and not p.startswith("*") for p in prefixes), statement
+            for resource in resources:
+                listed.setdefault(resource.removeprefix("arn:aws:s3:::"), set()).update(prefixes)
+            continue
+        objects = {r.removeprefix("arn:aws:s3:::") for r in resources}
+        assert all(re.fullmatch(r"[a-z0-9.-]+/[^*]+/\*", o) for o in objects), (
+            objects
+        )  # bucket/prefix/*, never bucket/*
+        if "s3:GetObject" in actions:
+            reads |= objects
+        if {"s3:PutObject", "s3:DeleteObject"} & set(actions):
+            writes |= objects
+    assert writes == {f"{artifacts}/batch_predictions/*", f"{artifacts}/emr-logs/*"}
+    assert reads == {
+        f"{SOURCE_BUCKET}/spark_jobs/*",  # the job script and the packaged virtualenv
+        f"{scoring}/*",
+        f"{model}/*",
+        f"{artifacts}/batch_predictions/*",  # Spark reads back its temporary files
+    }
+    assert listed[SOURCE_BUCKET] >= {"spark_jobs", "spark_jobs/*"}
+    for store in {artifacts, scoring, model}:
+        bucket, prefix = store.split("/", 1)
+        assert {prefix, f"{prefix}/*"} <= listed[bucket], store
+
+
+def test_execution_role_submits_emr_jobs_only_to_its_application_and_passes_only_the_job_role():
+    environment = load("environment.yaml")
+    evaluate = Evaluator(environment, {"SourceBucketName": "b", "EmrApplicationId": "00fabc123def4567"})
+    by_sid = {s["Sid"]: s for s in evaluate.statements("ExecutionRole")}
+    run = by_sid["EmrServerlessRunBatchPredictions"]
+    # What EmrServerlessStartJobOperator calls: get_application, start_application (a STOPPED application),
+    # start_job_run, get_job_run (waiting), cancel_job_run (on kill).
+    assert set(run["Action"]) == {
+        "emr-serverless:GetApplication",
+        "emr-serverless:StartApplication",
+        "emr-serverless:StartJobRun",
+        "emr-serverless:GetJobRun",
+        "emr-serverless:CancelJobRun",
+    }
+    assert run["Resource"] == [APPLICATION_ARN, APPLICATION_ARN + "/jobruns/*"]
+    passes = [s for s in by_sid.values() if "iam:PassRole" in as_list(s["Action"])]
+    assert passes == [by_sid["PassEmrJobRoleToEmrServerlessOnly"]]
+    (pass_role,) = passes
+    assert pass_role["Action"] == "iam:PassRole"
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "emr-serverless.amazonaws.com"}}
+    # Exactly the base stack's job role (the two stacks share ProjectName).
+    base = load("base.yaml")
+    job_role_name = Evaluator(base, {"EnableEmrServerless": "true"}, BASE_RESOURCES)(
+        base["Resources"]["EmrJobRole"]["Properties"]
+    )["RoleName"]
+    assert pass_role["Resource"] == f"arn:aws:iam::{ACCOUNT}:role/{job_role_name}"
+
+
+def pipeline_variable(parameters: dict[str, str]) -> dict[str, Any] | None:
+    environment = load("environment.yaml")
+    evaluate = Evaluator(environment, {"SourceBucketName": "src-bucket", **parameters})
+    resource = environment["Resources"]["PipelineVariable"]
+    if not evaluate.condition(resource["Condition"]):
+        return None
+    return json.loads(evaluate(resource["Properties"]["SecretString"]))
+
+
+TRACKING_SERVER = f"arn:aws:sagemaker:us-east-1:{ACCOUNT}:mlflow-tracking-server/wine"
+
+
+def test_pipeline_variable_carries_the_emr_keys():
+    assert pipeline_variable(
+        {
+            "MlflowTrackingServerArn": TRACKING_SERVER,
+            "EmrApplicationId": "00fabc123def4567",
+            "EmrPythonEnvKey": "spark_jobs/pyspark_env.tar.gz",
+        }
+    ) == {
+        "mlflow_tracking_uri": TRACKING_SERVER,
+        "artifact_root": "s3://src-bucket/ml-pipeline/artifacts",
+        "emr_application_id": "00fabc123def4567",
+        "emr_execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/ml-pipeline-emr-job",
+        "spark_job_script_uri": "s3://src-bucket/spark_jobs/score_batch.py",
+        "emr_python_env_uri": "s3://src-bucket/spark_jobs/pyspark_env.tar.gz",
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        # Without EMR the Variable is exactly what it was before EMR existed.
+        (
+            {"MlflowTrackingUri": "https://mlflow.example.com"},
+            {
+                "mlflow_tracking_uri": "https://mlflow.example.com",
+                "artifact_root": "s3://src-bucket/ml-pipeline/artifacts",
+            },
+        ),
+        # EMR alone creates it too; no tracking URI key then (the pipeline's default applies).
+        (
+            {"EmrApplicationId": "00fabc123def4567"},
+            {
+                "artifact_root": "s3://src-bucket/ml-pipeline/artifacts",
+                "emr_application_id": "00fabc123def4567",
+                "emr_execution_role_arn": f"arn:aws:iam::{ACCOUNT}:role/ml-pipeline-emr-job",
+                "spark_job_script_uri": "s3://src-bucket/spark_jobs/score_batch.py",
+                "emr_python_env_uri": "",  # the application's image has the libraries
+            },
+        ),
+        ({}, None),
+    ],
+    ids=["tracking-only", "emr-only", "neither"],
+)
+def test_pipeline_variable_keys_follow_what_is_configured(parameters, expected):
+    assert pipeline_variable(parameters) == expected
+
+
+def test_python_env_key_and_prefixes_cannot_widen_the_job_role():
+    environment, base = load("environment.yaml"), load("base.yaml")
+    env_key = environment["Parameters"]["EmrPythonEnvKey"]["AllowedPattern"]
+    assert re.fullmatch(env_key, "spark_jobs/pyspark_env.tar.gz")
+    for bad in ("dags/env.tar.gz", "pyspark_env.tar.gz", "spark_jobs/*"):
+        assert not re.fullmatch(env_key, bad), bad
+    for name in ("ArtifactPrefix", "ScoringSourcePrefix", "ModelArtifactPrefix"):
+        pattern = base["Parameters"][name]["AllowedPattern"]
+        assert re.fullmatch(pattern, "ml-pipeline/artifacts"), name
+        for bad in ("*", "a/*", "/a", "a/"):
+            assert not re.fullmatch(pattern, bad), (name, bad)
+    # The base stack scopes the job role to the same artifact store the environment uses by default.
+    assert base["Parameters"]["ArtifactPrefix"]["Default"] == environment["Parameters"]["ArtifactPrefix"]["Default"]

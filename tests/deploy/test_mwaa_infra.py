@@ -6,12 +6,15 @@ faked here and the templates themselves are checked by cfn-lint, checkov and tes
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
 import mwaa_infra
 import pytest
+import yaml
+from deploy_fakes import CfnLoader, write
 
 PROJECT = "ml-pipeline"
 
@@ -189,3 +192,149 @@ def test_parse_args_reads_the_environment():
     )
     assert (args.project, args.region, args.github_repository) == ("wine", "eu-west-1", "octo/mlops")
     assert args.environment_class == "mw1.small"
+
+
+# ---- --emr-serverless: the optional EMR Serverless application for batch_predictions ----
+
+APPLICATION_ID = "00fabc123def4567"
+
+
+def emr_cfn(config: mwaa_infra.InfraConfig, bucket: str) -> FakeCloudFormation:
+    return FakeCloudFormation(
+        outputs={
+            config.base_stack: {
+                "BucketName": bucket,
+                "DeployRoleArn": "arn:aws:iam::123456789012:role/d",
+                "EmrApplicationId": APPLICATION_ID,
+                "EmrJobRoleArn": "arn:aws:iam::123456789012:role/ml-pipeline-emr-job",
+            }
+        }
+    )
+
+
+def test_up_with_emr_serverless_passes_the_application_to_the_environment(fake_repo, bucket, s3_client):
+    write(fake_repo / "spark_jobs" / "score_batch.py", "print('job')\n")
+    config = mwaa_infra.InfraConfig(
+        project=PROJECT,
+        region="us-east-1",
+        github_repository="octo/mlops",
+        emr_serverless=True,
+        emr_max_vcpu=8,
+        emr_python_env="spark_jobs/pyspark_env.tar.gz",
+        scoring_source_uri="s3://warehouse/exports/wine/",
+        model_artifacts_uri="s3://sagemaker-mlflow-artifacts/wine-server",
+    )
+    cfn = emr_cfn(config, bucket)
+    logs: list[str] = []
+
+    mwaa_infra.up(config, cfn, s3_client, repo=fake_repo, log=logs.append, delay=0)
+
+    base, env = params(cfn.calls[0][1]), params(cfn.calls[2][1])
+    assert base == {
+        "ProjectName": PROJECT,
+        "GitHubRepository": "octo/mlops",
+        "GitHubOidcProviderArn": "",
+        "EnableEmrServerless": "true",
+        "EmrReleaseLabel": "emr-7.12.0",
+        "EmrArchitecture": "X86_64",
+        "EmrMaximumVcpu": "8",
+        "EmrMaximumMemoryGb": "64",
+        "EmrIdleTimeoutMinutes": "15",
+        "EmrImageUri": "",
+        "ArtifactBucketName": "",
+        "ArtifactPrefix": "ml-pipeline/artifacts",
+        "ScoringSourceBucketName": "warehouse",
+        "ScoringSourcePrefix": "exports/wine",
+        "ModelArtifactBucketName": "sagemaker-mlflow-artifacts",
+        "ModelArtifactPrefix": "wine-server",
+    }
+    assert env["EmrApplicationId"] == APPLICATION_ID
+    assert env["EmrPythonEnvKey"] == "spark_jobs/pyspark_env.tar.gz"
+    # The job script went up with the repository; it is not an environment setting.
+    assert s3_client.head_object(Bucket=bucket, Key="spark_jobs/score_batch.py")["Metadata"]["sha256"]
+    assert not any(v is None for v in env.values()) and "None" not in env
+    text = "\n".join(logs)
+    assert f"EMR Serverless application {APPLICATION_ID}" in text
+    assert f"s3://{bucket}/spark_jobs/score_batch.py" in text
+    assert f"s3://{bucket}/spark_jobs/pyspark_env.tar.gz does not exist yet" in text
+
+
+def test_up_with_emr_says_nothing_about_an_environment_archive_that_is_there(fake_repo, bucket, s3_client):
+    s3_client.put_object(Bucket=bucket, Key="spark_jobs/pyspark_env.tar.gz", Body=b"tar")
+    config = mwaa_infra.InfraConfig(
+        project=PROJECT,
+        region="us-east-1",
+        github_repository="octo/mlops",
+        emr_serverless=True,
+        emr_python_env=f"s3://{bucket}/spark_jobs/pyspark_env.tar.gz",  # a URI in the source bucket works too
+    )
+    logs: list[str] = []
+
+    mwaa_infra.up(config, emr_cfn(config, bucket), s3_client, repo=fake_repo, log=logs.append, delay=0)
+
+    assert not any("does not exist yet" in line for line in logs)
+
+
+def test_up_without_emr_leaves_the_application_out(config, fake_repo, bucket, s3_client):
+    cfn = FakeCloudFormation(
+        outputs={config.base_stack: {"BucketName": bucket, "DeployRoleArn": "arn:aws:iam::123456789012:role/d"}}
+    )
+    mwaa_infra.up(config, cfn, s3_client, repo=fake_repo, log=lambda _: None, delay=0)
+    assert "EnableEmrServerless" not in params(cfn.calls[0][1])  # template default: false
+    env = params(cfn.calls[2][1])
+    assert env["EmrApplicationId"] == "" and env["EmrPythonEnvKey"] == ""
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"emr_python_env": "spark_jobs/pyspark_env.tar.gz"}, "--emr-python-env only applies with --emr-serverless"),
+        ({"emr_serverless": True, "scoring_source_uri": "s3://warehouse"}, "a key prefix is required"),
+        ({"emr_serverless": True, "scoring_source_uri": "s3://warehouse/*"}, "a key prefix is required"),
+        ({"emr_serverless": True, "model_artifacts_uri": "warehouse/models"}, "should be s3://BUCKET/PREFIX"),
+        ({"emr_serverless": True, "emr_python_env": "dags/env.tar.gz"}, "must be a key under spark_jobs/"),
+    ],
+)
+def test_inconsistent_emr_options_are_refused_before_any_stack_call(config, s3_client, changes, message):
+    cfn = FakeCloudFormation()
+    with pytest.raises(mwaa_infra.deploy_mwaa.DeployError, match=message):
+        mwaa_infra.up(dataclasses.replace(config, **changes), cfn, s3_client, delay=0)
+    assert cfn.calls == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["s3://another-bucket/spark_jobs/env.tar.gz", "dags/env.tar.gz", "pyspark_env.tar.gz", "spark_jobs/"],
+)
+def test_python_env_must_be_under_spark_jobs_of_the_source_bucket(value):
+    with pytest.raises(mwaa_infra.deploy_mwaa.DeployError, match="spark_jobs/"):
+        mwaa_infra.python_env_key(value, "source-bucket")
+
+
+def test_python_env_key_accepts_a_key_or_a_uri_in_the_source_bucket():
+    assert mwaa_infra.python_env_key("", "b") == ""
+    assert mwaa_infra.python_env_key("spark_jobs/e.tar.gz", "b") == "spark_jobs/e.tar.gz"
+    assert mwaa_infra.python_env_key("s3://b/spark_jobs/e.tar.gz", "b") == "spark_jobs/e.tar.gz"
+
+
+def test_parse_args_emr_flags():
+    args = mwaa_infra.parse_args(["up", "--emr-serverless", "--emr-python-env"], {"AWS_REGION": "eu-west-1"})
+    assert args.emr_serverless is True
+    assert args.emr_python_env == mwaa_infra.DEFAULT_PYTHON_ENV_KEY == "spark_jobs/pyspark_env.tar.gz"
+    assert mwaa_infra.parse_args(["up"], {"AWS_REGION": "eu-west-1", "MWAA_EMR_SERVERLESS": "true"}).emr_serverless
+    off = mwaa_infra.parse_args(["up"], {"AWS_REGION": "eu-west-1"})
+    assert off.emr_serverless is False and off.emr_python_env == ""
+    # main() builds InfraConfig from the parsed arguments by field name.
+    assert {f.name for f in dataclasses.fields(mwaa_infra.InfraConfig)} <= set(vars(off))
+
+
+def test_emr_defaults_are_the_templates():
+    base = yaml.load((mwaa_infra.INFRA / "base.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader
+    defaults = {name: spec.get("Default") for name, spec in base["Parameters"].items()}
+    config = mwaa_infra.InfraConfig(project=PROJECT, region="us-east-1")
+    assert config.emr_release_label == defaults["EmrReleaseLabel"]
+    assert config.emr_architecture == defaults["EmrArchitecture"]
+    assert config.emr_max_vcpu == defaults["EmrMaximumVcpu"]
+    assert config.emr_max_memory_gb == defaults["EmrMaximumMemoryGb"]
+    assert config.emr_idle_timeout_minutes == defaults["EmrIdleTimeoutMinutes"]
+    assert config.artifact_prefix == defaults["ArtifactPrefix"]
