@@ -146,6 +146,7 @@ def batch_predictions() -> None:
         job_driver=job["job_driver"],
         configuration_overrides=job["configuration_overrides"],
         name=job["name"],
+        config={"executionTimeoutMinutes": int(SCORING_TIMEOUT.total_seconds() // 60)},  # EMR's own bound
         wait_for_completion=True,
         waiter_delay=EMR_POLL_SECONDS,
         waiter_max_attempts=int(SCORING_TIMEOUT.total_seconds() // EMR_POLL_SECONDS),

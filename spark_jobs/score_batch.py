@@ -112,7 +112,7 @@ def reject_reason(features: list[str]) -> Any:
     checks = []
     for column in features:
         raw = F.col(f"`{column}`")
-        value = raw.try_cast("double")
+        value = F.expr(f"try_cast(`{column}` AS DOUBLE)")  # SQL's try_cast: Spark 3.5 (EMR 7) has no Column method
         checks.append(
             F.when(raw.isNull() | F.isnan(value), MISSING.format(column=column))
             .when(value.isNull(), NOT_A_NUMBER.format(column=column))

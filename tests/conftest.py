@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
+import mlflow
 import pytest
 import requests
 from moto.server import ThreadedMotoServer
+from scoring_rows_fixture import registry, rows, wine_rows  # noqa: F401 (fixtures)
 
 # Tests never touch the developer's .local/ Airflow: give this session its own home before Airflow is imported.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
@@ -59,3 +64,38 @@ def wine_frame():
     from sklearn.datasets import load_wine
 
     return load_wine(as_frame=True).frame
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    """The dags/ folder as Airflow's DAG processor loads it."""
+    from pathlib import Path
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).resolve().parent.parent / "dags"))
+
+
+@pytest.fixture(scope="session")
+def airflow_home():
+    home = os.environ["AIRFLOW_HOME"]  # the session's own, set in conftest
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=os.environ, check=True, capture_output=True, timeout=300
+    )
+    return home
+
+
+@pytest.fixture
+def stores(tmp_path, airflow_home):
+    """Environment for one pipeline: its own MLflow store and artifact root, the session's Airflow."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ML_PIPELINE_", "MLFLOW_", "AWS_"))}
+    env |= {
+        "AIRFLOW_HOME": airflow_home,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parent.parent / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow/mlflow.db",
+        "ML_PIPELINE_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
+    }
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    yield env
+    mlflow.set_tracking_uri(None)

@@ -14,13 +14,6 @@ DAGS = Path(__file__).resolve().parent.parent / "dags"
 
 
 @pytest.fixture(scope="module")
-def dagbag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(DAGS))
-
-
-@pytest.fixture(scope="module")
 def dag(dagbag):
     return dagbag.dags["classification_pipeline"]
 

@@ -4,7 +4,6 @@ Each test gets its own MLflow store and artifact store; the Airflow metadata DB 
 """
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -25,31 +24,6 @@ from ml_pipeline.data import FEATURES, TARGET
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "wine-classifier"
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="session")
-def airflow_home():
-    home = os.environ["AIRFLOW_HOME"]  # the session's own, set in conftest
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=os.environ, check=True, capture_output=True, timeout=300
-    )
-    return home
-
-
-@pytest.fixture
-def stores(tmp_path, airflow_home):
-    """Environment for one pipeline: its own MLflow store and artifact root, the session's Airflow."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ML_PIPELINE_", "MLFLOW_", "AWS_"))}
-    env |= {
-        "AIRFLOW_HOME": airflow_home,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow/mlflow.db",
-        "ML_PIPELINE_ARTIFACT_ROOT": str(tmp_path / "artifacts"),
-    }
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    yield env
-    mlflow.set_tracking_uri(None)
 
 
 def pipeline_command(logical_date, conf=None):

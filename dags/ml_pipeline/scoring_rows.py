@@ -60,12 +60,15 @@ def check_columns(
 
 
 def reject_reasons(frame: pd.DataFrame, features: Sequence[str]) -> pd.Series:
-    """Per row, why it cannot be scored (the first bad feature, in the model's order), or None."""
-    reasons = pd.Series(None, index=frame.index, dtype=object)
+    """Per row, why it cannot be scored (the first bad feature, in the model's order), or NA."""
+    reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
     for column in features:
         raw = frame[column]
-        values = raw if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
-        missing = raw.isna()
+        if pd.api.types.is_numeric_dtype(raw):
+            values, missing = raw, raw.isna()
+        else:  # text: "NaN" is a missing value, as in Spark's cast
+            values = pd.to_numeric(raw, errors="coerce")
+            missing = raw.isna() | (raw.astype("string").str.strip().str.lower() == "nan")
         for problem, mask in (
             (MISSING, missing),
             (NOT_A_NUMBER, ~missing & values.isna()),
@@ -104,4 +107,4 @@ def scored_rows(
 def rejected_rows(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
     """The rows that cannot be scored, as text (whatever their columns held), with the reason for each."""
     bad = reasons.notna()
-    return frame[bad].astype("string").assign(**{REASON: reasons[bad].astype("string")})
+    return frame[bad].astype("string").assign(**{REASON: reasons[bad]})

@@ -51,7 +51,8 @@ def run_locally(plan: ScoringPlan, script: str, timeout_seconds: float) -> None:
         raise SparkJobError(f"the local Spark job did not finish within {timeout_seconds:.0f} s") from None
     logging.getLogger(__name__).info("spark-submit output:\n%s%s", done.stdout, done.stderr)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.startswith("score_batch: error: ")]
+        output = (done.stdout + done.stderr).splitlines()  # spark-submit may relay the job's stderr on stdout
+        lines = [line for line in output if line.startswith("score_batch: error: ")]
         reason = lines[-1].removeprefix("score_batch: error: ") if lines else f"exit code {done.returncode}"
         raise SparkJobError(f"{reason} (spark-submit's output is in this task's log)")
 

@@ -1,0 +1,99 @@
+"""End to end: batch_predictions run by `scripts/run_scoring.py` (what `make score` calls) against the champion that
+classification_pipeline registered, on both engines, with the Asset that schedules it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from scoring_rows_fixture import BAD_ROWS
+from test_e2e import MODEL, REPO, run_pipeline
+
+from ml_pipeline.contract import FEATURES
+
+pytestmark = pytest.mark.e2e
+DAG_ID = "batch_predictions"
+
+
+def run_scoring(env, logical_date, conf=None, expect_success=True):
+    command = [sys.executable, str(REPO / "scripts" / "run_scoring.py"), "--logical-date", logical_date]
+    command += ["--conf", json.dumps(conf)] if conf else []
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    assert (result.returncode == 0) == expect_success, output[-5000:]
+    return output
+
+
+def output_of(stores, logical_date):
+    run_dir = f"manual__{logical_date}".replace(":", "_").replace("+", "_")
+    return Path(stores["ML_PIPELINE_ARTIFACT_ROOT"]) / DAG_ID / run_dir
+
+
+def set_paused(dag_id, paused):
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.get(DagModel, dag_id).is_paused = paused
+
+
+def queued_by_the_champion_asset():
+    """The DAGs the scheduler will run because the champion Asset got an event (Airflow's queue for it)."""
+    from airflow.models.asset import AssetDagRunQueue, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (
+        select(AssetDagRunQueue.target_dag_id)
+        .join(AssetModel, AssetDagRunQueue.asset_id == AssetModel.id)
+        .where(AssetModel.name == "classification_pipeline_champion")
+    )
+    with create_session() as session:
+        return set(session.scalars(query))
+
+
+def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers_scoring(stores, rows):
+    # No model yet: one clear line, nothing written as complete.
+    failed = run_scoring(stores, "2026-11-01T00:00:00+00:00", expect_success=False)
+    assert f"model '{MODEL}' does not exist in the registry" in failed
+    assert not (output_of(stores, "2026-11-01T00:00:00+00:00") / "_SUCCESS").exists()
+
+    # Unpaused (as in the UI), batch_predictions is queued when classification_pipeline promotes a champion.
+    set_paused(DAG_ID, False)
+    run_pipeline(stores, "2026-11-02T00:00:00+00:00")
+    assert DAG_ID in queued_by_the_champion_asset()
+
+    # The default source: the Wine features, scored on the worker by the pinned champion.
+    scored = run_scoring(stores, "2026-11-03T00:00:00+00:00")
+    assert "model        wine-classifier version 1 (pinned when the run started)" in scored
+    assert "rows         178 in, 178 scored, 0 rejected" in scored
+    assert len(scored.splitlines()) < 20, "a progress trail and a summary, not a log dump"
+    output = output_of(stores, "2026-11-03T00:00:00+00:00")
+    summary = json.loads((output / "_SUCCESS").read_text())
+    predictions = pd.read_parquet(output / "predictions")
+    champion = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
+    assert predictions["prediction"].tolist() == list(champion.predict(predictions[list(FEATURES)]))
+    assert summary["model_version"] == "1" and summary["rows_scored"] == 178
+
+    # A rerun of the same DAG run replaces its output and logs into the same MLflow run.
+    run_scoring(stores, "2026-11-03T00:00:00+00:00")
+    again = json.loads((output / "_SUCCESS").read_text())
+    assert again["mlflow_run_id"] == summary["mlflow_run_id"]
+    assert sorted(path.name for path in (output / "predictions").iterdir()) == ["part-00000.parquet"]
+
+    # Spark, on rows with three that cannot be scored: the same reasons, the rest scored.
+    conf = {"scoring_engine": "spark", "scoring_source_uri": str(rows), "max_rejected_fraction": 0.1}
+    spark = run_scoring(stores, "2026-11-04T00:00:00+00:00", conf)
+    assert "engine       spark" in spark and "rows         43 in, 40 scored, 3 rejected" in spark
+    rejected = pd.read_parquet(output_of(stores, "2026-11-04T00:00:00+00:00") / "rejected")
+    assert sorted(rejected["reason"]) == sorted(reason for _, _, reason in BAD_ROWS.values())
+
+    # Too many rejected rows: the run fails with one line and its output is not marked complete.
+    strict = run_scoring(stores, "2026-11-05T00:00:00+00:00", conf | {"scoring_engine": "local",
+                                                                      "max_rejected_fraction": 0.01},
+                         expect_success=False)  # fmt: skip
+    assert "3 of 43 rows (7.0%) cannot be scored, more than max_rejected_fraction 0.01" in strict
+    assert not (output_of(stores, "2026-11-05T00:00:00+00:00") / "_SUCCESS").exists()
