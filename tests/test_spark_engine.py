@@ -2,8 +2,8 @@
 same script to EMR Serverless (checked against a stubbed client)."""
 
 import copy
-import importlib.util
 import json
+import runpy
 
 import boto3
 import numpy as np
@@ -18,8 +18,6 @@ from ml_pipeline.config import SPARK_JOB_SCRIPT
 from ml_pipeline.scoring import pin_model, score_locally
 from ml_pipeline.spark_engine import SparkJobError, emr_job, run_locally
 from ml_pipeline.storage import Storage
-
-JOB = importlib.util.spec_from_file_location("score_batch", SPARK_JOB_SCRIPT)
 
 
 def plan_for(registry, source, output):
@@ -70,11 +68,10 @@ def test_a_source_without_the_models_columns_fails_with_the_jobs_one_line(regist
 
 
 def test_the_job_script_names_its_columns_as_the_contract_does():
-    job = importlib.util.module_from_spec(JOB)
-    JOB.loader.exec_module(job)
+    job = runpy.run_path(str(SPARK_JOB_SCRIPT))  # as a module, not as __main__: nothing runs
     for name in ("PREDICTION", "PROBABILITY_PREFIX", "MODEL_NAME_COLUMN", "MODEL_VERSION_COLUMN", "SCORED_AT",
                  "REASON", "PREDICTIONS_DIR", "REJECTED_DIR", "COUNTS_DIR", "BUNDLED_SOURCE"):  # fmt: skip
-        assert getattr(job, name) == getattr(contract, name), name
+        assert job[name] == getattr(contract, name), name
 
 
 # ---- EMR Serverless ----
