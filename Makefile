@@ -45,6 +45,7 @@ lint: $(BIN)/.installed lint-deploy ## Static checks (ruff; cfn-lint, checkov, z
 	$(BIN)/ruff format --check .
 
 test: lint ## Lint and run the whole test suite (offline)
+	@scripts/ensure_java.sh
 	$(BIN)/pytest
 
 # ---- core pipeline ----
@@ -56,10 +57,13 @@ run: $(BIN)/.installed ## Run classification_pipeline end to end locally and sum
 	@$(BIN)/python scripts/run_pipeline.py $(if $(CONF),--conf '$(CONF)')
 
 # ENGINE=spark scores on local Spark (needs Java 17); SOURCE= a .csv/.parquet file or a folder of Parquet files.
-SCORE_CONF = {"scoring_engine": "$(or $(ENGINE),local)"$(if $(SOURCE),$(comma) "scoring_source_uri": "$(SOURCE)")}
-comma := ,
-score: $(BIN)/.installed ## Score rows with the champion (batch_predictions) and summarise (ENGINE=spark, SOURCE=)
-	@$(BIN)/python scripts/run_scoring.py --conf '$(SCORE_CONF)'
+score: $(BIN)/.installed ## Score rows with the champion (batch_predictions); ENGINE=spark, SOURCE=, VERSION=, CONF=
+	@$(if $(filter spark,$(ENGINE)),scripts/ensure_java.sh)
+	@$(BIN)/python scripts/run_scoring.py $(if $(ENGINE),--engine $(ENGINE)) $(if $(SOURCE),--source '$(SOURCE)') \
+	  $(if $(VERSION),--model-version $(VERSION)) $(if $(CONF),--conf '$(CONF)')
+
+bench-score: $(BIN)/.installed ## Scoring engines on 10^6 and 10^7 rows against plain pandas (SIZES=, NO_SPARK=1)
+	$(BIN)/python bench/score.py $(if $(SIZES),--sizes $(SIZES)) $(if $(NO_SPARK),--no-spark)
 
 predict: $(BIN)/.installed ## Load models:/<name>@champion and predict scripts/sample_input.csv (INPUT=, ARGS=)
 	$(BIN)/python scripts/lookup_model.py --input $(or $(INPUT),scripts/sample_input.csv) $(ARGS)

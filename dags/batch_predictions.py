@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, get_current_context, task
 
-from task_runtime import CHAMPION, PREDICTIONS, failing_clearly, run_prefix, task_config, task_storage
+from task_runtime import CHAMPION, DEFAULT_ARGS, PREDICTIONS, failing_clearly, run_prefix, task_config, task_storage
 
 if TYPE_CHECKING:
     from ml_pipeline.contract import EmrJob, ScoringCounts, ScoringPlan, ScoringSummary
@@ -43,13 +43,7 @@ ENGINE_TASKS = {"local": "score_locally", "spark": "score_on_spark", "emr-server
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=15),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=5),
-    },
+    default_args=DEFAULT_ARGS,
     tags=["ml", "mlflow", "batch-scoring"],
     doc_md=__doc__,
 )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import AssetAlias, TriggerRule, dag, get_current_context, task
 
-from task_runtime import CHAMPION, failing_clearly, run_prefix, task_config, task_storage
+from task_runtime import CHAMPION, DEFAULT_ARGS, failing_clearly, run_prefix, task_config, task_storage
 
 if TYPE_CHECKING:
     from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
@@ -42,13 +42,7 @@ NEW_CHAMPION = AssetAlias("classification_pipeline_new_champion")  # events are 
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "ml-platform",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=15),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=5),
-    },
+    default_args=DEFAULT_ARGS,
     tags=["ml", "scikit-learn", "mlflow"],
     doc_md=__doc__,
 )

@@ -77,8 +77,17 @@ def failure_summary(outcome: Outcome, unchanged: str) -> str:
     return head + "\n".join(reasons)
 
 
-def main(description: str, run: Any, conf_example: str, argv: list[str] | None = None) -> int:
-    """The command line shared by `make run` and `make score`: --conf and --logical-date, then `run`'s summary."""
+def main(
+    description: str,
+    run: Any,
+    conf_example: str,
+    argv: list[str] | None = None,
+    shortcuts: dict[str, str] | None = None,
+) -> int:
+    """The command line shared by `make run` and `make score`: --conf and --logical-date, then `run`'s summary.
+
+    `shortcuts` are options that set one configuration key each (`--engine spark` for `scoring_engine`).
+    """
     import argparse
     import json
     import sys
@@ -92,9 +101,12 @@ def main(description: str, run: Any, conf_example: str, argv: list[str] | None =
         default=None,
         help="reuse a logical date to rerun that DAG run (default: now, i.e. a new run)",
     )
+    for option, key in (shortcuts or {}).items():
+        parser.add_argument(option, dest=key, help=f"sets {key} in the run conf")
     args = parser.parse_args(argv)
     if not isinstance(args.conf, dict):
         parser.error("--conf must be a JSON object")
+    args.conf |= {key: getattr(args, key) for key in (shortcuts or {}).values() if getattr(args, key) is not None}
     logical_date = args.logical_date or datetime.now(UTC).replace(microsecond=0)
     if logical_date.tzinfo is None:
         logical_date = logical_date.replace(tzinfo=UTC)

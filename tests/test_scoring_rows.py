@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from ml_pipeline.classifiers import CLASSIFIERS
 from ml_pipeline.errors import DataValidationError
 from ml_pipeline.scoring_rows import check_columns, output_columns, reject_reasons, rejected_rows, scored_rows
+from ml_pipeline.training import build_pipeline
 
 FEATURES = ["a", "b"]
 
@@ -61,3 +63,12 @@ def test_scored_rows_carry_the_models_class_and_probabilities_and_the_version():
     np.testing.assert_allclose(probabilities, model.predict_proba(features))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     assert set(scored["model_version"]) == {"3"} and set(scored["model_name"]) == {"wine"}
+
+
+@pytest.mark.parametrize("classifier", sorted(CLASSIFIERS))
+def test_every_classifier_predicts_the_class_of_highest_probability(classifier, wine_frame):
+    """What lets the local engine take the class from the probabilities it computes anyway."""
+    features = wine_frame.drop(columns="target")
+    model = build_pipeline(classifier, {}, 42).fit(features, wine_frame["target"])
+    scored = scored_rows(features, list(features.columns), model, "wine", "1", pd.Timestamp.now(tz="UTC"))
+    assert scored["prediction"].tolist() == model.predict(features).tolist()

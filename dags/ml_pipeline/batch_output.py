@@ -81,6 +81,7 @@ class PartWriter:
         return join(self.folder_uri, f"part-{self._parts:05d}.parquet")
 
     def _open(self) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         if self._uri().startswith("s3://"):  # written locally, then uploaded in one streamed request
@@ -90,7 +91,9 @@ class PartWriter:
         else:
             self._path = local_path(self._uri())
             self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(self._path, self._schema)
+        # Dictionary encoding only for text: on float columns it is tried and dropped, at twice the writing time.
+        text = [f.name for f in self._schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        self._writer = pq.ParquetWriter(self._path, self._schema, use_dictionary=text)
         self._part_rows = 0
 
     def _store(self) -> None:

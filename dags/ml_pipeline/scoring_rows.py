@@ -62,6 +62,9 @@ def check_columns(
 def reject_reasons(frame: pd.DataFrame, features: Sequence[str]) -> pd.Series:
     """Per row, why it cannot be scored (the first bad feature, in the model's order), or NA."""
     reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
+    numeric = all(pd.api.types.is_numeric_dtype(frame[column]) for column in features)
+    if numeric and np.isfinite(frame[list(features)].to_numpy(dtype="float64")).all():
+        return reasons  # the usual batch: every value a finite number, checked in one pass
     for column in features:
         raw = frame[column]
         if pd.api.types.is_numeric_dtype(raw):
@@ -93,9 +96,10 @@ def scored_rows(
     rows = frame.copy(deep=False)
     for column in features:
         rows[column] = pd.to_numeric(rows[column]).astype("float64")
-    inputs = rows[list(features)]
-    rows[PREDICTION] = model.predict(inputs)
-    probabilities = model.predict_proba(inputs)
+    # One pass through the model: each classifier this project trains predicts the class of highest probability
+    # (test_scoring_rows holds every one of them to it), so `predict` would compute the probabilities again.
+    probabilities = model.predict_proba(rows[list(features)])
+    rows[PREDICTION] = model.classes_[probabilities.argmax(axis=1)]
     for position, column in enumerate(probability_columns(model.classes_)):
         rows[column] = probabilities[:, position]
     rows[MODEL_NAME_COLUMN] = model_name

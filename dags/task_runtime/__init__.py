@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from airflow.sdk import Asset, Variable, get_current_context
@@ -22,6 +23,16 @@ if TYPE_CHECKING:
 CHAMPION = Asset("classification_pipeline_champion")
 # batch_predictions announces each complete output here (extra: its URI, the model version, the row counts).
 PREDICTIONS = Asset("batch_predictions_output")
+
+
+# Every task of both DAGs: transient failures are retried twice, after about 15 s and 30 s (README, "Time to fail").
+DEFAULT_ARGS = {
+    "owner": "ml-platform",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=15),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=5),
+}
 
 
 @contextmanager

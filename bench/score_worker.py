@@ -1,0 +1,61 @@
+"""One measurement of `make bench-score`, in a process of its own so its peak RSS is its own.
+
+    score_worker.py MODE SOURCE OUTPUT TRACKING_URI      MODE: engine | plain | spark
+
+Prints one JSON line: rows, seconds (reading and scoring, after the model is loaded) and peak RSS in MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
+
+from ml_pipeline.config import SPARK_JOB_SCRIPT
+from ml_pipeline.scoring import load_pinned, pin_model, score_locally
+from ml_pipeline.spark_engine import run_locally
+from ml_pipeline.storage import Storage
+
+MODEL = "bench-classifier"
+
+
+def plain(plan: dict) -> tuple[int, float]:
+    """The baseline: the whole file read with pandas, then the same model's predict."""
+    import pandas as pd
+
+    model, features = load_pinned(plan)
+    started = time.monotonic()
+    frame = pd.read_parquet(plan["source"])
+    model.predict(frame[features])
+    return len(frame), time.monotonic() - started
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # spark-submit's output, into the bench's log
+    mode, source, output, tracking_uri = sys.argv[1:5]
+    plan = pin_model(tracking_uri, MODEL, "", source=source, output_uri=output, engine=mode, max_rejected_fraction=0)
+    if mode == "plain":
+        rows, seconds = plain(plan)
+    elif mode == "engine":
+        counts = score_locally(plan, Storage())
+        rows, seconds = counts["rows_in"], counts["seconds"]
+    else:  # the whole spark-submit, start-up included; the job's own time is in its counts
+        started = time.monotonic()
+        run_locally(plan, str(SPARK_JOB_SCRIPT), timeout_seconds=3600)
+        rows, seconds = 0, time.monotonic() - started
+        (counts_file,) = Path(output, "_counts").glob("*.json")
+        counts = json.loads(counts_file.read_text())
+        rows, job_seconds = counts["rows_in"], counts["seconds"]
+        print(json.dumps({"rows": rows, "seconds": seconds, "job_seconds": job_seconds, "rss_mib": None}))
+        return
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": rows, "seconds": seconds, "rss_mib": rss}))
+
+
+if __name__ == "__main__":
+    main()
