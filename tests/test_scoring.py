@@ -114,3 +114,9 @@ def test_parquet_rows_on_s3_are_scored_to_s3(registry, wine_rows, s3_client, tmp
     assert score_locally(plan, storage)["rows_scored"] == 40
     s3_client.download_file("data", "batch_predictions/run_1/predictions/part-00000.parquet", str(tmp_path / "o.pq"))
     assert sorted(pd.read_parquet(tmp_path / "o.pq")["id"]) == list(range(40))
+
+
+def test_a_source_that_cannot_be_read_names_the_setting_to_fix(registry, tmp_path):
+    plan = plan_for(registry, tmp_path / "missing.csv", tmp_path / "out")
+    with pytest.raises(DataValidationError, match=r"missing.csv does not exist; check scoring_source_uri"):
+        score_locally(plan, Storage())

@@ -89,7 +89,7 @@ def score_locally(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_R
     predictions = PartWriter(storage, join(output, PREDICTIONS_DIR))
     rejected = PartWriter(storage, join(output, REJECTED_DIR))
     rows_in = 0
-    for frame in batches(source, storage, batch_rows, columns=None):
+    for frame in batches(source, storage, batch_rows, columns=None, setting="scoring_source_uri"):
         if is_bundled(source):
             frame = frame.drop(columns=TARGET)  # the Wine features, as new rows would come
         dtypes = {column: str(dtype) for column, dtype in frame.dtypes.items()}

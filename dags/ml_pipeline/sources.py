@@ -27,11 +27,16 @@ def is_bundled(source_uri: str) -> bool:
 
 
 def batches(
-    source_uri: str, storage: Storage, batch_rows: int = BATCH_ROWS, columns: tuple[str, ...] | None = TRAINING_COLUMNS
+    source_uri: str,
+    storage: Storage,
+    batch_rows: int = BATCH_ROWS,
+    columns: tuple[str, ...] | None = TRAINING_COLUMNS,
+    setting: str = "source_uri",
 ) -> Iterator[pd.DataFrame]:
     """The source's rows in frames of at most `batch_rows`; the bundled Wine data when no source is set.
 
-    Parquet sources are read for `columns` only (all of them when None), and must have them.
+    Parquet sources are read for `columns` only (all of them when None), and must have them. Messages name the
+    configuration key the source came from (`setting`).
     """
     if is_bundled(source_uri):
         from sklearn.datasets import load_wine
@@ -39,7 +44,7 @@ def batches(
         yield load_wine(as_frame=True).frame
         return
     try:
-        files = source_files(source_uri, storage)
+        files = source_files(source_uri, storage, setting)
         offset = 0
         for uri in files:
             with storage.local_copy(uri) as path:
@@ -54,17 +59,17 @@ def batches(
                     offset += len(frame)
                     yield frame
     except StorageError as error:
-        raise DataValidationError(f"cannot read the source: {error}; check source_uri") from error
+        raise DataValidationError(f"cannot read the source: {error}; check {setting}") from error
     if offset == 0:
         raise DataValidationError(f"{source_uri} has no data rows (at most a header); add rows to it")
 
 
-def source_files(source_uri: str, storage: Storage) -> list[str]:
+def source_files(source_uri: str, storage: Storage, setting: str = "source_uri") -> list[str]:
     """The files a source names: itself, or the Parquet files of a folder or S3 prefix."""
     if storage.is_folder(source_uri):
         files = storage.list_files(source_uri, PARQUET)
         if not files:
-            raise DataValidationError(f"{source_uri} holds no .parquet files; point source_uri at a file or a folder")
+            raise DataValidationError(f"{source_uri} holds no .parquet files; point {setting} at a file or a folder")
         return files
     if not source_uri.lower().endswith(SUFFIXES):
         raise DataValidationError(f"{source_uri}: unsupported format; use a .csv or .parquet file, or a folder")
