@@ -39,6 +39,7 @@ ENGINE_TASKS = {"local": "score_locally", "spark": "score_on_spark", "emr-server
 
 @dag(
     dag_id="batch_predictions",
+    description="Scores new rows with the pinned @champion (worker or Spark) and writes Parquet predictions",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=CHAMPION),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,

@@ -38,6 +38,7 @@ NEW_CHAMPION = AssetAlias("classification_pipeline_new_champion")  # events are 
 
 @dag(
     dag_id="classification_pipeline",
+    description="Trains scikit-learn candidates on the Wine data and promotes the best to @champion in MLflow",
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,

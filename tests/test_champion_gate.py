@@ -243,3 +243,19 @@ def test_runs_that_finish_at_once_end_with_the_best_newest_version_as_champion(
     best = max(int(by_run["run-a"]), int(by_run["run-c"]))
     assert alias(CHAMPION) == str(best), "the best model wins, and the newer one on a tie"
     assert all(tags(version)[TAG_GATE] for version in by_run.values()), "every version's decision is recorded"
+
+
+def test_the_registry_says_what_each_version_is_how_it_scored_and_why_it_is_champion_or_not(tmp_path, tracking_uri):
+    publish(tmp_path, tracking_uri, "good")
+    publish(tmp_path, tracking_uri, "weak", **WEAK)
+    client = MlflowClient()
+    champion, challenger = client.get_model_version(MODEL, "1"), client.get_model_version(MODEL, "2")
+    assert champion.description.startswith(
+        "logistic_regression trained by Airflow DAG classification_pipeline, run good"
+    )
+    assert (
+        "Holdout (this version loaded back from the registry): accuracy 1.0000, f1_macro 1.0000" in champion.description
+    )
+    assert champion.description.endswith("Gate: champion, because no champion yet.")
+    assert f"Gate: challenger, because {tags('2')[TAG_GATE].removeprefix('challenger: ')}." in challenger.description
+    assert "@champion" in client.get_registered_model(MODEL).description

@@ -79,6 +79,7 @@ def test_every_task_retries_with_backoff_and_has_a_timeout(dagbag, dag_id):
 def test_every_dag_documents_itself_and_runs_once_at_a_time(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert dag.doc_md and dag.doc_md.strip().startswith(f"### {dag_id}")
+    assert dag.description and "\n" not in dag.description and len(dag.description) <= 120
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.start_date.tzinfo is not None
 

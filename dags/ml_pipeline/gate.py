@@ -21,7 +21,17 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.contract import CHALLENGER, CHAMPION, METRICS, TAG_GATE, TAG_HOLDOUT
+from ml_pipeline.contract import (
+    CHALLENGER,
+    CHAMPION,
+    METRICS,
+    TAG_CANDIDATE,
+    TAG_DAG_ID,
+    TAG_DATA_HASH,
+    TAG_GATE,
+    TAG_HOLDOUT,
+    TAG_RUN_ID,
+)
 from ml_pipeline.errors import ModelLoadError, RegistryBusyError
 from ml_pipeline.tracking import is_not_found
 from ml_pipeline.training import evaluate
@@ -128,6 +138,7 @@ def gate(
     for _ in range(MAX_REGATES):
         decision = decide(model_name, candidate, metrics[metric], champion, holdout, metric)
         client.set_model_version_tag(model_name, candidate.version, TAG_GATE, f"{decision.alias}: {decision.reason}")
+        client.update_model_version(model_name, candidate.version, description=describe(candidate, metrics, decision))
         latest = alias_version(client, model_name, CHAMPION)  # compare-and-set: has it moved since it was read?
         if _same(latest, champion):
             _move_aliases(client, model_name, candidate, decision)
@@ -136,6 +147,18 @@ def gate(
         log.info("Champion moved to v%s while gating; gating again", latest.version if latest else None)
         champion = latest
     raise RegistryBusyError(f"the champion of {model_name} kept moving while this run was gated; it will retry")
+
+
+def describe(candidate: ModelVersion, metrics: dict[str, float], decision: Decision) -> str:
+    """What the version's page in the MLflow UI says: what it is, how it scored, and the gate's decision in full."""
+    tags = candidate.tags or {}
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+    return (
+        f"{tags.get(TAG_CANDIDATE, 'A model')} trained by Airflow DAG {tags.get(TAG_DAG_ID, '?')}, run "
+        f"{tags.get(TAG_RUN_ID, '?')}, on data {tags.get(TAG_DATA_HASH, '?')[:12]}.\n\n"
+        f"Holdout (this version loaded back from the registry): {scores}.\n\n"
+        f"Gate: {decision.alias}, because {decision.reason}."
+    )
 
 
 def _same(first: ModelVersion | None, second: ModelVersion | None) -> bool:

@@ -27,6 +27,14 @@ def import_skops_quietly() -> None:
         import skops.io  # noqa: F401
 
 
+MODEL_DESCRIPTION = (
+    "A scikit-learn classifier of the Wine data's 13 features, trained daily by the Airflow DAG "
+    "classification_pipeline (MLflow experiment {experiment}). Each version's description gives its holdout "
+    "metrics and the champion gate's decision. Services load models:/<this name>@champion: the version that scored "
+    "at least as well as the previous champion on the same holdout rows; @challenger is the latest that did not."
+)
+
+
 def skipped_candidates(
     candidates: list[Candidate], trainings: list[TrainingResult], failures: dict[str, str]
 ) -> dict[str, str]:
@@ -75,6 +83,7 @@ def persist(
             skipped=skipped,
             holdout=holdout,
         )
+        client.update_registered_model(model_name, description=MODEL_DESCRIPTION.format(experiment=experiment_name))
         metrics = score_candidate(client, model_name, version, holdout)
         with registry_lock(storage, artifact_root, model_name):
             decision = gate(client, model_name, version, metrics, holdout, gate_metric)
