@@ -6,10 +6,14 @@ The console gets the run id, one line per task state change and, at the end, a s
 
 from __future__ import annotations
 
+import argparse
+import gc
+import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,10 +92,6 @@ def main(
 
     `shortcuts` are options that set one configuration key each (`--engine spark` for `scoring_engine`).
     """
-    import argparse
-    import json
-    import sys
-    from datetime import UTC
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--conf", type=json.loads, default={}, help=f"run conf as JSON, e.g. '{conf_example}'")
@@ -122,8 +122,6 @@ def tuned_exit(main_function: Any) -> None:
     Airflow, pydantic and MLflow leave about a million of them: with Python's default thresholds the collector scans
     them again and again (about 4 s of a run) and once more at exit (measured in the README's Benchmarks).
     """
-    import gc
-    import sys
 
     gc.set_threshold(100_000, 20, 100)
     code = main_function()

@@ -127,24 +127,21 @@ def publish(plan: ScoringPlan, storage: Storage, *, dag_id: str, run_id: str, lo
             f"max_rejected_fraction {plan['max_rejected_fraction']}; the reasons are in {rejected_uri}: fix the source "
             "or raise max_rejected_fraction"
         )
+    rate = round(counts["rows_in"] / counts["seconds"], 1) if counts["seconds"] else 0.0
+    metrics = {**counts, "rows_per_second": rate}
     summary = ScoringSummary(
         **counts,
         engine=plan["engine"],
-        rows_per_second=round(counts["rows_in"] / counts["seconds"], 1) if counts["seconds"] else 0.0,
+        rows_per_second=rate,
         model_name=plan["model_name"],
         model_version=plan["model_version"],
         output_uri=output,
         predictions_uri=join(output, PREDICTIONS_DIR),
         rejected_uri=rejected_uri,
-        mlflow_run_id=log_run(plan, summary_metrics(counts), dag_id, run_id) if log_to_mlflow else None,
+        mlflow_run_id=log_run(plan, metrics, dag_id, run_id) if log_to_mlflow else None,
     )
     batch_output.mark_complete(storage, output, summary)
     return summary
-
-
-def summary_metrics(counts: ScoringCounts) -> dict[str, float]:
-    seconds = counts["seconds"]
-    return {**counts, "rows_per_second": counts["rows_in"] / seconds if seconds else 0.0}
 
 
 def log_run(plan: ScoringPlan, metrics: dict[str, float], dag_id: str, run_id: str) -> str:

@@ -15,6 +15,7 @@ from ml_pipeline.errors import ConfigError, PipelineError
 
 LOCAL_MASTER = "local[*]"
 ENVIRONMENT = "./environment/bin/python"  # the venv-pack archive, unpacked by EMR as `environment`
+JOB_ERROR = "score_batch: error: "  # how the job script starts the one line that says why it refused its input
 
 
 class SparkJobError(PipelineError):
@@ -52,8 +53,8 @@ def run_locally(plan: ScoringPlan, script: str, timeout_seconds: float) -> None:
     logging.getLogger(__name__).info("spark-submit output:\n%s%s", done.stdout, done.stderr)
     if done.returncode != 0:
         output = (done.stdout + done.stderr).splitlines()  # spark-submit may relay the job's stderr on stdout
-        lines = [line for line in output if line.startswith("score_batch: error: ")]
-        reason = lines[-1].removeprefix("score_batch: error: ") if lines else f"exit code {done.returncode}"
+        lines = [line for line in output if line.startswith(JOB_ERROR)]
+        reason = lines[-1].removeprefix(JOB_ERROR) if lines else f"exit code {done.returncode}"
         raise SparkJobError(f"{reason} (spark-submit's output is in this task's log)")
 
 
