@@ -27,7 +27,17 @@ from typing import TYPE_CHECKING
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, get_current_context, task
 
-from task_runtime import CHAMPION, DEFAULT_ARGS, PREDICTIONS, failing_clearly, run_prefix, task_config, task_storage
+from task_runtime import (
+    CHAMPION,
+    DEFAULT_ARGS,
+    PREDICTIONS,
+    failing_clearly,
+    run_prefix,
+    task_config,
+    task_storage,
+    trigger_form,
+)
+from task_runtime.links import linked_task, publish_scoring_links
 
 if TYPE_CHECKING:
     from ml_pipeline.contract import EmrJob, ScoringCounts, ScoringPlan, ScoringSummary
@@ -47,10 +57,16 @@ ENGINE_TASKS = {"local": "score_locally", "spark": "score_on_spark", "emr-server
     default_args=DEFAULT_ARGS,
     tags=["ml", "mlflow", "batch-scoring"],
     doc_md=__doc__,
+    params=trigger_form("scoring"),  # the Trigger button's form; empty fields keep the Variable's or defaults
 )
 def batch_predictions() -> None:
     @task(execution_timeout=timedelta(minutes=5))
     def pin_model() -> ScoringPlan:
+        """
+        #### pin_model
+        Resolves `models:/<model_name>@champion` (or the form's `model_version`) to one registered version, so every
+        later step scores with the same model. **Out:** the scoring plan (model URI and version, source, output).
+        """
         from ml_pipeline.scoring import pin_model as pin
 
         with failing_clearly():
@@ -68,10 +84,12 @@ def batch_predictions() -> None:
 
     @task.branch(execution_timeout=timedelta(minutes=1))
     def choose_engine(plan: ScoringPlan) -> str:
+        """Follows `scoring_engine`: score_locally, score_on_spark, or emr_job >> score_on_emr on EMR Serverless."""
         return ENGINE_TASKS[plan["engine"]]
 
     @task(execution_timeout=SCORING_TIMEOUT)
     def score_locally(plan: ScoringPlan) -> ScoringCounts:
+        """Streams the source through the model in record batches on this worker; writes Parquet parts."""
         from ml_pipeline.scoring import score_locally as score
 
         with failing_clearly():
@@ -79,6 +97,7 @@ def batch_predictions() -> None:
 
     @task(execution_timeout=SCORING_TIMEOUT)
     def score_on_spark(plan: ScoringPlan) -> None:
+        """Runs spark_jobs/score_batch.py in local Spark on this worker (`mlflow.pyfunc.spark_udf`)."""
         from ml_pipeline.spark_engine import run_locally
 
         with failing_clearly():
@@ -86,6 +105,7 @@ def batch_predictions() -> None:
 
     @task(execution_timeout=timedelta(minutes=5))
     def emr_job(plan: ScoringPlan) -> EmrJob:
+        """Prepares the EMR Serverless job run (script, model, output, logs) that score_on_emr submits."""
         from ml_pipeline.spark_engine import emr_job as job
         from ml_pipeline.storage import join
 
@@ -101,12 +121,21 @@ def batch_predictions() -> None:
                 log_uri=join(config.artifact_root, "emr-logs") + "/",
             )
 
-    @task(
+    @linked_task(
         execution_timeout=timedelta(minutes=10),
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,  # whichever engine ran
         outlets=[PREDICTIONS],
     )
     def publish_predictions(plan: ScoringPlan) -> ScoringSummary:
+        """
+        #### publish_predictions
+        Checks the counts (more than `max_rejected_fraction` rejected rows fails the run), logs them to MLflow and
+        writes `_SUCCESS` last, then announces the Asset `batch_predictions_output`.
+
+        - **Out:** rows in, scored and rejected, rows per second, the output URI and the model version.
+        - **Links:** "Predictions" (the output folder in the S3 console, when it is in AWS S3), "Model version" (the
+          version used) and "MLflow run" (this scoring's run, which also names the output).
+        """
         import logging
 
         from ml_pipeline.scoring import publish
@@ -121,6 +150,7 @@ def batch_predictions() -> None:
                 run_id=context["run_id"],
                 log_to_mlflow=config.log_scoring_to_mlflow,
             )
+        publish_scoring_links(config, summary)
         logging.getLogger(__name__).info(
             "Scored %(rows_scored)d of %(rows_in)d rows (%(rows_rejected)d rejected, %(rows_per_second).0f rows/s) "
             "with %(model_name)s version %(model_version)s on %(engine)s: %(output_uri)s",

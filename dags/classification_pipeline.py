@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import AssetAlias, TriggerRule, dag, get_current_context, task
 
-from task_runtime import CHAMPION, DEFAULT_ARGS, failing_clearly, run_prefix, task_config, task_storage
+from task_runtime import CHAMPION, DEFAULT_ARGS, failing_clearly, run_prefix, task_config, task_storage, trigger_form
+from task_runtime.links import linked_task, publish_persist_links, publish_training_links
 
 if TYPE_CHECKING:
     from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
@@ -46,11 +47,20 @@ NEW_CHAMPION = AssetAlias("classification_pipeline_new_champion")  # events are 
     default_args=DEFAULT_ARGS,
     tags=["ml", "scikit-learn", "mlflow"],
     doc_md=__doc__,
+    params=trigger_form("training"),  # the Trigger button's form; empty fields keep the Variable's or defaults
 )
 def classification_pipeline() -> None:
     @task(execution_timeout=timedelta(minutes=20))
     def get_data() -> list[Candidate]:
-        """Returns the candidates to train (one train_model instance each); the data set is XCom `dataset`."""
+        """
+        #### get_data
+        Reads `source_uri` (default: the bundled Wine data), validates it and writes a stratified train/holdout split
+        under `<artifact_root>/classification_pipeline/<run_id>/`.
+
+        - **In:** the run's settings (trigger form, the `ml_pipeline` Variable, the environment).
+        - **Out:** the candidates to train (return value, one train_model instance each) and XCom `dataset`: the
+          split's URIs, row counts and content hash. A bad source or setting fails here with one line (XCom `failure`).
+        """
         import logging
 
         from ml_pipeline.config import check_hyperparams
@@ -74,15 +84,27 @@ def classification_pipeline() -> None:
             return [candidate.model_dump() for candidate in config.candidate_list()]
 
     # Mapped instances are named after their candidate in the UI, from the start (the arguments are rendered first).
-    @task(execution_timeout=timedelta(minutes=60), map_index_template="{{ task.op_kwargs['candidate']['name'] }}")
+    @linked_task(
+        execution_timeout=timedelta(minutes=60), map_index_template="{{ task.op_kwargs['candidate']['name'] }}"
+    )
     def train_model(dataset: DatasetSnapshot, candidate: Candidate) -> TrainingResult:
+        """
+        #### train_model (one instance per candidate)
+        Fits a scaling + classifier pipeline on the training rows and scores it on the holdout.
+
+        - **In:** XCom `dataset` from get_data and one candidate (classifier, hyperparameters, name).
+        - **Out:** the fitted model's URI in the artifact store, its settings, holdout metrics and fingerprint.
+        - **Link "MLflow run":** this candidate's child run, which persist_model logs once all candidates are done.
+        """
         from ml_pipeline.training import train_and_evaluate
 
         with failing_clearly():
             config = task_config()
-            return train_and_evaluate(dataset, run_prefix(config), task_storage(config), candidate)
+            result = train_and_evaluate(dataset, run_prefix(config), task_storage(config), candidate)
+        publish_training_links(config, candidate["name"])
+        return result
 
-    @task(
+    @linked_task(
         execution_timeout=timedelta(minutes=30),
         trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,  # the candidates that trained, if any did
         outlets=[NEW_CHAMPION],
@@ -90,6 +112,17 @@ def classification_pipeline() -> None:
     def persist_model(
         dataset: DatasetSnapshot, candidates: list[Candidate], trainings: list[TrainingResult]
     ) -> PersistResult:
+        """
+        #### persist_model
+        Logs the candidates to MLflow (a parent run, a child run each, a leaderboard), registers the best one and lets
+        the champion gate decide: `@champion` moves only to a version that scores better on the same holdout rows.
+
+        - **In:** XCom `dataset`, the candidates and every train_model result (failed candidates are listed as skipped).
+        - **Out:** the registered version, its metrics and the gate's decision. The model is
+          `models:/<model_name>/<version>`; services load `models:/<model_name>@champion`.
+        - **Links:** "MLflow run" (the registered candidate's run, under the parent run with the leaderboard) and
+          "Model version" (the version's page: its alias, metrics and the gate's reason).
+        """
         from ml_pipeline.persist import persist
 
         with failing_clearly():
@@ -110,6 +143,7 @@ def classification_pipeline() -> None:
                 trainings=[training for training in trainings if training],
                 failures={c["name"]: line for c, line in zip(candidates, failed or [], strict=False) if line},
             )
+        publish_persist_links(config, result)
         if result["promoted"] and result["previous_champion"] != result["version"]:
             extra = {key: result[key] for key in ("model_name", "version", "metrics", "best_candidate")}
             context["outlet_events"][NEW_CHAMPION].add(CHAMPION, extra=extra)

@@ -111,7 +111,14 @@ def main(
     if logical_date.tzinfo is None:
         logical_date = logical_date.replace(tzinfo=UTC)
     local_run.use_repository_airflow()
-    code, text = run(args.conf, logical_date, sys.stdout)
+    from airflow.sdk.exceptions import ParamValidationError  # once AIRFLOW_HOME is set
+
+    try:
+        code, text = run(args.conf, logical_date, sys.stdout)
+    except ParamValidationError as error:  # the DAG's trigger form refused a value: no run was created
+        reason = str(error).splitlines()[0].removeprefix("Invalid input for param ")
+        print(f"Invalid configuration: {reason} (from run conf); no run was started", file=sys.stderr)
+        return 2
     print(text, file=sys.stdout if code == 0 else sys.stderr)
     return code
 

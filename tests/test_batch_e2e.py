@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 from scoring_rows_fixture import BAD_ROWS
-from test_e2e import MODEL, REPO, run_pipeline
+from test_e2e import MODEL, REPO, extra_links, run_pipeline
 
 from ml_pipeline.contract import FEATURES
 
@@ -77,6 +77,11 @@ def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers
     champion = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
     assert predictions["prediction"].tolist() == list(champion.predict(predictions[list(FEATURES)]))
     assert summary["model_version"] == "1" and summary["rows_scored"] == 178
+    # Links to the version it used and to its MLflow run (a local output has no browser address).
+    assert extra_links("2026-11-03T00:00:00+00:00", "publish_predictions", DAG_ID) == {
+        (-1, "ModelVersionLink"): f"http://127.0.0.1:5000/#/models/{MODEL}/versions/1",
+        (-1, "MlflowRunLink"): f"http://127.0.0.1:5000/#/runs/{summary['mlflow_run_id']}",
+    }
 
     # A rerun of the same DAG run replaces its output and logs into the same MLflow run.
     run_scoring(stores, "2026-11-03T00:00:00+00:00")

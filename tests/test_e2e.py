@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import local_run
 import mlflow
@@ -72,6 +73,23 @@ def champion_events(logical_date):
         return list(session.scalars(query))
 
 
+def extra_links(logical_date, task_id, dag_id="classification_pipeline"):
+    """The extra links the DAG run's task instances published, by map index and link name."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = select(XComModel.map_index, XComModel.key, XComModel.value).where(
+        XComModel.dag_id == dag_id,
+        XComModel.run_id == run_id_of(logical_date),
+        XComModel.task_id == task_id,
+        XComModel.key.startswith("_link_"),
+    )
+    with create_session() as session:
+        rows = session.execute(query).all()
+    return {(index, key.removeprefix("_link_")): value for index, key, value in rows if value}
+
+
 def mlflow_runs(logical_date):
     """This DAG run's parent MLflow run and its child runs, by candidate."""
     client = MlflowClient()
@@ -109,6 +127,23 @@ def test_runs_train_three_candidates_register_the_best_gate_the_champion_and_rer
     assert registered.run_id == children[best].info.run_id and registered.tags["candidate"] == best
     assert [event["version"] for event in champion_events("2026-10-01T00:00:00+00:00")] == ["1"]
     assert champion_events("2026-10-01T00:00:00+00:00")[0]["model_name"] == MODEL
+
+    ui = "http://127.0.0.1:5000"  # make ui's MLflow, for a local store
+    assert extra_links("2026-10-01T00:00:00+00:00", "persist_model") == {
+        (-1, "MlflowRunLink"): f"{ui}/#/runs/{registered.run_id}",
+        (-1, "ModelVersionLink"): f"{ui}/#/models/{MODEL}/versions/1",
+    }
+    experiment_tags = MlflowClient().get_experiment(parent.info.experiment_id).tags
+    assert experiment_tags["mlflow.experimentKind"] == "custom_model_development", "MLflow opens on its runs"
+    training_links = extra_links("2026-10-01T00:00:00+00:00", "train_model")
+    assert sorted(training_links) == [(0, "MlflowRunLink"), (1, "MlflowRunLink"), (2, "MlflowRunLink")]
+    for link in training_links.values():
+        page, _, query = link.partition("?")
+        assert page == f"{ui}/#/experiments/{parent.info.experiment_id}"
+        search = parse_qs(query)["searchFilter"][0]
+        run_filter, _, candidate = search.partition(" and tags.candidate = ")
+        assert run_filter == f"tags.airflow_run_id = '{run_id_of('2026-10-01T00:00:00+00:00')}'"
+        assert candidate.strip("'") in children, "the candidate's child run, once persist_model logged it"
 
     holdout = holdout_of(stores["ML_PIPELINE_ARTIFACT_ROOT"], "2026-10-01T00:00:00+00:00")
     champion = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
@@ -218,7 +253,6 @@ def test_a_hundred_thousand_rows_from_an_s3_prefix_of_parquet_parts(stores, s3_c
         (None, lambda frame: frame.drop(columns=["proline"]), "Invalid input data: missing columns: proline;"),
         (None, lambda frame: frame.assign(target=0), "Invalid input data: only one class in 'target' (0)"),
         ({"hyperparams": {"C": -1}}, None, "Invalid configuration: invalid hyperparams for logistic_regression: The"),
-        ({"test_size": "a third"}, None, "Invalid configuration: test_size = 'a third' (from run conf) should be"),
     ],
 )
 def test_bad_input_fails_get_data_at_once_with_one_line_and_registers_nothing(
@@ -235,6 +269,15 @@ def test_bad_input_fails_get_data_at_once_with_one_line_and_registers_nothing(
     assert "up_for_retry" not in output and "Traceback" not in output
     assert time.monotonic() - started < 120, "no retry delays"
     assert MlflowClient().search_registered_models() == []
+
+
+def test_a_value_the_trigger_form_refuses_starts_no_run_and_says_which_setting(stores):
+    output = run_pipeline(stores, "2026-11-24T00:00:00+00:00", conf={"test_size": "a third"}, expect_success=False)
+    assert output.rstrip().splitlines()[-1] == (
+        "Invalid configuration: test_size: 'a third' is not of type 'number', 'null' (from run conf); "
+        "no run was started"
+    )
+    assert "Traceback" not in output and MlflowClient().search_registered_models() == []
 
 
 def test_an_unreachable_mlflow_fails_within_three_minutes_naming_the_server(stores):

@@ -2,8 +2,9 @@
 
 Precedence, lowest first: defaults, environment variables, the Airflow Variable `ml_pipeline` (a JSON object; on
 MWAA it can live in Secrets Manager as `airflow/variables/ml_pipeline`), then the DAG run's conf. The last two use
-the field names below as keys; environment variables use `ENV_NAMES`. Every value is checked with its type and
-range, and a bad one is reported with its key and where it came from.
+the field names below as keys (a null in the run conf, as the trigger form sends for an empty field, counts as not
+set); environment variables use `ENV_NAMES`. Every value is checked with its type and range, and a bad one is
+reported with its key and where it came from.
 """
 
 from __future__ import annotations
@@ -51,25 +52,40 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     mlflow_tracking_uri: str = Field(f"sqlite:///{LOCAL_STATE / 'mlflow' / 'mlflow.db'}", min_length=1)
+    mlflow_ui_url: str = ""  # the MLflow UI as a browser reaches it, for links; empty: derived (ui_links.py)
     artifact_root: str = Field(str(LOCAL_STATE / "artifacts"), min_length=1)
     aws_conn_id: str = Field("aws_default", min_length=1)
-    source_uri: str = ""
+    source_uri: str = Field(
+        "", description="A .csv or .parquet file or a Parquet folder (s3:// or a path); default: the Wine data"
+    )
     model_name: str = Field("wine-classifier", min_length=1)
     experiment_name: str = Field("classification_pipeline", min_length=1)
-    candidates: list[Candidate] | None = None  # default: classifiers.DEFAULT_CANDIDATES
-    classifier: str | None = None  # a single candidate, instead of `candidates`
-    hyperparams: dict[str, Any] | None = None
-    test_size: float = Field(0.25, gt=0, lt=1)
-    random_seed: int = Field(42, ge=0, le=2**32 - 1)
-    min_rows: int = Field(100, ge=2)
-    max_holdout_overlap: float = Field(0.05, ge=0, lt=1)
-    gate_metric: GateMetric = "f1_macro"
+    candidates: list[Candidate] | None = Field(
+        None,
+        description='Several models, e.g. [{"classifier": "random_forest", "hyperparams": {"max_depth": 5}}]; '
+        "default: the three in classifiers.py",
+    )
+    classifier: str | None = Field(None, description="Train this one classifier; default: the default candidates")
+    hyperparams: dict[str, Any] | None = Field(
+        None, description="The classifier's scikit-learn settings; default: its defaults"
+    )
+    test_size: float = Field(0.25, gt=0, lt=1, description="Share of the rows held out to score the candidates")
+    random_seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed of the split and of the classifiers")
+    min_rows: int = Field(100, ge=2, description="Fewer valid rows than this fails the run")
+    max_holdout_overlap: float = Field(
+        0.05, ge=0, lt=1, description="Largest share of holdout rows that may also be training rows (duplicates)"
+    )
+    gate_metric: GateMetric = Field("f1_macro", description="The holdout metric that decides the champion")
     # batch_predictions (README, Batch predictions)
-    scoring_source_uri: str = ""  # rows to score; empty: the bundled Wine features
-    model_version: str = ""  # a registered version number; empty: the version @champion points at
-    scoring_engine: ScoringEngine = "local"
-    max_rejected_fraction: float = Field(0.01, ge=0, le=1)
-    log_scoring_to_mlflow: bool = True  # a run per scoring, in experiment batch_predictions, tagged with the version
+    scoring_source_uri: str = Field(
+        "", description="Rows to score (a file or a Parquet folder); default: the Wine features"
+    )
+    model_version: str = Field(
+        "", description="A registered version number; default: @champion", json_schema_extra={"pattern": "^[0-9]*$"}
+    )
+    scoring_engine: ScoringEngine = Field("local", description="local: on the worker; spark: Spark or EMR Serverless")
+    max_rejected_fraction: float = Field(0.01, ge=0, le=1, description="More unscorable rows than this fails the run")
+    log_scoring_to_mlflow: bool = Field(True, description="Log each scoring as a run of experiment batch_predictions")
     spark_job_script_uri: str = Field(str(SPARK_JOB_SCRIPT), min_length=1)
     emr_application_id: str = ""  # set: engine spark runs on EMR Serverless, not on the worker
     emr_execution_role_arn: str = ""
@@ -188,6 +204,8 @@ def load_config(
 ) -> PipelineConfig:
     """Defaults, then the environment, the Airflow Variable and the run conf (later wins), validated together."""
     values, origins = _from_environment(os.environ if environ is None else environ)
+    # The trigger form sends every setting; the ones left empty (null) leave the value to the layers below.
+    conf = {key: value for key, value in (conf or {}).items() if value is not None}
     for override, origin in ((variable, f"Airflow Variable {VARIABLE_NAME}"), (conf, "run conf")):
         if not override:
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,6 +25,8 @@ CLIENT_LIMITS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
 }
+# The MLflow UI opens an experiment of this kind on its runs (model training), not on GenAI traces.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 DENIED_CODES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"})
 
 
@@ -77,12 +79,15 @@ def connect(tracking_uri: str, experiment_name: str) -> str:
     """Point MLflow at the tracking server and make sure the experiment exists; return its id."""
     use_tracking_server(tracking_uri)
     experiment = mlflow.get_experiment_by_name(experiment_name)
-    if experiment is not None:
-        return experiment.experiment_id
-    try:
-        return mlflow.create_experiment(experiment_name, artifact_location=local_artifact_location(tracking_uri))
-    except MlflowException:  # created concurrently by another run
-        return mlflow.get_experiment_by_name(experiment_name).experiment_id
+    if experiment is None:
+        with suppress(MlflowException):  # created concurrently by another run
+            mlflow.create_experiment(
+                experiment_name, artifact_location=local_artifact_location(tracking_uri), tags={KIND_TAG: KIND}
+            )
+        experiment = mlflow.get_experiment_by_name(experiment_name)
+    if KIND_TAG not in experiment.tags:  # made before the tag was set
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
+    return experiment.experiment_id
 
 
 def local_artifact_location(tracking_uri: str) -> str | None:

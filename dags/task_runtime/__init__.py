@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from airflow.sdk import Asset, Variable, get_current_context
+from airflow.sdk import Asset, Param, Variable, get_current_context
 
 if TYPE_CHECKING:
     from ml_pipeline.config import PipelineConfig
@@ -33,6 +33,13 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=5),
 }
+
+
+def trigger_form(form: str) -> dict[str, Param]:
+    """The DAG's run settings as Params: the Trigger button shows a form that refuses bad values before a run."""
+    from ml_pipeline.run_form import form_fields  # the configuration model only: no heavy library
+
+    return {name: Param(None, **schema) for name, schema in form_fields(form).items()}
 
 
 @contextmanager

@@ -1,0 +1,125 @@
+"""Extra links on the task instances that produced something: their MLflow run, model version and output.
+
+Airflow 3 computes a link on the worker when the task ends and keeps it in XCom; the API server only reads it, so no
+plugin is needed and the UI shows a link only when its task set one. Each task publishes its URLs from its own
+results with `publish_*` below; a link that cannot be built is logged and left out, never failing the task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
+from airflow.sdk import BaseOperatorLink, get_current_context
+from airflow.sdk.bases.decorator import task_decorator_factory
+
+if TYPE_CHECKING:
+    from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.contract import PersistResult, ScoringSummary
+
+log = logging.getLogger(__name__)
+
+
+class _PublishedLink(BaseOperatorLink):
+    """A URL the task pushed under this link's XCom key while it ran; empty when it did not."""
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        return XCom.get_value(ti_key=ti_key, key=self.xcom_key) or ""
+
+
+class MlflowRunLink(_PublishedLink):
+    name = "MLflow run"
+
+
+class ModelVersionLink(_PublishedLink):
+    name = "Model version"
+
+
+class PredictionsLink(_PublishedLink):
+    name = "Predictions"
+
+
+class _LinkedPythonOperator(_PythonDecoratedOperator):
+    """`@task` with this project's extra links (TaskFlow has no argument for links, an operator class does)."""
+
+    operator_extra_links = (MlflowRunLink(), ModelVersionLink(), PredictionsLink())
+
+
+def linked_task(**task_kwargs: Any) -> Callable:
+    """Like `@task(...)`, for tasks that publish links."""
+    return task_decorator_factory(decorated_operator_class=_LinkedPythonOperator, **task_kwargs)
+
+
+def _publish(builders: dict[type[_PublishedLink], Callable[[], str | None]]) -> None:
+    ti = get_current_context()["ti"]
+    for link, build in builders.items():
+        try:
+            url = build()
+        except Exception as error:  # a missing link must not fail a task whose work is done
+            log.warning("No %r link: %s", link.name, error)
+            continue
+        if url:
+            ti.xcom_push(key=link().xcom_key, value=url)
+
+
+def _mlflow_ui(config: PipelineConfig) -> str | None:
+    from ml_pipeline.ui_links import mlflow_ui_base
+
+    base = mlflow_ui_base(config.mlflow_tracking_uri, config.mlflow_ui_url)
+    if base is None:
+        log.info("No MLflow links: set mlflow_ui_url to the tracking server's UI address (README, UI links)")
+    return base
+
+
+def publish_training_links(config: PipelineConfig, candidate: str) -> None:
+    """The candidate's MLflow child run, found by its tags: persist_model logs it once the candidates are ranked."""
+    from ml_pipeline.contract import TAG_CANDIDATE, TAG_RUN_ID
+    from ml_pipeline.tracking import connect
+    from ml_pipeline.ui_links import runs_url
+
+    if base := _mlflow_ui(config):
+        tags = {TAG_RUN_ID: get_current_context()["run_id"], TAG_CANDIDATE: candidate}
+        _publish(
+            {MlflowRunLink: lambda: runs_url(base, connect(config.mlflow_tracking_uri, config.experiment_name), tags)}
+        )
+
+
+def publish_persist_links(config: PipelineConfig, result: PersistResult) -> None:
+    from ml_pipeline.ui_links import run_url, version_url
+
+    if base := _mlflow_ui(config):
+        _publish({
+            MlflowRunLink: lambda: run_url(base, result["mlflow_run_id"]),
+            ModelVersionLink: lambda: version_url(base, result["model_name"], result["version"]),
+        })  # fmt: skip
+
+
+def publish_scoring_links(config: PipelineConfig, summary: ScoringSummary) -> None:
+    """The version used, the scoring's MLflow run, and the output when it is in AWS S3 (not a custom endpoint)."""
+    from ml_pipeline.ui_links import run_url, version_url
+
+    builders: dict[type[_PublishedLink], Callable[[], str | None]] = {
+        PredictionsLink: lambda: _s3_link(config, summary)
+    }
+    if base := _mlflow_ui(config):
+        builders[ModelVersionLink] = lambda: version_url(base, summary["model_name"], summary["model_version"])
+        if summary["mlflow_run_id"]:
+            builders[MlflowRunLink] = lambda: run_url(base, summary["mlflow_run_id"])
+    _publish(builders)
+
+
+def _s3_link(config: PipelineConfig, summary: ScoringSummary) -> str | None:
+    from ml_pipeline.ui_links import s3_console_url
+
+    if not summary["output_uri"].startswith("s3://"):
+        return None
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    connection = S3Hook(aws_conn_id=config.aws_conn_id).conn_config
+    if connection.endpoint_url:  # an S3-compatible store (the compose stack's): the AWS console cannot show it
+        return None
+    return s3_console_url(summary["output_uri"], connection.region_name)
