@@ -5,7 +5,8 @@
 - everything Airflow, the tasks and their libraries print goes to a log file; the console gets one line per task
   state change;
 - Ctrl-C or SIGTERM fails the task that is running (no retry), so the run ends within seconds; the champion
-  only moves in persist_model's last step, so an interrupted run never changes it.
+  only moves in persist_model's last step, so an interrupted run never changes it;
+- the UI shows the run as the scheduler's: each task's log where it reads it (task_logs), its start (run_start).
 """
 
 from __future__ import annotations
@@ -248,6 +249,9 @@ def manual_run_id(logical_date: datetime) -> str:
 
 def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str]:
     """Run every task of the DAG once (`dag.test()`); return its final state and the signal that stopped it, if any."""
+    import run_start
+    import task_logs
+
     run_id = manual_run_id(logical_date)
 
     def stop_now(signal_name: str) -> None:
@@ -263,8 +267,9 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
         progress.start()
         try:
             dag = load_dag(dag_id)
-            # run_after = logical_date: the run id depends on the date only (manual_run_id).
-            dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
+            with task_logs.written_per_task(), run_start.starting_when_created(run_id):
+                # run_after = logical_date: the run id depends on the date only (manual_run_id).
+                dag_run = dag.test(logical_date=logical_date, run_after=logical_date, run_conf=conf or None)
             state = str(dag_run.state)
         except Interrupted:
             fail_unfinished(dag_id, run_id)
