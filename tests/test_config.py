@@ -70,7 +70,8 @@ def test_missing_variable_and_empty_conf_are_ignored():
         ({}, None, {"classifer": "random_forest"},
          "unknown configuration key 'classifer' (did you mean 'classifier'?) in the run conf"),
         ({}, {"colour": 1}, None, "unknown configuration key 'colour' in the Airflow Variable ml_pipeline"),
-        ({}, None, {"model_name": ""}, "model_name = '' (from run conf) should have at least 1 character"),
+        ({}, {"model_name": ""}, None,
+         "model_name = '' (from Airflow Variable ml_pipeline) should have at least 1 character"),
     ],
 )  # fmt: skip
 def test_invalid_configuration_names_the_key_the_value_and_where_it_came_from(environ, variable, conf, message):

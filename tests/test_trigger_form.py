@@ -44,12 +44,14 @@ def test_a_field_accepts_empty_good_and_default_values_and_refuses_what_the_conf
 
 
 def test_empty_form_fields_leave_the_variable_and_environment_values_in_force():
-    form = dict.fromkeys(form_fields("training"), None) | {"test_size": 0.4}
+    form = dict.fromkeys(form_fields("training"), None) | {"test_size": 0.4, "source_uri": ""}
     config = load_config(
-        {"ML_PIPELINE_GATE_METRIC": "accuracy"}, variable={"classifier": "random_forest", "min_rows": 50}, conf=form
+        {"ML_PIPELINE_GATE_METRIC": "accuracy"},
+        variable={"classifier": "random_forest", "min_rows": 50, "source_uri": "s3://bucket/wine.csv"},
+        conf=form,
     )
-    assert (config.classifier, config.min_rows, config.gate_metric, config.test_size) == (
-        "random_forest", 50, "accuracy", 0.4,
+    assert (config.classifier, config.min_rows, config.gate_metric, config.test_size, config.source_uri) == (
+        "random_forest", 50, "accuracy", 0.4, "s3://bucket/wine.csv",
     )  # fmt: skip
     assert config.origin("test_size") == "run conf" and config.origin("classifier") == "Airflow Variable ml_pipeline"
 

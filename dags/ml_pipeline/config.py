@@ -2,8 +2,8 @@
 
 Precedence, lowest first: defaults, environment variables, the Airflow Variable `ml_pipeline` (a JSON object; on
 MWAA it can live in Secrets Manager as `airflow/variables/ml_pipeline`), then the DAG run's conf. The last two use
-the field names below as keys (a null in the run conf, as the trigger form sends for an empty field, counts as not
-set); environment variables use `ENV_NAMES`. Every value is checked with its type and range, and a bad one is
+the field names below as keys (a null or "" in the run conf, as the trigger form sends for an empty field, counts as
+not set); environment variables use `ENV_NAMES`. Every value is checked with its type and range, and a bad one is
 reported with its key and where it came from.
 """
 
@@ -204,8 +204,8 @@ def load_config(
 ) -> PipelineConfig:
     """Defaults, then the environment, the Airflow Variable and the run conf (later wins), validated together."""
     values, origins = _from_environment(os.environ if environ is None else environ)
-    # The trigger form sends every setting; the ones left empty (null) leave the value to the layers below.
-    conf = {key: value for key, value in (conf or {}).items() if value is not None}
+    # The trigger form sends every setting; the ones left empty (null, "") leave the value to the layers below.
+    conf = {key: value for key, value in (conf or {}).items() if value is not None and value != ""}
     for override, origin in ((variable, f"Airflow Variable {VARIABLE_NAME}"), (conf, "run conf")):
         if not override:
             continue

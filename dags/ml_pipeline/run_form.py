@@ -47,6 +47,7 @@ def _field(name: str, schema: dict[str, Any], section: str) -> dict[str, Any]:
         field["enum"] = CHOICES[name]
     if "enum" in field:
         field["enum"] = [*field["enum"], None]
+        field["values_display"] = {"null": "(not set)"}
     field["title"] = name
     fallback = json.dumps(default) if default not in (None, "") else "the default above"
     field["description"] = (
