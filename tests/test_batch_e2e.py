@@ -79,8 +79,8 @@ def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers
     assert summary["model_version"] == "1" and summary["rows_scored"] == 178
     # Links to the version it used and to its MLflow run (a local output has no browser address).
     assert extra_links("2026-11-03T00:00:00+00:00", "publish_predictions", DAG_ID) == {
-        (-1, "ModelVersionLink"): f"http://127.0.0.1:5000/#/models/{MODEL}/versions/1",
-        (-1, "MlflowRunLink"): f"http://127.0.0.1:5000/#/runs/{summary['mlflow_run_id']}",
+        (-1, "ModelVersionLink"): f"http://127.0.0.1:5000/#/models/{MODEL}/versions/1?workflowType=machine_learning",
+        (-1, "MlflowRunLink"): f"http://127.0.0.1:5000/#/runs/{summary['mlflow_run_id']}?workflowType=machine_learning",
     }
 
     # A rerun of the same DAG run replaces its output and logs into the same MLflow run.

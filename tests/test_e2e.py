@@ -130,8 +130,8 @@ def test_runs_train_three_candidates_register_the_best_gate_the_champion_and_rer
 
     ui = "http://127.0.0.1:5000"  # make ui's MLflow, for a local store
     assert extra_links("2026-10-01T00:00:00+00:00", "persist_model") == {
-        (-1, "MlflowRunLink"): f"{ui}/#/runs/{registered.run_id}",
-        (-1, "ModelVersionLink"): f"{ui}/#/models/{MODEL}/versions/1",
+        (-1, "MlflowRunLink"): f"{ui}/#/runs/{registered.run_id}?workflowType=machine_learning",
+        (-1, "ModelVersionLink"): f"{ui}/#/models/{MODEL}/versions/1?workflowType=machine_learning",
     }
     experiment_tags = MlflowClient().get_experiment(parent.info.experiment_id).tags
     assert experiment_tags["mlflow.experimentKind"] == "custom_model_development", "MLflow opens on its runs"
@@ -139,7 +139,8 @@ def test_runs_train_three_candidates_register_the_best_gate_the_champion_and_rer
     assert sorted(training_links) == [(0, "MlflowRunLink"), (1, "MlflowRunLink"), (2, "MlflowRunLink")]
     for link in training_links.values():
         page, _, query = link.partition("?")
-        assert page == f"{ui}/#/experiments/{parent.info.experiment_id}"
+        assert page == f"{ui}/#/experiments/{parent.info.experiment_id}/runs"
+        assert parse_qs(query)["workflowType"] == ["machine_learning"], "MLflow's model-training view, not GenAI"
         search = parse_qs(query)["searchFilter"][0]
         run_filter, _, candidate = search.partition(" and tags.candidate = ")
         assert run_filter == f"tags.airflow_run_id = '{run_id_of('2026-10-01T00:00:00+00:00')}'"

@@ -87,9 +87,11 @@ def test_the_mlflow_ui_is_the_configured_address_else_the_server_else_make_ui():
 
 
 def test_links_quote_names_and_search_by_tags():
-    assert version_url("http://ui", "wine classifier", "2") == "http://ui/#/models/wine%20classifier/versions/2"
+    assert version_url("http://ui", "wine classifier", "2") == (
+        "http://ui/#/models/wine%20classifier/versions/2?workflowType=machine_learning"
+    )
     assert runs_url("http://ui", "3", {"candidate": "a"}) == (
-        "http://ui/#/experiments/3?searchFilter=tags.candidate%20%3D%20%27a%27"
+        "http://ui/#/experiments/3/runs?workflowType=machine_learning&searchFilter=tags.candidate%20%3D%20%27a%27"
     )
     assert s3_console_url("s3://bucket/batch/run 1", "eu-west-1") == (
         "https://s3.console.aws.amazon.com/s3/buckets/bucket?prefix=batch%2Frun+1%2F&region=eu-west-1"

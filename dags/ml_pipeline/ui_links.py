@@ -10,6 +10,8 @@ from urllib.parse import quote, urlencode
 
 # `make ui` serves the local store's MLflow UI here.
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"
+# MLflow 3's UI opens in its GenAI mode unless a page asks for model training (or the browser chose it before).
+MODEL_TRAINING = {"workflowType": "machine_learning"}
 
 
 def mlflow_ui_base(tracking_uri: str, ui_url: str) -> str | None:
@@ -23,18 +25,23 @@ def mlflow_ui_base(tracking_uri: str, ui_url: str) -> str | None:
     return LOCAL_MLFLOW_UI
 
 
+def mlflow_page(base: str, route: str, **query: str) -> str:
+    """A page of the MLflow UI (its routes live after `#`), in model-training mode."""
+    return f"{base}/#/{route}?{urlencode(MODEL_TRAINING | query, quote_via=quote)}"
+
+
 def run_url(base: str, run_id: str) -> str:
-    return f"{base}/#/runs/{quote(run_id)}"
+    return mlflow_page(base, f"runs/{quote(run_id)}")
 
 
 def version_url(base: str, model_name: str, version: str) -> str:
-    return f"{base}/#/models/{quote(model_name, safe='')}/versions/{quote(version)}"
+    return mlflow_page(base, f"models/{quote(model_name, safe='')}/versions/{quote(version)}")
 
 
 def runs_url(base: str, experiment_id: str, tags: dict[str, str]) -> str:
     """The experiment's runs that carry all these tags (a run that does not exist yet shows up once logged)."""
     search = " and ".join(f"tags.{name} = '{value}'" for name, value in tags.items())
-    return f"{base}/#/experiments/{quote(experiment_id)}?{urlencode({'searchFilter': search}, quote_via=quote)}"
+    return mlflow_page(base, f"experiments/{quote(experiment_id)}/runs", searchFilter=search)
 
 
 def s3_console_url(uri: str, region: str | None) -> str | None:
