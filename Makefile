@@ -22,7 +22,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install lock test lint airflow-db run predict score bench bench-scale bench-score ui
+.PHONY: help install lock test test-ui lint airflow-db run predict score bench bench-scale bench-score ui
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,10 @@ lint: $(BIN)/.installed lint-deploy ## Static checks (ruff; cfn-lint, checkov, z
 test: lint ## Lint and run the whole test suite (offline)
 	@scripts/ensure_java.sh
 	$(BIN)/pytest
+
+test-ui: $(BIN)/.installed ## Browser tests: make ui's servers driven by Chromium (installs Debian's chromium if missing)
+	@command -v chromium > /dev/null || scripts/apt_install.sh chromium "the browser tests"
+	$(BIN)/pytest -m ui tests/ui
 
 # ---- core pipeline ----
 airflow-db: $(BIN)/.installed
@@ -74,16 +78,8 @@ bench: $(BIN)/.installed ## Time and memory of DAG parsing, each task and a whol
 bench-scale: $(BIN)/.installed ## The pipeline on 10^4, 10^5 and 10^6 synthetic rows: seconds, peak RSS, rows/s per task
 	$(BIN)/python bench/scale.py $(if $(SIZES),--sizes $(SIZES))
 
-ui: airflow-db ## Airflow (standalone, :8080) and the MLflow UI (:5000) locally, no Docker; Ctrl-C stops both
-	@uri=$$(cd dags && $(BIN)/python -c 'from ml_pipeline.config import load_config; print(load_config().mlflow_tracking_uri)'); \
-	trap 'kill 0' EXIT INT TERM; \
-	case "$$uri" in sqlite:*|file:*|/*) \
-	  $(BIN)/mlflow server --backend-store-uri "$$uri" --host 127.0.0.1 --port $(MLFLOW_PORT) > $(LOCAL)/mlflow-ui.log 2>&1 & \
-	  echo "MLflow UI:  http://127.0.0.1:$(MLFLOW_PORT)  (log: .local/mlflow-ui.log)"; \
-	  export ML_PIPELINE_MLFLOW_UI_URL=http://127.0.0.1:$(MLFLOW_PORT);; \
-	*) echo "MLflow:     $$uri (remote; no local UI started)";; esac; \
-	echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT)  user admin, password in .local/airflow/simple_auth_manager_passwords.json.generated"; \
-	AIRFLOW__API__PORT=$(AIRFLOW_PORT) AIRFLOW__API__HOST=127.0.0.1 $(BIN)/airflow standalone
+ui: airflow-db ## Airflow (:8080) and the MLflow UI (:5000) on 127.0.0.1, no Docker; Ctrl-C stops both
+	@$(BIN)/python scripts/local_ui.py --airflow-port $(AIRFLOW_PORT) --mlflow-port $(MLFLOW_PORT)
 
 # ---- deploy to MWAA (issue: deploy) ----
 # Infra/workflow linters live in their own venv: checkov's dependencies conflict with Airflow's constraints.

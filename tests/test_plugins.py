@@ -20,10 +20,17 @@ def loaded_plugins(**env: str) -> dict[str, dict]:
     return {plugin["name"]: plugin for plugin in json.loads(result.stdout)}
 
 
-def test_the_airflow_navigation_links_to_the_mlflow_model_registry():
+def test_the_airflow_browse_menu_links_to_the_mlflow_model_registry():
+    """In a menu (category browse) Airflow 3.3.1's UI renders an external view as a link; alone at the top it
+    renders a `<button href>` that does nothing. Without `url_route` it opens in a new tab, not in an iframe."""
     plugin = loaded_plugins(ML_PIPELINE_MLFLOW_UI_URL="http://127.0.0.1:5000/")["mlflow_ui_link"]
     assert plugin["external_views"] == [
-        {"name": "MLflow", "href": "http://127.0.0.1:5000/#/models", "destination": "nav"}
+        {
+            "name": "MLflow",
+            "href": "http://127.0.0.1:5000/#/models?workflowType=machine_learning",
+            "destination": "nav",
+            "category": "browse",
+        }
     ]
 
 

@@ -1,0 +1,265 @@
+"""Start the Airflow UI (and the MLflow UI when tracking is local) on 127.0.0.1 until Ctrl-C; `make ui` runs this.
+
+Airflow runs as the four components `airflow standalone` starts, but started one by one: Airflow 3.3.1's task log
+servers (8793/8794) listen on every interface whatever the settings, and `standalone` cannot skip them. They only
+serve log files to API servers on other machines; here the API server reads the files itself.
+Each server runs in its own session (Ctrl-C reaches only this script), its output in a log file. Stopping sends
+SIGTERM, waits a bounded time for the server's whole process group, then SIGKILLs what is left; a watchdog
+process does the same if this script dies first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+# The triggerer sometimes needs 10 s (its runner's shutdown timeout) and a loaded laptop a few more.
+GRACE_SECONDS = 25.0
+STARTUP_SECONDS = 180.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+AIRFLOW_COMPONENTS = {  # name: arguments of `airflow`
+    "api-server": ["api-server"],
+    "scheduler": ["scheduler", "--skip-serve-logs"],
+    "dag-processor": ["dag-processor"],
+    "triggerer": ["triggerer", "--skip-serve-logs"],
+}
+
+
+@dataclass
+class LocalUi:
+    """What `running_ui` started: the URLs to open, the admin password file, each server's log file."""
+
+    airflow_url: str
+    mlflow_url: str | None  # None: the tracking URI is remote, no local MLflow UI
+    password_file: Path
+    logs: dict[str, Path]
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict, repr=False)
+
+    def exited(self) -> str | None:
+        """The name of a server that has stopped on its own, if any."""
+        return next((name for name, proc in self.processes.items() if proc.poll() is not None), None)
+
+
+def configured_tracking_uri() -> str:
+    """The pipeline's tracking URI (what `make run` writes to), so the UI shows its runs."""
+    sys.path.insert(0, str(REPO / "dags"))
+    from ml_pipeline.config import load_config
+
+    return load_config().mlflow_tracking_uri
+
+
+def airflow_env(home: Path, port: int, mlflow_url: str | None, base: Mapping[str, str]) -> dict[str, str]:
+    """The Airflow components' environment: the repository's folders unless `base` says otherwise; every
+    listener on 127.0.0.1; what `airflow standalone` forces (LocalExecutor, simple auth manager)."""
+    env = {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **base,
+        "AIRFLOW_HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', os.defpath)}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json.generated"),
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(port),
+        # where tasks reach the API server (the default, localhost:8080, is wrong for any other port)
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{HOST}:{port}/execution/",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": HOST,  # in case a config enables it
+    }
+    if mlflow_url:
+        env["ML_PIPELINE_MLFLOW_UI_URL"] = mlflow_url  # the plugin's Browse > MLflow link
+    return env
+
+
+def check_port_free(port: int) -> None:
+    """Refuse a port another server listens on (it could answer the readiness check); like the servers,
+    accept one a stopped server left in TIME_WAIT."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            raise RuntimeError(f"port {port} on {HOST} is in use; choose another one") from None
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_groups(pgids: list[int], grace: float = GRACE_SECONDS, reap: Callable[[], object] = lambda: None) -> None:
+    """SIGTERM each group's leader (it stops its own children), wait up to `grace` s for every member, SIGKILL
+    the rest. `reap` collects exited leaders that are our children, or their zombies would keep a group alive."""
+    for pgid in pgids:
+        with suppress(ProcessLookupError):
+            os.kill(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while True:
+        reap()
+        alive = [pgid for pgid in pgids if group_alive(pgid)]
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    for pgid in alive:
+        with suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def stop(processes: Mapping[str, subprocess.Popen], grace: float) -> None:
+    """Stop the servers this process started (each one's pid is its process group id) and reap them."""
+    stop_groups([proc.pid for proc in processes.values()], grace, lambda: [proc.poll() for proc in processes.values()])
+    for proc in processes.values():
+        proc.wait()
+
+
+def watchdog(grace: float) -> None:
+    """In its own process: read process group ids from stdin; if stdin closes without "done" (the script died,
+    even by SIGKILL, without stopping its servers), stop those groups."""
+    pgids = []
+    for line in sys.stdin:
+        if line.strip() == "done":
+            return
+        pgids.append(int(line))
+    stop_groups(pgids, grace)
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (http URLs built here)
+            return True
+    except OSError:
+        return False
+
+
+def wait_until_up(ui: LocalUi, checks: dict[str, str], timeout: float) -> None:
+    """Wait until each server answers its health URL; fail, naming its log, if one exits or is too slow."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if name := ui.exited():
+            code = ui.processes[name].returncode
+            raise RuntimeError(f"{name} stopped during startup (exit {code}); see {ui.logs[name]}")
+        checks = {name: url for name, url in checks.items() if not answers(url)}
+        if not checks:
+            return
+        if time.monotonic() > deadline:
+            name, url = next(iter(checks.items()))
+            raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s; see {ui.logs[name]}")
+        time.sleep(0.5)
+
+
+@contextmanager
+def running_ui(
+    home: Path,
+    airflow_port: int = 8080,
+    mlflow_port: int = 5000,
+    *,
+    tracking_uri: str | None = None,
+    startup_timeout: float = STARTUP_SECONDS,
+    grace: float = GRACE_SECONDS,
+) -> Iterator[LocalUi]:
+    """Start the UIs, yield once both answer HTTP, and always stop them (at most `grace` s), even on errors.
+
+    `home` is the AIRFLOW_HOME; its metadata database must be migrated (`airflow db migrate`). `tracking_uri`
+    defaults to the pipeline's (`load_config()`); a remote one starts no MLflow server (`mlflow_url` is None).
+    Raises RuntimeError when a port is taken or a server does not come up (naming its log file).
+    """
+    home = Path(home).resolve()
+    tracking_uri = tracking_uri or configured_tracking_uri()
+    mlflow_url = f"http://{HOST}:{mlflow_port}" if tracking_uri.startswith(("sqlite:", "file:", "/")) else None
+    commands = {name: [sys.executable, "-m", "airflow", *args] for name, args in AIRFLOW_COMPONENTS.items()}
+    check_port_free(airflow_port)
+    if mlflow_url:
+        check_port_free(mlflow_port)
+        commands["mlflow"] = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri]
+        commands["mlflow"] += ["--host", HOST, "--port", str(mlflow_port), "--workers", "1"]  # one user
+    env = airflow_env(home, airflow_port, mlflow_url, os.environ)
+    # MLflow's job runner (GenAI evaluations, trace rollups) is not needed to browse the registry; its 7 workers
+    # take a minute to start on a laptop and hold up the stop while they do.
+    mlflow_env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    password_file = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+    logs = {name: home / "ui-logs" / f"{name}.log" for name in commands}
+    ui = LocalUi(f"http://{HOST}:{airflow_port}", mlflow_url, password_file, logs)
+    (home / "ui-logs").mkdir(parents=True, exist_ok=True)
+    guard = subprocess.Popen(
+        [sys.executable, __file__, "--watchdog", "--grace", str(grace)],
+        stdin=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    with ExitStack() as cleanup:  # runs in reverse: stop the servers, dismiss the watchdog
+        cleanup.callback(guard.wait)
+        cleanup.callback(guard.stdin.close)
+        cleanup.callback(guard.stdin.write, "done\n")
+        cleanup.callback(stop, ui.processes, grace)
+        for name, command in commands.items():
+            with logs[name].open("ab") as log:
+                ui.processes[name] = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                    env=env if name in AIRFLOW_COMPONENTS else mlflow_env, start_new_session=True,
+                )  # fmt: skip
+            guard.stdin.write(f"{ui.processes[name].pid}\n")
+            guard.stdin.flush()
+        checks = {"api-server": f"{ui.airflow_url}/api/v2/monitor/health"}
+        if mlflow_url:
+            checks["mlflow"] = f"{mlflow_url}/health"
+        wait_until_up(ui, checks, startup_timeout)
+        yield ui
+
+
+def stop_on_signal(signum: int, _frame: object) -> None:
+    """The first of Ctrl-C, SIGTERM, SIGHUP exits through the cleanup; later ones are ignored so it can finish
+    (it is bounded). SystemExit, unlike KeyboardInterrupt, ends without a traceback."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    os.write(sys.stdout.fileno(), b"\nStopping the UIs...\n")
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, default=Path(os.environ.get("AIRFLOW_HOME", REPO / ".local" / "airflow")))
+    parser.add_argument("--airflow-port", type=int, default=8080)
+    parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument("--grace", type=float, default=GRACE_SECONDS, help="seconds to stop cleanly before killing")
+    parser.add_argument("--watchdog", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.watchdog:
+        watchdog(args.grace)
+        return 0
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stop_on_signal)
+    print("Starting the UIs (about a minute)...", flush=True)
+    try:
+        with running_ui(args.home, args.airflow_port, args.mlflow_port, grace=args.grace) as ui:
+            print(f"Airflow UI: {ui.airflow_url}  user admin, password in {ui.password_file}")
+            print(f"MLflow UI:  {ui.mlflow_url}" if ui.mlflow_url else "MLflow:     remote tracking URI, no local UI")
+            print(f"Logs:       {ui.logs['api-server'].parent}/ ({', '.join(p.name for p in ui.logs.values())})")
+            print("Ctrl-C stops them.", flush=True)
+            while not (name := ui.exited()):
+                time.sleep(1)
+            print(f"{name} stopped unexpectedly (exit {ui.processes[name].returncode}); see {ui.logs[name]}")
+            return 1
+    except SystemExit:
+        print("Stopped.")
+        raise
+    except RuntimeError as error:
+        print(f"Could not start the UIs: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
