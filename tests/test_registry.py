@@ -135,3 +135,8 @@ def test_a_failure_before_registration_changes_nothing(tmp_path, tracking_uri):
     assert versions() == [1]
     assert str(client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     assert [run.info.status for run in client.search_runs([connect(tracking_uri, DAG_ID)])] == ["FINISHED"] * 2
+
+
+def test_registering_prints_nothing_to_stderr_which_task_logs_show_as_errors(tmp_path, tracking_uri, capfd):
+    publish(tmp_path, tracking_uri, "scheduled__2026-11-24")
+    assert "Successfully registered" not in capfd.readouterr().err

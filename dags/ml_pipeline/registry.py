@@ -8,7 +8,9 @@ the model is registered instead of logging it again.
 
 from __future__ import annotations
 
+import io
 import logging
+from contextlib import redirect_stderr
 
 import mlflow
 import pandas as pd
@@ -116,7 +118,9 @@ def register(
     model_uri = settle_earlier_attempts(client, experiment_id, tags[TAG_DAG_ID], tags[TAG_RUN_ID], best["fingerprint"])
     if model_uri is None:
         model_uri = log_runs(storage, experiment_id, tags, dataset, ranked, skipped, holdout)
-    version = mlflow.register_model(model_uri, model_name, tags=version_tags, await_registration_for=300)
+    # MLflow prints its own notices to stderr, which Airflow's task log shows as errors; the next line says it all.
+    with redirect_stderr(io.StringIO()):
+        version = mlflow.register_model(model_uri, model_name, tags=version_tags, await_registration_for=300)
     log.info("Registered %s v%s (%s) from %s", model_name, version.version, best["candidate"], model_uri)
     return client.get_model_version(model_name, version.version), False
 
