@@ -357,6 +357,12 @@ def main() -> int:
             if persisted.get("alias") != "champion":
                 raise Failure(f"the first run's version should become champion: {persisted}")
             mlflow.check_version(str(persisted["version"]), alias="champion")
+        with step("check persist_model's extra links open the stack's MLflow UI"):
+            links = airflow.call("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/persist_model/links")
+            browser_mlflow = f"http://localhost:{ports['MLFLOW_UI_PORT']}/#/"
+            expected = f"{browser_mlflow}models/{persisted['model_name']}/versions/{persisted['version']}?"
+            if not (links["extra_links"].get("Model version") or "").startswith(expected):
+                raise Failure(f"persist_model's 'Model version' link should start with {expected}: {links}")
         with step("check that each candidate trained in its own mapped instance on the Celery worker"):
             trainings = check_mapped_on_worker(compose, airflow, run_id)
         with step("check the run's artifacts in the S3 endpoint"):
