@@ -29,6 +29,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
+def free_port():
+    """A function that returns a port nothing listens on, on 127.0.0.1, for servers the tests start."""
+    return _free_port
+
+
+@pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server in server mode on loopback, stopped when the session ends. Yields its URL."""
     port = _free_port()

@@ -28,14 +28,6 @@ DOCS = REPO / "docs"
 VIEWPORT = {"width": 1400, "height": 900}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class AirflowApi:
     """The Airflow REST API as the test's own eyes: which runs exist and how they ended."""
@@ -81,7 +73,7 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(airflow_home: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(airflow_home: str, tmp_path_factory: pytest.TempPathFactory, free_port: Any) -> Iterator[Stack]:
     """Airflow (scheduler and all) and the MLflow UI, started once and always stopped. Only triggered runs run."""
     stores = tmp_path_factory.mktemp("ui-stores")
     tracking_uri = f"sqlite:///{stores}/mlflow.db"
@@ -92,7 +84,7 @@ def stack(airflow_home: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         env.setenv("ML_PIPELINE_ARTIFACT_ROOT", str(stores / "artifacts"))
         env.setenv("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
         env.setenv("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "False")  # no scheduled or Asset-triggered runs
-        with running_ui(Path(airflow_home), _free_port(), _free_port(), tracking_uri=tracking_uri) as ui:
+        with running_ui(Path(airflow_home), free_port(), free_port(), tracking_uri=tracking_uri) as ui:
             user, password = next(iter(json.loads(ui.password_file.read_text()).items()))
             response = requests.post(
                 f"{ui.airflow_url}/auth/token", json={"username": user, "password": password}, timeout=30
