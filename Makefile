@@ -106,19 +106,19 @@ lint-deploy: $(TOOLS)/.installed ## cfn-lint + checkov on infra/, zizmor + GitHu
 	$(TOOLS)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 deploy: $(BIN)/.installed ## Deploy to MWAA (env MWAA_BUCKET, MWAA_ENVIRONMENT, AWS_REGION; DEPLOY_ARGS=--wait)
-	$(BIN)/python scripts/deploy_mwaa.py $(DEPLOY_ARGS)
+	$(BIN)/python -m deploy push $(DEPLOY_ARGS)
 
 deploy-plan: $(BIN)/.installed ## Print what `make deploy` would upload, delete and update; changes nothing
-	$(BIN)/python scripts/deploy_mwaa.py --dry-run $(DEPLOY_ARGS)
+	$(BIN)/python -m deploy push --dry-run $(DEPLOY_ARGS)
 
 infra-up: $(BIN)/.installed ## Create/update bucket, OIDC deploy role and MWAA environment (BILLS HOURLY)
-	$(BIN)/python scripts/mwaa_infra.py up $(INFRA_ARGS)
+	$(BIN)/python -m deploy up $(INFRA_ARGS)
 
 infra-down: $(BIN)/.installed ## Delete the MWAA environment: stops the hourly cost (bucket, roles kept)
-	$(BIN)/python scripts/mwaa_infra.py down $(INFRA_ARGS)
+	$(BIN)/python -m deploy down $(INFRA_ARGS)
 
 infra-destroy: $(BIN)/.installed ## Delete the environment, then empty and delete the bucket and roles
-	$(BIN)/python scripts/mwaa_infra.py destroy $(INFRA_ARGS)
+	$(BIN)/python -m deploy destroy $(INFRA_ARGS)
 
 # ---- local docker-compose stack (issue: compose) ----
 # Airflow (CeleryExecutor) + Postgres + Redis + MLflow + S3 endpoint in containers, like MWAA; see README "Local stack".

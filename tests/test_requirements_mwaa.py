@@ -70,11 +70,11 @@ def test_requirements_carry_one_constraint_line_into_the_dags_folder():
 
 
 def test_the_lock_is_synced_with_the_dags():
-    import deploy_mwaa
+    from deploy.bundle import constraint_files
+    from deploy.files import RepoFiles
 
-    shipped = {relative for relative, _ in deploy_mwaa.iter_files(REPO / "dags")}
-    assert "constraints.txt" in shipped
-    assert deploy_mwaa.constraint_files((REPO / "requirements.txt").read_text()) == ["constraints.txt"]
+    assert RepoFiles.read(REPO).ships("dags/constraints.txt")
+    assert constraint_files((REPO / "requirements.txt").read_text()) == ["constraints.txt"]
 
 
 def test_airflow_is_not_repinned_differently():

@@ -8,13 +8,18 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.stub import Stubber
-from deploy_fakes import BUCKET, REQUIREMENTS, write
+from deploy_fakes import BUCKET, REPO_ROOT, REQUIREMENTS, git, write
 
 
 @pytest.fixture
 def fake_repo(tmp_path: Path) -> Path:
-    """A repository tree shaped like this one, with the caches, tests and local stores that must never ship."""
+    """A git clone shaped like this one (same .gitignore and .mwaaignore), with files that must never ship.
+
+    Caches and local stores are there but git-ignored; the tests are tracked and kept out by .mwaaignore.
+    """
     repo = tmp_path / "repo"
+    for ignore_file in (".gitignore", ".mwaaignore"):
+        write(repo / ignore_file, (REPO_ROOT / ignore_file).read_text())
     write(repo / "dags" / "pipeline.py", "from ml_pipeline import tasks\n")
     write(repo / "dags" / "ml_pipeline" / "__init__.py", "")
     write(repo / "dags" / "ml_pipeline" / "tasks.py", "def train():\n    return 1\n")
@@ -34,6 +39,8 @@ def fake_repo(tmp_path: Path) -> Path:
     write(repo / "plugins" / "ml_plugin" / "macros.py", "def ds_nodash(x):\n    return x\n")
     write(repo / "plugins" / "ml_plugin" / "__pycache__" / "macros.cpython-312.pyc", "bytecode")
     write(repo / "requirements.txt", REQUIREMENTS)
+    git(repo, "init", "--quiet")
+    git(repo, "add", "--all")
     return repo
 
 

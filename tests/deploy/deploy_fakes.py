@@ -21,11 +21,35 @@ scikit-learn
 mlflow>=3
 """
 
+EXPECTED_DAG_KEYS = {
+    "dags/pipeline.py",
+    "dags/ml_pipeline/__init__.py",
+    "dags/ml_pipeline/tasks.py",
+    "dags/.airflowignore",
+    "dags/constraints.txt",
+}
+SPARK_JOB = "spark_jobs/score_batch.py"
+SPARK_JOB_TEXT = "from pyspark.sql import SparkSession\n\nprint('placeholder job')\n"
+
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+def track(path: Path) -> Path:
+    """`git add` one file: only files git tracks ship."""
+    git(path.parent, "add", path.name)
+    return path
+
+
+def add_spark_job(repo: Path, text: str = SPARK_JOB_TEXT) -> Path:
+    return track(write(repo / SPARK_JOB, text))
 
 
 def run_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,10 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import botocore.exceptions
-import mwaa_infra
 import pytest
 import yaml
-from deploy_fakes import CfnLoader, write
+from deploy_fakes import CfnLoader, track, write
+
+from deploy import infra
+from deploy.aws import DeployError
+from deploy.cli import parse_args
+from deploy.infra_config import DEFAULT_PYTHON_ENV_KEY, InfraConfig, python_env_key
+from deploy.stacks import deploy_stack
 
 PROJECT = "ml-pipeline"
 
@@ -75,8 +80,8 @@ def params(call: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture
-def config() -> mwaa_infra.InfraConfig:
-    return mwaa_infra.InfraConfig(project=PROJECT, region="us-east-1", github_repository="octo/mlops")
+def config() -> InfraConfig:
+    return InfraConfig(project=PROJECT, region="us-east-1", github_repository="octo/mlops")
 
 
 def test_up_creates_base_uploads_then_creates_environment_with_object_versions(
@@ -90,7 +95,7 @@ def test_up_creates_base_uploads_then_creates_environment_with_object_versions(
     )
     logs: list[str] = []
 
-    outputs = mwaa_infra.up(config, cfn, s3_client, repo=fake_repo, log=logs.append, delay=0)
+    outputs = infra.up(config, cfn, s3_client, repo=fake_repo, log=logs.append, delay=0)
 
     assert cfn.call_names() == [
         ("create_stack", config.base_stack),
@@ -100,7 +105,7 @@ def test_up_creates_base_uploads_then_creates_environment_with_object_versions(
     ]
     base_call, env_call = cfn.calls[0][1], cfn.calls[2][1]
     assert params(base_call) == {"ProjectName": PROJECT, "GitHubRepository": "octo/mlops", "GitHubOidcProviderArn": ""}
-    assert base_call["TemplateBody"] == (mwaa_infra.INFRA / "base.yaml").read_text()
+    assert base_call["TemplateBody"] == (infra.INFRA / "base.yaml").read_text()
     assert env_call["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
     env = params(env_call)
     # The environment starts on exactly the objects the upload just created.
@@ -126,7 +131,7 @@ def test_up_again_updates_and_tolerates_stacks_without_changes(config, fake_repo
     )
     cfn.no_changes = {config.base_stack}
 
-    mwaa_infra.up(config, cfn, s3_client, repo=fake_repo, log=lambda _: None, delay=0)
+    infra.up(config, cfn, s3_client, repo=fake_repo, log=lambda _: None, delay=0)
 
     assert cfn.call_names() == [
         ("update_stack", config.base_stack),
@@ -140,16 +145,14 @@ def test_a_failed_first_create_is_deleted_and_created_again(config, tmp_path):
     template = tmp_path / "t.yaml"
     template.write_text("Resources: {}\n")
 
-    mwaa_infra.deploy_stack(cfn, "s", template, {}, log=lambda _: None, delay=0)
+    deploy_stack(cfn, "s", template, {}, log=lambda _: None, delay=0)
 
     assert [name for name, _ in cfn.call_names()] == ["delete_stack", "wait", "create_stack", "wait"]
 
 
 def test_up_requires_the_github_repository(config, s3_client):
-    with pytest.raises(mwaa_infra.deploy_mwaa.DeployError, match="GitHub repository"):
-        mwaa_infra.up(
-            mwaa_infra.InfraConfig(project=PROJECT, region="us-east-1"), FakeCloudFormation(), s3_client, delay=0
-        )
+    with pytest.raises(DeployError, match="GitHub repository"):
+        infra.up(InfraConfig(project=PROJECT, region="us-east-1"), FakeCloudFormation(), s3_client, delay=0)
 
 
 def test_down_deletes_only_the_billed_environment_stack(config):
@@ -159,7 +162,7 @@ def test_down_deletes_only_the_billed_environment_stack(config):
             config.environment_stack: {"StackStatus": "CREATE_COMPLETE"},
         }
     )
-    mwaa_infra.down(config, cfn, log=lambda _: None, delay=0)
+    infra.down(config, cfn, log=lambda _: None, delay=0)
     assert cfn.call_names() == [("delete_stack", config.environment_stack), ("wait", config.environment_stack)]
     assert set(cfn.stacks) == {config.base_stack}
 
@@ -176,7 +179,7 @@ def test_destroy_empties_the_versioned_bucket_then_deletes_both_stacks(config, b
         outputs={config.base_stack: {"BucketName": bucket}},
     )
 
-    mwaa_infra.destroy(config, cfn, s3_client, log=lambda _: None, delay=0)
+    infra.destroy(config, cfn, s3_client, log=lambda _: None, delay=0)
 
     versions = s3_client.list_object_versions(Bucket=bucket)
     assert versions.get("Versions", []) == [] and versions.get("DeleteMarkers", []) == []
@@ -187,7 +190,7 @@ def test_destroy_empties_the_versioned_bucket_then_deletes_both_stacks(config, b
 
 
 def test_parse_args_reads_the_environment():
-    args = mwaa_infra.parse_args(
+    args = parse_args(
         ["up"], {"AWS_REGION": "eu-west-1", "MWAA_ENVIRONMENT": "wine", "GITHUB_REPOSITORY": "octo/mlops"}
     )
     assert (args.project, args.region, args.github_repository) == ("wine", "eu-west-1", "octo/mlops")
@@ -199,7 +202,7 @@ def test_parse_args_reads_the_environment():
 APPLICATION_ID = "00fabc123def4567"
 
 
-def emr_cfn(config: mwaa_infra.InfraConfig, bucket: str) -> FakeCloudFormation:
+def emr_cfn(config: InfraConfig, bucket: str) -> FakeCloudFormation:
     return FakeCloudFormation(
         outputs={
             config.base_stack: {
@@ -213,8 +216,8 @@ def emr_cfn(config: mwaa_infra.InfraConfig, bucket: str) -> FakeCloudFormation:
 
 
 def test_up_with_emr_serverless_passes_the_application_to_the_environment(fake_repo, bucket, s3_client):
-    write(fake_repo / "spark_jobs" / "score_batch.py", "print('job')\n")
-    config = mwaa_infra.InfraConfig(
+    track(write(fake_repo / "spark_jobs" / "score_batch.py", "print('job')\n"))
+    config = InfraConfig(
         project=PROJECT,
         region="us-east-1",
         github_repository="octo/mlops",
@@ -227,7 +230,7 @@ def test_up_with_emr_serverless_passes_the_application_to_the_environment(fake_r
     cfn = emr_cfn(config, bucket)
     logs: list[str] = []
 
-    mwaa_infra.up(config, cfn, s3_client, repo=fake_repo, log=logs.append, delay=0)
+    infra.up(config, cfn, s3_client, repo=fake_repo, log=logs.append, delay=0)
 
     base, env = params(cfn.calls[0][1]), params(cfn.calls[2][1])
     assert base == {
@@ -261,7 +264,7 @@ def test_up_with_emr_serverless_passes_the_application_to_the_environment(fake_r
 
 def test_up_with_emr_says_nothing_about_an_environment_archive_that_is_there(fake_repo, bucket, s3_client):
     s3_client.put_object(Bucket=bucket, Key="spark_jobs/pyspark_env.tar.gz", Body=b"tar")
-    config = mwaa_infra.InfraConfig(
+    config = InfraConfig(
         project=PROJECT,
         region="us-east-1",
         github_repository="octo/mlops",
@@ -270,7 +273,7 @@ def test_up_with_emr_says_nothing_about_an_environment_archive_that_is_there(fak
     )
     logs: list[str] = []
 
-    mwaa_infra.up(config, emr_cfn(config, bucket), s3_client, repo=fake_repo, log=logs.append, delay=0)
+    infra.up(config, emr_cfn(config, bucket), s3_client, repo=fake_repo, log=logs.append, delay=0)
 
     assert not any("does not exist yet" in line for line in logs)
 
@@ -279,7 +282,7 @@ def test_up_without_emr_leaves_the_application_out(config, fake_repo, bucket, s3
     cfn = FakeCloudFormation(
         outputs={config.base_stack: {"BucketName": bucket, "DeployRoleArn": "arn:aws:iam::123456789012:role/d"}}
     )
-    mwaa_infra.up(config, cfn, s3_client, repo=fake_repo, log=lambda _: None, delay=0)
+    infra.up(config, cfn, s3_client, repo=fake_repo, log=lambda _: None, delay=0)
     assert "EnableEmrServerless" not in params(cfn.calls[0][1])  # template default: false
     env = params(cfn.calls[2][1])
     assert env["EmrApplicationId"] == "" and env["EmrPythonEnvKey"] == ""
@@ -297,8 +300,8 @@ def test_up_without_emr_leaves_the_application_out(config, fake_repo, bucket, s3
 )
 def test_inconsistent_emr_options_are_refused_before_any_stack_call(config, s3_client, changes, message):
     cfn = FakeCloudFormation()
-    with pytest.raises(mwaa_infra.deploy_mwaa.DeployError, match=message):
-        mwaa_infra.up(dataclasses.replace(config, **changes), cfn, s3_client, delay=0)
+    with pytest.raises(DeployError, match=message):
+        infra.up(dataclasses.replace(config, **changes), cfn, s3_client, delay=0)
     assert cfn.calls == []
 
 
@@ -307,31 +310,31 @@ def test_inconsistent_emr_options_are_refused_before_any_stack_call(config, s3_c
     ["s3://another-bucket/spark_jobs/env.tar.gz", "dags/env.tar.gz", "pyspark_env.tar.gz", "spark_jobs/"],
 )
 def test_python_env_must_be_under_spark_jobs_of_the_source_bucket(value):
-    with pytest.raises(mwaa_infra.deploy_mwaa.DeployError, match="spark_jobs/"):
-        mwaa_infra.python_env_key(value, "source-bucket")
+    with pytest.raises(DeployError, match="spark_jobs/"):
+        python_env_key(value, "source-bucket")
 
 
 def test_python_env_key_accepts_a_key_or_a_uri_in_the_source_bucket():
-    assert mwaa_infra.python_env_key("", "b") == ""
-    assert mwaa_infra.python_env_key("spark_jobs/e.tar.gz", "b") == "spark_jobs/e.tar.gz"
-    assert mwaa_infra.python_env_key("s3://b/spark_jobs/e.tar.gz", "b") == "spark_jobs/e.tar.gz"
+    assert python_env_key("", "b") == ""
+    assert python_env_key("spark_jobs/e.tar.gz", "b") == "spark_jobs/e.tar.gz"
+    assert python_env_key("s3://b/spark_jobs/e.tar.gz", "b") == "spark_jobs/e.tar.gz"
 
 
 def test_parse_args_emr_flags():
-    args = mwaa_infra.parse_args(["up", "--emr-serverless", "--emr-python-env"], {"AWS_REGION": "eu-west-1"})
+    args = parse_args(["up", "--emr-serverless", "--emr-python-env"], {"AWS_REGION": "eu-west-1"})
     assert args.emr_serverless is True
-    assert args.emr_python_env == mwaa_infra.DEFAULT_PYTHON_ENV_KEY == "spark_jobs/pyspark_env.tar.gz"
-    assert mwaa_infra.parse_args(["up"], {"AWS_REGION": "eu-west-1", "MWAA_EMR_SERVERLESS": "true"}).emr_serverless
-    off = mwaa_infra.parse_args(["up"], {"AWS_REGION": "eu-west-1"})
+    assert args.emr_python_env == DEFAULT_PYTHON_ENV_KEY == "spark_jobs/pyspark_env.tar.gz"
+    assert parse_args(["up"], {"AWS_REGION": "eu-west-1", "MWAA_EMR_SERVERLESS": "true"}).emr_serverless
+    off = parse_args(["up"], {"AWS_REGION": "eu-west-1"})
     assert off.emr_serverless is False and off.emr_python_env == ""
     # main() builds InfraConfig from the parsed arguments by field name.
-    assert {f.name for f in dataclasses.fields(mwaa_infra.InfraConfig)} <= set(vars(off))
+    assert {f.name for f in dataclasses.fields(InfraConfig)} <= set(vars(off))
 
 
 def test_emr_defaults_are_the_templates():
-    base = yaml.load((mwaa_infra.INFRA / "base.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader
+    base = yaml.load((infra.INFRA / "base.yaml").read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader
     defaults = {name: spec.get("Default") for name, spec in base["Parameters"].items()}
-    config = mwaa_infra.InfraConfig(project=PROJECT, region="us-east-1")
+    config = InfraConfig(project=PROJECT, region="us-east-1")
     assert config.emr_release_label == defaults["EmrReleaseLabel"]
     assert config.emr_architecture == defaults["EmrArchitecture"]
     assert config.emr_max_vcpu == defaults["EmrMaximumVcpu"]

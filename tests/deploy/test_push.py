@@ -1,20 +1,23 @@
-"""The deploy tool against moto S3 (server mode, versioned bucket) with the MWAA client stubbed."""
+"""`make deploy` (deploy.push and its command line) against moto S3 (server mode, versioned bucket), MWAA stubbed."""
 
 from __future__ import annotations
 
 import hashlib
-import io
-import os
-import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import deploy_mwaa
 import pytest
 from botocore.stub import ANY, Stubber
-from deploy_fakes import ENVIRONMENT, write
+from deploy_fakes import ENVIRONMENT, EXPECTED_DAG_KEYS, SPARK_JOB, SPARK_JOB_TEXT, add_spark_job, track, write
+
+from deploy import cli as deploy_cli
+from deploy.aws import DeployError
+from deploy.bundle import Artifact
+from deploy.push import Summary, push
+from deploy.sync import ArtifactState, Plan, apply_plan
 
 REQUIREMENTS_ARN = "arn:aws:airflow:us-east-1:123456789012:environment/" + ENVIRONMENT
 
@@ -31,9 +34,9 @@ def latest_version(s3_client, bucket: str, key: str) -> str:
     return s3_client.head_object(Bucket=bucket, Key=key)["VersionId"]
 
 
-def run(repo: Path, bucket: str, s3_client, mwaa_client, **kwargs: Any) -> deploy_mwaa.Summary:
+def run(repo: Path, bucket: str, s3_client, mwaa_client, **kwargs: Any) -> Summary:
     logs: list[str] = []
-    summary = deploy_mwaa.deploy(
+    summary = push(
         repo=repo,
         bucket=bucket,
         environment=ENVIRONMENT,
@@ -74,14 +77,6 @@ ANY_UPDATE = {
     "RequirementsS3ObjectVersion": ANY,
     "PluginsS3Path": "plugins.zip",
     "PluginsS3ObjectVersion": ANY,
-}
-
-EXPECTED_DAG_KEYS = {
-    "dags/pipeline.py",
-    "dags/ml_pipeline/__init__.py",
-    "dags/ml_pipeline/tasks.py",
-    "dags/.airflowignore",
-    "dags/constraints.txt",
 }
 
 
@@ -216,7 +211,7 @@ def test_changed_lock_file_republishes_requirements_after_the_lock(fake_repo, bu
 def test_startup_script_is_uploaded_and_referenced_when_the_repo_has_one(fake_repo, bucket, s3_client, mwaa):
     versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
     client, stubber = mwaa
-    write(fake_repo / "startup.sh", "#!/bin/sh\nexport ML_PIPELINE_MODEL_NAME=wine\n")
+    track(write(fake_repo / "startup.sh", "#!/bin/sh\nexport ML_PIPELINE_MODEL_NAME=wine\n"))
     expect_update(stubber, versions, {"StartupScriptS3Path": "startup.sh", "StartupScriptS3ObjectVersion": ANY})
 
     summary = run(fake_repo, bucket, s3_client, client)
@@ -321,7 +316,7 @@ def test_wait_fails_clearly_when_the_update_fails(fake_repo, bucket, s3_client, 
     stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
     stubber.add_response("get_environment", final, {"Name": ENVIRONMENT})
 
-    with pytest.raises(deploy_mwaa.DeployError, match=r"update failed.*pip failed"):
+    with pytest.raises(DeployError, match=r"update failed.*pip failed"):
         run(fake_repo, bucket, s3_client, client, wait=True)
 
 
@@ -329,7 +324,7 @@ def test_busy_environment_without_wait_fails_after_uploading(fake_repo, bucket, 
     client, stubber = mwaa
     stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
 
-    with pytest.raises(deploy_mwaa.DeployError, match="is UPDATING, so it cannot be updated now"):
+    with pytest.raises(DeployError, match="is UPDATING, so it cannot be updated now"):
         run(fake_repo, bucket, s3_client, client)
     assert "requirements.txt" in keys(s3_client, bucket)
 
@@ -356,52 +351,11 @@ def test_dry_run_prints_the_plan_and_changes_nothing(fake_repo, bucket, s3_clien
     assert "environment update: yes (PluginsS3ObjectVersion=<new version>, RequirementsS3ObjectVersion=" in rendered
 
 
-def test_caches_tests_and_local_stores_are_never_collected(fake_repo):
-    collected = {relative for relative, _ in deploy_mwaa.iter_files(fake_repo / "dags")}
-    assert collected == {k.removeprefix("dags/") for k in EXPECTED_DAG_KEYS}
-
-
-def plugin_names(data: bytes) -> list[str]:
-    return zipfile.ZipFile(io.BytesIO(data)).namelist()
-
-
-def test_plugins_zip_is_deterministic_rooted_and_755(fake_repo, tmp_path):
-    first = deploy_mwaa.build_plugins_zip(fake_repo / "plugins")
-    # Other modification times (a fresh clone, a touched file) must give the same bytes.
-    for number, path in enumerate(sorted((fake_repo / "plugins").rglob("*"))):
-        os.utime(path, (1_000_000_000 + number, 1_000_000_000 + number))
-    second = deploy_mwaa.build_plugins_zip(fake_repo / "plugins")
-    assert first is not None and first == second
-    assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest()
-
-    archive = zipfile.ZipFile(io.BytesIO(first))
-    names = archive.namelist()
-    assert "ml_plugin/__init__.py" in names and "ml_plugin/macros.py" in names
-    assert not any(name.startswith("plugins/") for name in names), "no wrapping folder"
-    assert not any("__pycache__" in name for name in names)
-    for info in archive.infolist():
-        assert (info.external_attr >> 16) & 0o777 == 0o755, info.filename
-    extracted = tmp_path / "extracted"
-    archive.extractall(extracted)
-    assert (extracted / "ml_plugin" / "macros.py").read_bytes() == (
-        fake_repo / "plugins/ml_plugin/macros.py"
-    ).read_bytes()
-
-
-def test_empty_plugins_folder_ships_no_zip(fake_repo):
-    for path in sorted((fake_repo / "plugins").rglob("*"), reverse=True):
-        path.unlink() if path.is_file() else path.rmdir()
-    assert deploy_mwaa.build_plugins_zip(fake_repo / "plugins") is None
-    artifacts, notes = deploy_mwaa.collect_artifacts(fake_repo)
-    assert [a.key for a in artifacts] == ["requirements.txt"]
-    assert any("plugins/ has no files" in note for note in notes)
-
-
 # ---- the command line: configuration and clear errors ----
 
 
 def cli(argv: list[str], s3_client, mwaa_client) -> int:
-    return deploy_mwaa.main(argv, clients=lambda region: (s3_client, mwaa_client))
+    return deploy_cli.main(["push", *argv], clients=lambda region: SimpleNamespace(s3=s3_client, mwaa=mwaa_client))
 
 
 def test_cli_reads_configuration_from_environment_variables(fake_repo, bucket, s3_client, mwaa, monkeypatch, capsys):
@@ -423,7 +377,7 @@ def test_cli_missing_bucket_is_a_usage_error(monkeypatch, capsys):
     for name in ("MWAA_BUCKET", "MWAA_ENVIRONMENT"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(SystemExit) as raised:
-        deploy_mwaa.main(["--environment", ENVIRONMENT, "--region", "us-east-1"])
+        deploy_cli.main(["push", "--environment", ENVIRONMENT, "--region", "us-east-1"])
     assert raised.value.code == 2
     assert "--bucket or MWAA_BUCKET" in capsys.readouterr().err
 
@@ -463,7 +417,7 @@ def test_cli_missing_credentials_fail_clearly(fake_repo, monkeypatch, tmp_path, 
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
     argv = ["--repo", str(fake_repo), "--bucket", "b", "--environment", ENVIRONMENT, "--region", "us-east-1"]
-    assert deploy_mwaa.main(argv) == 1
+    assert deploy_cli.main(["push", *argv]) == 1
     assert "no AWS credentials found" in capsys.readouterr().err
 
 
@@ -478,13 +432,6 @@ def test_cli_unknown_environment_fails_clearly(fake_repo, bucket, s3_client, cap
 
 # ---- the EMR Serverless job script (batch_predictions, scoring_engine=spark) ----
 
-SPARK_JOB = "spark_jobs/score_batch.py"
-SPARK_JOB_TEXT = "from pyspark.sql import SparkSession\n\nprint('placeholder job')\n"
-
-
-def add_spark_job(repo: Path, text: str = SPARK_JOB_TEXT) -> Path:
-    return write(repo / SPARK_JOB, text)
-
 
 def test_spark_job_is_planned_and_uploaded_outside_dags_without_an_environment_update_of_its_own(
     fake_repo, bucket, s3_client, mwaa
@@ -496,9 +443,7 @@ def test_spark_job_is_planned_and_uploaded_outside_dags_without_an_environment_u
     stubber.add_response("update_environment", {"Arn": REQUIREMENTS_ARN}, ANY_UPDATE)
     logs: list[str] = []
 
-    summary = deploy_mwaa.deploy(
-        repo=fake_repo, bucket=bucket, environment=ENVIRONMENT, s3=s3_client, mwaa=client, log=logs.append
-    )
+    summary = push(repo=fake_repo, bucket=bucket, environment=ENVIRONMENT, s3=s3_client, mwaa=client, log=logs.append)
 
     stubber.assert_no_pending_responses()
     assert f"  upload  {SPARK_JOB} ({len(SPARK_JOB_TEXT)} bytes, content changed; EMR Serverless job" in logs[0]
@@ -519,9 +464,7 @@ def test_unchanged_spark_job_is_skipped(fake_repo, bucket, s3_client, mwaa):
     stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
     logs: list[str] = []
 
-    summary = deploy_mwaa.deploy(
-        repo=fake_repo, bucket=bucket, environment=ENVIRONMENT, s3=s3_client, mwaa=client, log=logs.append
-    )
+    summary = push(repo=fake_repo, bucket=bucket, environment=ENVIRONMENT, s3=s3_client, mwaa=client, log=logs.append)
 
     stubber.assert_no_pending_responses()
     assert summary.uploaded == [] and summary.environment_update is None
@@ -578,23 +521,13 @@ def test_cli_dry_run_prints_the_spark_job(fake_repo, bucket, s3_client, mwaa, ca
     assert SPARK_JOB in out.split("files uploaded:")[1]
 
 
-def test_a_repo_without_the_spark_job_notes_it_and_ships_nothing_for_it(fake_repo):
-    artifacts, notes = deploy_mwaa.collect_artifacts(fake_repo)
-    assert SPARK_JOB not in [a.key for a in artifacts]
-    assert any(note.startswith(f"{SPARK_JOB}: not in the repo") for note in notes)
-    add_spark_job(fake_repo)
-    artifacts, _ = deploy_mwaa.collect_artifacts(fake_repo)
-    (job,) = [a for a in artifacts if a.key == SPARK_JOB]
-    assert not job.read_by_mwaa and job.path_field is None and job.version_field is None
-
-
 def test_a_deploy_role_that_may_not_write_the_spark_job_yet_fails_with_what_to_do(fake_repo, s3_endpoint):
     """Until `make infra-up` updates the base stack, the deploy role of an older stack may not write spark_jobs/."""
     s3 = boto3.client("s3", region_name="us-east-1")
-    artifact = deploy_mwaa.Artifact(SPARK_JOB, SPARK_JOB_TEXT.encode())
-    state = deploy_mwaa.ArtifactState(artifact, changed=True, version_id=None)
-    plan = deploy_mwaa.Plan([], [], 0, [state], [])
+    artifact = Artifact(SPARK_JOB, SPARK_JOB_TEXT.encode())
+    state = ArtifactState(artifact, changed=True, version_id=None)
+    plan = Plan([], [], 0, [state], [])
     with Stubber(s3) as stubber:
         stubber.add_client_error("put_object", "AccessDenied", "Access Denied", 403)
-        with pytest.raises(deploy_mwaa.DeployError, match=r"access denied writing s3://b/spark_jobs/.*make infra-up"):
-            deploy_mwaa.apply_plan(s3, "b", plan, deploy_mwaa.Summary(), log=lambda _: None)
+        with pytest.raises(DeployError, match=r"access denied writing s3://b/spark_jobs/.*make infra-up"):
+            apply_plan(s3, "b", plan, log=lambda _: None)

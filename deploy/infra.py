@@ -1,0 +1,104 @@
+"""Create or delete this project's MWAA infrastructure with one command each (`make infra-up` / `make infra-down`).
+
+MWAA cannot be paused and bills every hour, so the infrastructure is two CloudFormation stacks:
+- `<project>-mwaa-base` (infra/base.yaml): the versioned source bucket, GitHub's OIDC provider and the deploy role.
+  Costs next to nothing and is kept by `down`, so DAGs, object versions and the GitHub setup survive;
+- `<project>-mwaa-environment` (infra/environment.yaml): the Airflow environment, its VPC/NAT and execution role.
+  This is what costs money; `down` deletes it, `up` recreates it.
+
+`up` creates/updates the base stack, publishes the repo exactly as `make deploy` does (MWAA needs requirements.txt and
+plugins.zip object versions at creation), then creates/updates the environment stack with those versions. `destroy`
+also empties and deletes the base stack.
+
+With `emr_serverless` the base stack also holds the EMR Serverless Spark application and job runtime role that
+batch_predictions (scoring_engine=spark) runs spark_jobs/score_batch.py with; they bill only while a job runs, so
+`down` keeps them. The environment stack then lets the execution role submit jobs to that application and writes its
+id, the role and the job script's location into the ml_pipeline Variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deploy.aws import DeployError, head_object
+from deploy.bundle import SPARK_JOB_SCRIPT
+from deploy.infra_config import InfraConfig, base_parameters, check_config, environment_parameters, python_env_key
+from deploy.stacks import WAITER_DELAY, delete_stack, deploy_stack, empty_bucket, stack_outputs, stack_status
+from deploy.sync import Log, publish
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+INFRA = REPO_ROOT / "infra"
+
+
+def up(
+    config: InfraConfig,
+    cfn: Any,
+    s3: Any,
+    repo: Path = REPO_ROOT,
+    log: Log = print,
+    delay: float = WAITER_DELAY,
+) -> dict[str, str]:
+    check_config(config)
+    base = deploy_stack(cfn, config.base_stack, INFRA / "base.yaml", base_parameters(config), log, delay)
+    bucket = base["BucketName"]
+    emr_application_id = base.get("EmrApplicationId", "") if config.emr_serverless else ""
+    if config.emr_serverless and not emr_application_id:
+        raise DeployError(f"stack {config.base_stack} has no EmrApplicationId output after the update")
+    # Checked before the upload: a wrong bucket in --emr-python-env should not leave a half-done `up`.
+    env_key = python_env_key(config.emr_python_env, bucket) if emr_application_id else ""
+    plan = publish(s3, bucket, repo, log)
+    log(f"published {plan.totals()}")
+    versions = plan.versions()
+    environment = deploy_stack(
+        cfn,
+        config.environment_stack,
+        INFRA / "environment.yaml",
+        environment_parameters(config, bucket, versions, emr_application_id),
+        log,
+        delay,
+    )
+    outputs = {**base, **environment}
+    lines = [
+        "",
+        f"MWAA environment {config.project} is up. It bills every hour until `make infra-down`.",
+        f"Airflow UI: {outputs.get('WebserverUrl', '?')}",
+        "Set these GitHub repository variables (Settings > Secrets and variables > Actions > Variables):",
+        f"  AWS_REGION={config.region}",
+        f"  MWAA_BUCKET={bucket}",
+        f"  MWAA_ENVIRONMENT={config.project}",
+        f"  AWS_DEPLOY_ROLE_ARN={outputs['DeployRoleArn']}",
+    ]
+    if emr_application_id:
+        lines += [
+            f"EMR Serverless application {emr_application_id} (bills only while a job runs; stops after "
+            f"{config.emr_idle_timeout_minutes} idle minutes), job role {outputs.get('EmrJobRoleArn', '?')}.",
+            f"Spark job: s3://{bucket}/{SPARK_JOB_SCRIPT} (`make deploy` uploads it).",
+        ]
+        if env_key and head_object(s3, bucket, env_key) is None:
+            lines.append(
+                f"The Python environment s3://{bucket}/{env_key} does not exist yet: build it with venv-pack and "
+                f"upload it (aws s3 cp pyspark_env.tar.gz s3://{bucket}/{env_key}) before scoring with Spark."
+            )
+    log("\n".join(lines))
+    return outputs
+
+
+def down(config: InfraConfig, cfn: Any, log: Log = print, delay: float = WAITER_DELAY) -> None:
+    delete_stack(cfn, config.environment_stack, log, delay)
+    log(
+        f"MWAA environment {config.project} is deleted and no longer bills. The base stack {config.base_stack} "
+        "(bucket, deploy role) is kept: `make infra-up` recreates the environment from it, `make infra-destroy` "
+        "deletes it too."
+    )
+
+
+def destroy(config: InfraConfig, cfn: Any, s3: Any, log: Log = print, delay: float = WAITER_DELAY) -> None:
+    delete_stack(cfn, config.environment_stack, log, delay)
+    if stack_status(cfn, config.base_stack) is None:
+        log(f"stack {config.base_stack} does not exist")
+        return
+    bucket = stack_outputs(cfn, config.base_stack).get("BucketName")
+    if bucket:
+        log(f"emptied s3://{bucket}: {empty_bucket(s3, bucket)} object version(s) deleted")
+    delete_stack(cfn, config.base_stack, log, delay)
