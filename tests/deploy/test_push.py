@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import ANY, Stubber
 from deploy_fakes import ENVIRONMENT, EXPECTED_DAG_KEYS, SPARK_JOB, SPARK_JOB_TEXT, add_spark_job, track, write
 
@@ -419,6 +420,19 @@ def test_cli_missing_credentials_fail_clearly(fake_repo, monkeypatch, tmp_path, 
     argv = ["--repo", str(fake_repo), "--bucket", "b", "--environment", ENVIRONMENT, "--region", "us-east-1"]
     assert deploy_cli.main(["push", *argv]) == 1
     assert "no AWS credentials found" in capsys.readouterr().err
+
+
+def test_cli_unreachable_endpoint_fails_in_one_line(fake_repo, free_port, capsys):
+    unreachable = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=2),
+    )
+    argv = ["--repo", str(fake_repo), "--bucket", "b", "--environment", ENVIRONMENT, "--region", "us-east-1"]
+    assert cli(argv, unreachable, None) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("deploy failed: Could not connect to the endpoint URL") and err.count("\n") == 1
 
 
 def test_cli_unknown_environment_fails_clearly(fake_repo, bucket, s3_client, capsys, s3_endpoint):
