@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import botocore.exceptions
+import tenacity
 
 from deploy.aws import DeployError, error_code
 from deploy.sync import ArtifactState, Log
@@ -66,32 +67,38 @@ def wait_for_environment(
     environment may still report AVAILABLE from before it: only an UPDATING status seen since, or a LastUpdate created
     after `since`, shows that this update is the one that finished.
     """
-    deadline = time.monotonic() + timeout
-    last = None
-    seen_busy = False
-    while True:
+    seen: list[str | None] = []
+
+    def finished() -> dict[str, Any] | None:
         environment = get_environment(mwaa, name)
         status = environment.get("Status")
-        if status != last:
+        if not seen or seen[-1] != status:
             log(f"environment {name}: {status}")
-            last = status
+        seen.append(status)
         last_update = environment.get("LastUpdate") or {}
         created = last_update.get("CreatedAt")
-        ours = since is None or seen_busy or (isinstance(created, datetime) and created >= since)
-        if status in BUSY:
-            seen_busy = True
-        elif status in FAILED or (since is not None and ours and last_update.get("Status") == "FAILED"):
+        ours = since is None or bool(BUSY & set(seen)) or (isinstance(created, datetime) and created >= since)
+        if status in FAILED or (
+            status not in BUSY and since is not None and ours and last_update.get("Status") == "FAILED"
+        ):
             error = last_update.get("Error") or {}
             detail = f"{error.get('ErrorCode', '')}: {error.get('ErrorMessage', '')}".strip(": ")
             raise DeployError(
                 f"MWAA environment {name!r} update failed (status {status}){': ' + detail if detail else ''}; "
                 "MWAA keeps running the previous versions"
             )
-        elif status == "AVAILABLE" and ours:
-            return environment
-        if time.monotonic() > deadline:
-            raise DeployError(f"MWAA environment {name!r} is still {status} after {timeout:.0f} s")
-        sleep(poll)
+        return environment if status == "AVAILABLE" and ours else None
+
+    polling = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_fixed(poll),
+        retry=tenacity.retry_if_result(lambda environment: environment is None),
+        sleep=sleep,
+    )
+    try:
+        return polling(finished)
+    except tenacity.RetryError as error:
+        raise DeployError(f"MWAA environment {name!r} is still {seen[-1]} after {timeout:.0f} s") from error
 
 
 def update_environment(

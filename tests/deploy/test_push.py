@@ -291,6 +291,17 @@ def test_wait_for_a_busy_environment_then_update_it_despite_an_old_failure(fake_
     assert summary.environment_update is not None
 
 
+def test_wait_is_bounded_by_the_timeout(fake_repo, bucket, s3_client, mwaa):
+    client, stubber = mwaa
+    stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
+    stubber.add_response("get_environment", environment("UPDATING"), {"Name": ENVIRONMENT})
+
+    with pytest.raises(DeployError, match="is still UPDATING after 0 s"):
+        run(fake_repo, bucket, s3_client, client, wait=True, timeout=0)
+    stubber.assert_no_pending_responses()  # one look to decide, one poll, then the bound
+    assert "requirements.txt" in keys(s3_client, bucket), "the upload is kept: the next deploy only updates"
+
+
 def test_an_environment_whose_last_update_failed_accepts_a_new_one(fake_repo, bucket, s3_client, mwaa):
     client, stubber = mwaa
     stubber.add_response("get_environment", environment("UPDATE_FAILED"), {"Name": ENVIRONMENT})
