@@ -35,8 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def look_up(args: argparse.Namespace) -> dict[str, Any]:
     """The input rows first (no registry call for a bad file), then the model's description and predictions."""
     from mlflow import MlflowClient
+    from model_lookup import describe, predict, read_rows
 
-    from ml_pipeline.lookup import describe, predict, read_rows
     from ml_pipeline.tracking import use_tracking_server
     from ml_pipeline.versions import resolve
 
@@ -53,8 +53,8 @@ def look_up(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mlflow.exceptions import MlflowException  # imports mlflow, which sets up its loggers
+    from model_lookup import InputError
 
-    from ml_pipeline.lookup import InputError
     from ml_pipeline.versions import ModelNotFoundError
 
     try:

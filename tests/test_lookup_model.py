@@ -5,10 +5,10 @@ import json
 import lookup_model
 import mlflow
 import pytest
+from model_lookup import read_rows
 from pipeline_runs import publish
 
 from ml_pipeline.data import FEATURES
-from ml_pipeline.lookup import read_rows
 
 SAMPLE = lookup_model.REPO / "scripts" / "sample_input.csv"
 HEADER, FIRST_ROW, SECOND_ROW = SAMPLE.read_text().splitlines()[:3]

@@ -1,4 +1,7 @@
-"""Look a registered model up the way other services do (`models:/<name>@champion`) and predict with it."""
+"""Look a registered model up the way other services do (`models:/<name>@champion`) and predict with it.
+
+Only scripts/lookup_model.py (`make predict`) uses this, so it lives here rather than in the DAG code MWAA loads.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from ml_pipeline.contract import FEATURES
-from ml_pipeline.registry import find_version
-from ml_pipeline.versions import ModelNotFoundError
 
 Record = dict[str, Any]
 ABSENT = object()  # a JSON row without the key
@@ -26,13 +27,6 @@ SHOWN_CHARACTERS = 40  # of a bad value quoted in a message
 
 class InputError(ValueError):
     """Rows to predict that cannot be scored; the message names the file, and the column and row where it can."""
-
-
-def version_for_run(client: MlflowClient, name: str, dag_id: str, run_id: str) -> ModelVersion:
-    found = find_version(client, name, dag_id, run_id)
-    if found is None:
-        raise ModelNotFoundError(f"no version of '{name}' was registered by {dag_id} run {run_id}")
-    return client.get_model_version(found.name, found.version)  # a search leaves the aliases out
 
 
 def describe(client: MlflowClient, model_version: ModelVersion) -> dict[str, Any]:
