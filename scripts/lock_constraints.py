@@ -9,21 +9,28 @@ and none of them needs the internet to decide which.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
 REPO = Path(__file__).resolve().parent.parent
 OFFICIAL_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt"
 MARKER = "# ---- Project pins (not in Airflow's constraints), resolved by `make lock` ----"
 
 
-def _name(line: str) -> str | None:
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line.strip())
-    return re.sub(r"[-_.]+", "-", match.group(1)).lower() if match else None
+def pinned_name(line: str) -> NormalizedName | None:
+    """The package a `name==version` line pins, as pip compares names (Foo_Bar is foo-bar); None for other lines."""
+    try:
+        requirement = Requirement(line.partition("#")[0])
+    except InvalidRequirement:  # blank, a comment or an option such as --index-url
+        return None
+    is_pin = [specifier.operator for specifier in requirement.specifier] == ["=="]
+    return canonicalize_name(requirement.name) if is_pin else None
 
 
 def read_official(source: str) -> str:
@@ -73,12 +80,13 @@ def resolve(official: Path, requirement_files: list[Path], python_version: str) 
 def merge(official_text: str, resolved_text: str) -> str:
     """Official pins verbatim, then resolved pins for everything they miss (a previous lock's additions dropped)."""
     base = official_text.split(MARKER)[0].rstrip("\n")
-    official_names = {_name(line) for line in base.splitlines()} - {None}
-    extra = sorted(
-        (line.strip() for line in resolved_text.splitlines() if _name(line) and _name(line) not in official_names),
-        key=lambda line: _name(line) or "",
+    official_names = {pinned_name(line) for line in base.splitlines()} - {None}
+    project_pins = sorted(
+        (name, line.strip())
+        for line in resolved_text.splitlines()
+        if (name := pinned_name(line)) and name not in official_names
     )
-    return f"{base}\n\n{MARKER}\n" + "\n".join(extra) + "\n"
+    return f"{base}\n\n{MARKER}\n" + "\n".join(line for _, line in project_pins) + "\n"
 
 
 def main() -> int:

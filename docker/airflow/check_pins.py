@@ -6,27 +6,35 @@ requirements.txt under the same dags/constraints.txt.
 
 from __future__ import annotations
 
-import re
 import sys
 from importlib.metadata import distributions
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import Specifier
+from packaging.utils import NormalizedName, canonicalize_name
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+
+def pin(line: str) -> tuple[NormalizedName, Specifier] | None:
+    """The package a `name==version` line pins and that `==version`; None for comments, options and ranges."""
+    try:
+        requirement = Requirement(line.partition("#")[0])
+    except InvalidRequirement:
+        return None
+    specifiers = list(requirement.specifier)
+    if len(specifiers) != 1 or specifiers[0].operator != "==":
+        return None
+    return canonicalize_name(requirement.name), specifiers[0]
 
 
 def main(constraints_path: str) -> int:
-    pins: dict[str, str] = {}
-    for line in Path(constraints_path).read_text(encoding="utf-8").splitlines():
-        match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)", line.strip())
-        if match:
-            pins[canonical(match[1])] = match[2]
-    installed = {canonical(dist.metadata["Name"]): dist.version for dist in distributions()}
+    lines = Path(constraints_path).read_text(encoding="utf-8").splitlines()
+    pins = dict(found for line in lines if (found := pin(line)))
+    installed = {canonicalize_name(dist.metadata["Name"]): dist.version for dist in distributions()}
     drift = sorted(
-        f"{name}: installed {version}, pinned {pins[name]}"
+        f"{name}: installed {version}, pinned {pins[name].version}"
         for name, version in installed.items()
-        if name in pins and pins[name] != version
+        if name in pins and not pins[name].contains(version, prereleases=True)
     )
     for line in drift:
         print(line, file=sys.stderr)
