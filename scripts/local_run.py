@@ -4,30 +4,28 @@
   database is migrated when it is not current, so the script also works when run directly;
 - everything Airflow, the tasks and their libraries print goes to a log file; the console gets one line per task
   state change;
-- Ctrl-C or SIGTERM fails the task that is running (no retry), so the run ends within seconds; the champion
-  only moves in persist_model's last step, so an interrupted run never changes it;
+- Ctrl-C or SIGTERM fails the task that is running (no retry; stop_signals), so the run ends within seconds; the
+  champion only moves in persist_model's last step, so an interrupted run never changes it;
 - the UI shows the run as the scheduler's: each task's log where it reads it (task_logs), its start (run_start).
 """
 
 from __future__ import annotations
 
-import _thread
 import os
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from stop_signals import Interrupted, exit_code, stopped_by_signals
+
 REPO = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.3
-GRACE_SECONDS = 5.0
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def use_repository_airflow() -> None:
@@ -75,56 +73,6 @@ def output_to(log_file: Path) -> Iterator[IO[str]]:
             for fd in saved:
                 os.close(fd)
             console.close()
-
-
-class Interrupted(BaseException):
-    """Set by Ctrl-C or SIGTERM; subclassed from Airflow's termination error so the running task fails at once."""
-
-
-def _termination_error() -> type[BaseException]:
-    from airflow.sdk.exceptions import AirflowTaskTerminated
-
-    return type("RunInterrupted", (AirflowTaskTerminated, Interrupted), {})
-
-
-@contextmanager
-def stopped_by_signals(on_stuck: Callable[[str], None]) -> Iterator[list[str]]:
-    """Turn Ctrl-C and SIGTERM into an exception in the main thread; yields a list that names the signal received.
-
-    Both signals are blocked and picked up by a thread of their own: Airflow's task runner replaces the SIGTERM
-    handler for each task (it only calls on_kill), and a main thread busy in native code (a long scikit-learn fit)
-    runs no Python handler until it returns. The thread interrupts the main thread like Ctrl-C does and, if that has
-    not ended the run within `GRACE_SECONDS`, calls `on_stuck` with the signal's name.
-    """
-    received: list[str] = []
-    finished = threading.Event()
-    error = _termination_error()
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        raise error(f"stopped by {received[0] if received else 'SIGINT'}")
-
-    def watch() -> None:
-        while not finished.is_set():
-            caught = signal.sigtimedwait(STOP_SIGNALS, POLL_SECONDS)
-            if caught is None:
-                continue
-            received.append(signal.Signals(caught.si_signo).name)
-            _thread.interrupt_main(signal.SIGINT)
-            if not finished.wait(GRACE_SECONDS):
-                on_stuck(received[0])
-            return
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # before other threads start: they inherit it
-    watcher = threading.Thread(target=watch, name="stop-signals", daemon=True)
-    watcher.start()
-    try:
-        yield received
-    finally:
-        finished.set()
-        watcher.join()
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        signal.signal(signal.SIGINT, previous)
 
 
 class Progress(threading.Thread):
@@ -222,11 +170,6 @@ def fail_unfinished(dag_id: str, run_id: str) -> None:
             if ti.state not in (TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, TaskInstanceState.SKIPPED):
                 ti.state = TaskInstanceState.FAILED if ti.state else TaskInstanceState.UPSTREAM_FAILED
         dag_run.state = DagRunState.FAILED
-
-
-def exit_code(signal_name: str) -> int:
-    """What a shell reports for a process ended by that signal: 130 for SIGINT, 143 for SIGTERM."""
-    return 128 + signal.Signals[signal_name].value
 
 
 def load_dag(dag_id: str) -> Any:

@@ -3,9 +3,8 @@
 Airflow runs as the four components `airflow standalone` starts, but started one by one: Airflow 3.3.1's task log
 servers (8793/8794) listen on every interface whatever the settings, and `standalone` cannot skip them. They only
 serve log files to API servers on other machines; here the API server reads the files itself.
-Each server runs in its own session (Ctrl-C reaches only this script), its output in a log file. Stopping sends
-SIGTERM, waits a bounded time for the server's whole process group, then SIGKILLs what is left; a watchdog
-process does the same if this script dies first.
+Each server runs in its own session, its output in a log file; process_groups stops them in a bounded time, even
+if this script dies first.
 """
 
 from __future__ import annotations
@@ -18,10 +17,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import process_groups
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -95,50 +96,6 @@ def check_port_free(port: int) -> None:
             raise RuntimeError(f"port {port} on {HOST} is in use; choose another one") from None
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_groups(pgids: list[int], grace: float = GRACE_SECONDS, reap: Callable[[], object] = lambda: None) -> None:
-    """SIGTERM each group's leader (it stops its own children), wait up to `grace` s for every member, SIGKILL
-    the rest. `reap` collects exited leaders that are our children, or their zombies would keep a group alive."""
-    for pgid in pgids:
-        with suppress(ProcessLookupError):
-            os.kill(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while True:
-        reap()
-        alive = [pgid for pgid in pgids if group_alive(pgid)]
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    for pgid in alive:
-        with suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-
-
-def stop(processes: Mapping[str, subprocess.Popen], grace: float) -> None:
-    """Stop the servers this process started (each one's pid is its process group id) and reap them."""
-    stop_groups([proc.pid for proc in processes.values()], grace, lambda: [proc.poll() for proc in processes.values()])
-    for proc in processes.values():
-        proc.wait()
-
-
-def watchdog(grace: float) -> None:
-    """In its own process: read process group ids from stdin; if stdin closes without "done" (the script died,
-    even by SIGKILL, without stopping its servers), stop those groups."""
-    pgids = []
-    for line in sys.stdin:
-        if line.strip() == "done":
-            return
-        pgids.append(int(line))
-    stop_groups(pgids, grace)
-
-
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (http URLs built here)
@@ -196,23 +153,16 @@ def running_ui(
     logs = {name: home / "ui-logs" / f"{name}.log" for name in commands}
     ui = LocalUi(f"http://{HOST}:{airflow_port}", mlflow_url, password_file, logs)
     (home / "ui-logs").mkdir(parents=True, exist_ok=True)
-    guard = subprocess.Popen(
-        [sys.executable, __file__, "--watchdog", "--grace", str(grace)],
-        stdin=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
     with ExitStack() as cleanup:  # runs in reverse: stop the servers, dismiss the watchdog
-        cleanup.callback(guard.wait)
-        cleanup.callback(guard.stdin.close)
-        cleanup.callback(guard.stdin.write, "done\n")
-        cleanup.callback(stop, ui.processes, grace)
+        watch = cleanup.enter_context(process_groups.watchdog(grace))
+        cleanup.callback(process_groups.stop, ui.processes, grace)
         for name, command in commands.items():
             with logs[name].open("ab") as log:
                 ui.processes[name] = subprocess.Popen(
                     command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                     env=env if name in AIRFLOW_COMPONENTS else mlflow_env, start_new_session=True,
                 )  # fmt: skip
-            guard.stdin.write(f"{ui.processes[name].pid}\n")
-            guard.stdin.flush()
+            watch(ui.processes[name].pid)
         checks = {"api-server": f"{ui.airflow_url}/api/v2/monitor/health"}
         if mlflow_url:
             checks["mlflow"] = f"{mlflow_url}/health"
@@ -235,11 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--airflow-port", type=int, default=8080)
     parser.add_argument("--mlflow-port", type=int, default=5000)
     parser.add_argument("--grace", type=float, default=GRACE_SECONDS, help="seconds to stop cleanly before killing")
-    parser.add_argument("--watchdog", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.watchdog:
-        watchdog(args.grace)
-        return 0
     for sig in STOP_SIGNALS:
         signal.signal(sig, stop_on_signal)
     print("Starting the UIs (about a minute)...", flush=True)
