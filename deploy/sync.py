@@ -40,7 +40,7 @@ class Plan:
     dag_deletes: list[str]
     dag_unchanged: int
     artifacts: list[ArtifactState]
-    skipped_artifacts: list[str]  # notes, e.g. "plugins.zip: plugins/ has no files"
+    skipped: list[str]  # what does not ship and why, e.g. "plugins.zip: plugins/ has no files"
 
     @property
     def jobs(self) -> list[ArtifactState]:
@@ -76,7 +76,7 @@ class Plan:
                 )
             else:
                 lines.append(f"  keep    {state.artifact.key} (unchanged, version {state.version_id}{note})")
-        lines += [f"  skip    {note}" for note in self.skipped_artifacts]
+        lines += [f"  skip    {note}" for note in self.skipped]
         return "\n".join(lines)
 
 
