@@ -145,5 +145,7 @@ down: .env ## Stop the local stack (data volumes are kept)
 logs: .env ## Follow the local stack's logs (SERVICE=airflow-worker for one service)
 	$(COMPOSE) logs -f --tail 100 $(SERVICE)
 
+# COMPOSE_TEST_ARGS: more pytest options, e.g. --compose-keep, --compose-skip-kill, --compose-timeout 1800,
+# --compose-kill-iterations 800000, -x. -s shows each step's duration as it happens.
 compose-test: $(BIN)/.installed ## Stack end to end: up, REST-triggered run, MLflow checks, worker kill, teardown
-	$(BIN)/python scripts/compose_test.py $(COMPOSE_TEST_ARGS)
+	$(BIN)/pytest -m compose tests/compose -s -v $(COMPOSE_TEST_ARGS)

@@ -22,6 +22,15 @@ os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The compose test's options (tests/compose), here because pytest reads options only from initial conftests."""
+    group = parser.getgroup("compose", "docker-compose stack test (make compose-test)")
+    group.addoption("--compose-timeout", type=float, default=1500, help="time limit of the whole test in seconds")
+    group.addoption("--compose-keep", action="store_true", help="leave the stack running afterwards")
+    group.addoption("--compose-skip-kill", action="store_true", help="skip the worker-kill test")
+    group.addoption("--compose-kill-iterations", type=int, default=400_000, help="max_iter of the slow run")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+from airflow_rest import AirflowRest
 from local_ui import LocalUi, running_ui
 from playwright.sync_api import Page, sync_playwright
 
@@ -29,47 +28,11 @@ VIEWPORT = {"width": 1400, "height": 900}
 
 
 @dataclass
-class AirflowApi:
-    """The Airflow REST API as the test's own eyes: which runs exist and how they ended."""
-
-    url: str
-    token: str
-
-    def get(self, path: str, **params: Any) -> dict[str, Any]:
-        response = requests.get(
-            f"{self.url}/api/v2/{path}", params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def run_ids(self, dag_id: str) -> list[str]:
-        return [run["dag_run_id"] for run in self.get(f"dags/{dag_id}/dagRuns", limit=100)["dag_runs"]]
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
-        """The run once it has finished; fails the test if it does not finish within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while (run := self.get(f"dags/{dag_id}/dagRuns/{run_id}"))["state"] not in ("success", "failed"):
-            assert time.monotonic() < deadline, f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f} s"
-            time.sleep(3)
-        return run
-
-    def wait_for_dag(self, dag_id: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.get(f"dags/{dag_id}")
-                return
-            except requests.HTTPError:
-                assert time.monotonic() < deadline, f"the DAG processor did not load {dag_id} in {timeout:.0f} s"
-                time.sleep(2)
-
-
-@dataclass
 class Stack:
     ui: LocalUi
     user: str
     password: str
-    api: AirflowApi
+    api: AirflowRest
 
 
 @pytest.fixture(scope="session")
@@ -86,11 +49,7 @@ def stack(airflow_home: str, tmp_path_factory: pytest.TempPathFactory, free_port
         env.setenv("AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "False")  # no scheduled or Asset-triggered runs
         with running_ui(Path(airflow_home), free_port(), free_port(), tracking_uri=tracking_uri) as ui:
             user, password = next(iter(json.loads(ui.password_file.read_text()).items()))
-            response = requests.post(
-                f"{ui.airflow_url}/auth/token", json={"username": user, "password": password}, timeout=30
-            )
-            response.raise_for_status()
-            api = AirflowApi(ui.airflow_url, response.json()["access_token"])
+            api = AirflowRest.login(ui.airflow_url, user, password)
             for dag_id in ("classification_pipeline", "batch_predictions"):
                 api.wait_for_dag(dag_id, timeout=180)
             yield Stack(ui, user, password, api)

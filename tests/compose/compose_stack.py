@@ -1,0 +1,70 @@
+"""The throwaway stack the compose test runs on: its own compose project, free host ports and fresh secrets, so that
+it never touches `make up`'s stack or .env; the cron schedule is off, so the only DAG runs are the test's own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from compose_env import generated_env
+from step_timing import Deadline
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "ml-pipeline-test"
+WORKER = "airflow-worker"
+DAG_ID = "classification_pipeline"
+MODEL_NAME = "wine-classifier"
+BUCKET = "ml-pipeline-artifacts"
+
+
+class ComposeStack:
+    """`docker compose` on the test's project; every command is bounded by the session's deadline."""
+
+    def __init__(self, airflow_port: int, mlflow_port: int, deadline: Deadline) -> None:
+        self.secrets = generated_env()
+        self.airflow_port, self.mlflow_port = airflow_port, mlflow_port
+        ports = {"AIRFLOW_UI_PORT": str(airflow_port), "MLFLOW_UI_PORT": str(mlflow_port)}
+        self.env = {**os.environ, **self.secrets, **ports, "AIRFLOW_USE_JOB_SCHEDULE": "false"}
+        self.deadline = deadline
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def login(self) -> tuple[str, str]:
+        return self.secrets["AIRFLOW_ADMIN_USERNAME"], self.secrets["AIRFLOW_ADMIN_PASSWORD"]
+
+    def run(self, *args: str, capture: bool = False, check: bool = True, timeout: float | None = None) -> str:
+        """Runs `docker compose <args>`; its output when `capture`. Fails on a non-zero exit when `check`."""
+        command = ["docker", "compose", "--project-directory", str(ROOT), "-p", PROJECT, "--progress", "quiet", *args]
+        result = subprocess.run(
+            command,
+            env=self.env,
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            timeout=timeout or self.deadline.remaining(),
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"docker compose {' '.join(args)} exited with {result.returncode}")
+        return result.stdout or ""
+
+    def print_state_and_logs(self) -> None:
+        """What a failure needs to be understood: each container's state and the end of every service's log."""
+        self.run("ps", "-a", check=False, timeout=120)
+        self.run("logs", "--no-color", "--tail", "50", check=False, timeout=120)
+
+    def remove(self) -> None:
+        """Containers, networks and volumes; with its own bound, as the session's may be spent."""
+        self.run("down", "-v", "--remove-orphans", check=False, timeout=300)
+
+    def how_to_remove(self) -> str:
+        username, password = self.login
+        return f"stack left running, login {username} / {password}; remove: docker compose -p {PROJECT} down -v"
