@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import process_groups
+import tenacity
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -106,18 +107,24 @@ def answers(url: str) -> bool:
 
 def wait_until_up(ui: LocalUi, checks: dict[str, str], timeout: float) -> None:
     """Wait until each server answers its health URL; fail, naming its log, if one exits or is too slow."""
-    deadline = time.monotonic() + timeout
-    while True:
+    pending = dict(checks)
+
+    def still_starting() -> bool:
         if name := ui.exited():
             code = ui.processes[name].returncode
             raise RuntimeError(f"{name} stopped during startup (exit {code}); see {ui.logs[name]}")
-        checks = {name: url for name, url in checks.items() if not answers(url)}
-        if not checks:
-            return
-        if time.monotonic() > deadline:
-            name, url = next(iter(checks.items()))
-            raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s; see {ui.logs[name]}")
-        time.sleep(0.5)
+        for name in [name for name, url in pending.items() if answers(url)]:
+            del pending[name]
+        return bool(pending)
+
+    polling = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(timeout), wait=tenacity.wait_fixed(0.5), retry=tenacity.retry_if_result(bool)
+    )
+    try:
+        polling(still_starting)
+    except tenacity.RetryError:
+        name, url = next(iter(pending.items()))
+        raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s; see {ui.logs[name]}") from None
 
 
 @contextmanager

@@ -12,9 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+
+import tenacity
 
 
 def group_alive(pgid: int) -> bool:
@@ -31,14 +32,18 @@ def stop_groups(pgids: list[int], grace: float, reap: Callable[[], object] = lam
     for pgid in pgids:
         with suppress(ProcessLookupError):
             os.kill(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while True:
+
+    def alive() -> list[int]:
         reap()
-        alive = [pgid for pgid in pgids if group_alive(pgid)]
-        if not alive or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    for pgid in alive:
+        return [pgid for pgid in pgids if group_alive(pgid)]
+
+    polling = tenacity.Retrying(
+        stop=tenacity.stop_after_delay(grace),
+        wait=tenacity.wait_fixed(0.1),
+        retry=tenacity.retry_if_result(bool),
+        retry_error_callback=lambda state: state.outcome.result(),
+    )
+    for pgid in polling(alive):
         with suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import local_ui
@@ -43,3 +45,28 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path: Path):
         running = local_ui.running_ui(tmp_path, port, tracking_uri="https://mlflow.example")
         with pytest.raises(RuntimeError, match=f"port {port} on 127.0.0.1 is in use"), running:
             pass
+
+
+def started(tmp_path: Path, code: str) -> local_ui.LocalUi:
+    """A LocalUi whose one "server" is a Python process running `code`."""
+    ui = local_ui.LocalUi("http://127.0.0.1:1", None, tmp_path / "password", {"api-server": tmp_path / "api.log"})
+    ui.processes["api-server"] = subprocess.Popen([sys.executable, "-c", code])
+    return ui
+
+
+def test_a_server_that_exits_during_startup_fails_at_once_naming_its_log(tmp_path: Path):
+    ui = started(tmp_path, "raise SystemExit(3)")
+    ui.processes["api-server"].wait()
+    with pytest.raises(RuntimeError, match=r"api-server stopped during startup \(exit 3\); see .*api\.log"):
+        local_ui.wait_until_up(ui, {"api-server": "http://127.0.0.1:1/health"}, timeout=60)
+
+
+def test_a_server_that_never_answers_fails_when_the_startup_bound_ends(tmp_path: Path, free_port):
+    ui = started(tmp_path, "import time; time.sleep(60)")
+    url = f"http://127.0.0.1:{free_port()}/health"
+    try:
+        with pytest.raises(RuntimeError, match=rf"api-server did not answer {url} within 1 s; see .*api\.log"):
+            local_ui.wait_until_up(ui, {"api-server": url}, timeout=1)
+    finally:
+        ui.processes["api-server"].kill()
+        ui.processes["api-server"].wait()
