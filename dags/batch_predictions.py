@@ -37,7 +37,7 @@ from task_runtime import (
     task_storage,
     trigger_form,
 )
-from task_runtime.links import linked_task, publish_scoring_links
+from task_runtime.links import MlflowRunLink, ModelVersionLink, PredictionsLink, linked_task, publish_scoring_links
 
 if TYPE_CHECKING:
     from ml_pipeline.contract import EmrJob, ScoringCounts, ScoringPlan, ScoringSummary
@@ -122,6 +122,9 @@ def batch_predictions() -> None:
             )
 
     @linked_task(
+        ModelVersionLink,
+        MlflowRunLink,
+        PredictionsLink,
         execution_timeout=timedelta(minutes=10),
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,  # whichever engine ran
         outlets=[PREDICTIONS],

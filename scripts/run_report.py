@@ -65,7 +65,9 @@ def run_logged(dag_id: str, conf: dict[str, Any], logical_date: datetime, consol
     if outcome.succeeded:
         outcome.results = local_run.xcom_values(dag_id, run_id, "return_value")
     else:
-        outcome.failures = local_run.xcom_values(dag_id, run_id, "failure")
+        from task_runtime import FAILURE_KEY  # dags/ is importable once the DAG has run
+
+        outcome.failures = local_run.xcom_values(dag_id, run_id, FAILURE_KEY)
     return outcome
 
 

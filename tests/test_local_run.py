@@ -108,6 +108,8 @@ def test_each_task_instance_has_its_log_where_the_ui_reads_it(local_runs):
         assert any(message["event"].startswith("Done. Returned value was: ") for message in messages), messages
     persisted = ui_log(tis[1])
     assert any(message.get("logger", "").startswith("ml_pipeline") for message in persisted), "the pipeline's own"
+    errors = [(ti.task_id, message) for ti in tis for message in ui_log(ti) if message.get("level") == "error"]
+    assert errors == [], f"a run where every task succeeded logs no error: {errors}"
 
 
 def test_a_failed_tasks_log_gives_its_one_line_reason_once(local_runs):

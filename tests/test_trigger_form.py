@@ -70,13 +70,14 @@ def test_the_dags_trigger_form_refuses_a_bad_value_before_a_run(dagbag, dag_id, 
 
 
 @pytest.mark.parametrize(
-    ("dag_id", "task_id"),
-    [("classification_pipeline", "train_model"), ("classification_pipeline", "persist_model"),
-     ("batch_predictions", "publish_predictions")],
+    ("dag_id", "task_id", "links"),
+    [("classification_pipeline", "train_model", {"MLflow run"}),
+     ("classification_pipeline", "persist_model", {"MLflow run", "Model version"}),
+     ("batch_predictions", "publish_predictions", {"MLflow run", "Model version", "Predictions"})],
 )  # fmt: skip
-def test_tasks_that_produce_something_carry_extra_links(dagbag, dag_id, task_id):
+def test_tasks_that_produce_something_carry_their_own_extra_links(dagbag, dag_id, task_id, links):
     task = dagbag.dags[dag_id].get_task(task_id)
-    assert {link.name for link in task.operator_extra_links} == {"MLflow run", "Model version", "Predictions"}
+    assert {link.name for link in task.operator_extra_links} == links
 
 
 def test_the_mlflow_ui_is_the_configured_address_else_the_server_else_make_ui():

@@ -16,6 +16,7 @@ from airflow.sdk import Asset, Param, Variable, get_current_context
 
 if TYPE_CHECKING:
     from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.contract import Candidate, TrainingResult
     from ml_pipeline.storage import Storage
 
 # classification_pipeline announces each new champion here (extra: model name, version, metrics); batch_predictions
@@ -24,6 +25,9 @@ CHAMPION = Asset("classification_pipeline_champion")
 # batch_predictions announces each complete output here (extra: its URI, the model version, the row counts).
 PREDICTIONS = Asset("batch_predictions_output")
 
+
+# The XCom key under which a failing task leaves its one-line reason (failing_clearly).
+FAILURE_KEY = "failure"
 
 # Every task of both DAGs: transient failures are retried twice, after about 15 s and 30 s (README, "Time to fail").
 DEFAULT_ARGS = {
@@ -53,12 +57,28 @@ def failing_clearly() -> Iterator[None]:
         yield
     except Exception as error:
         line = one_line(error)
-        get_current_context()["ti"].xcom_push(key="failure", value=line)
+        get_current_context()["ti"].xcom_push(key=FAILURE_KEY, value=line)
         if is_transient(error):
             logging.getLogger(__name__).warning("Transient failure, retried while attempts remain: %s", line)
             raise
         # Our own errors need no traceback; anything else keeps its cause for debugging.
         raise AirflowFailException(line) from (None if isinstance(error, PipelineError) else error)
+
+
+def candidate_failures(candidates: list[Candidate], trainings: list[TrainingResult]) -> dict[str, str]:
+    """Each untrained candidate's one-line reason, from its train_model instance (map index = candidate's position).
+
+    Only instances without a result are read: a missing XCom is logged as an error, which would be noise when all
+    candidates trained.
+    """
+    trained = {training["candidate"] for training in trainings}
+    ti = get_current_context()["ti"]
+    return {
+        candidate["name"]: line
+        for index, candidate in enumerate(candidates)
+        if candidate["name"] not in trained
+        and (line := ti.xcom_pull(task_ids="train_model", key=FAILURE_KEY, map_indexes=index))
+    }
 
 
 def task_config() -> PipelineConfig:

@@ -7,6 +7,7 @@ results with `publish_*` below; a link that cannot be built is logged and left o
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -43,27 +44,30 @@ class PredictionsLink(_PublishedLink):
     name = "Predictions"
 
 
-class _LinkedPythonOperator(_PythonDecoratedOperator):
-    """`@task` with this project's extra links (TaskFlow has no argument for links, an operator class does)."""
+@functools.cache
+def _operator_with(links: tuple[type[_PublishedLink], ...]) -> type[_PythonDecoratedOperator]:
+    """`@task`'s operator with these extra links (TaskFlow has no argument for links, an operator class does)."""
+    extra_links = tuple(link() for link in links)
+    return type("_LinkedPythonOperator", (_PythonDecoratedOperator,), {"operator_extra_links": extra_links})
 
-    operator_extra_links = (MlflowRunLink(), ModelVersionLink(), PredictionsLink())
 
-
-def linked_task(**task_kwargs: Any) -> Callable:
-    """Like `@task(...)`, for tasks that publish links."""
-    return task_decorator_factory(decorated_operator_class=_LinkedPythonOperator, **task_kwargs)
+def linked_task(*links: type[_PublishedLink], **task_kwargs: Any) -> Callable:
+    """Like `@task(...)`, for a task that publishes these links (and only these: Airflow reads each one's XCom)."""
+    return task_decorator_factory(decorated_operator_class=_operator_with(links), **task_kwargs)
 
 
 def _publish(builders: dict[type[_PublishedLink], Callable[[], str | None]]) -> None:
-    ti = get_current_context()["ti"]
-    for link, build in builders.items():
-        try:
-            url = build()
-        except Exception as error:  # a missing link must not fail a task whose work is done
-            log.warning("No %r link: %s", link.name, error)
-            continue
-        if url:
-            ti.xcom_push(key=link().xcom_key, value=url)
+    """Push every link the task declares, empty when it has no URL: Airflow reads each one's XCom when the task
+    ends, and logs a missing XCom as an error."""
+    context = get_current_context()
+    for link in context["task"].operator_extra_links:
+        url = None
+        if build := builders.get(type(link)):
+            try:
+                url = build()
+            except Exception as error:  # a missing link must not fail a task whose work is done
+                log.warning("No %r link: %s", link.name, error)
+        context["ti"].xcom_push(key=link.xcom_key, value=url or "")
 
 
 def _mlflow_ui(config: PipelineConfig) -> str | None:
@@ -81,21 +85,25 @@ def publish_training_links(config: PipelineConfig, candidate: str) -> None:
     from ml_pipeline.tracking import connect
     from ml_pipeline.ui_links import runs_url
 
+    builders: dict[type[_PublishedLink], Callable[[], str | None]] = {}
     if base := _mlflow_ui(config):
         tags = {TAG_RUN_ID: get_current_context()["run_id"], TAG_CANDIDATE: candidate}
-        _publish(
-            {MlflowRunLink: lambda: runs_url(base, connect(config.mlflow_tracking_uri, config.experiment_name), tags)}
-        )
+
+        def candidate_runs() -> str:
+            return runs_url(base, connect(config.mlflow_tracking_uri, config.experiment_name), tags)
+
+        builders[MlflowRunLink] = candidate_runs
+    _publish(builders)
 
 
 def publish_persist_links(config: PipelineConfig, result: PersistResult) -> None:
     from ml_pipeline.ui_links import run_url, version_url
 
+    builders: dict[type[_PublishedLink], Callable[[], str | None]] = {}
     if base := _mlflow_ui(config):
-        _publish({
-            MlflowRunLink: lambda: run_url(base, result["mlflow_run_id"]),
-            ModelVersionLink: lambda: version_url(base, result["model_name"], result["version"]),
-        })  # fmt: skip
+        builders[MlflowRunLink] = lambda: run_url(base, result["mlflow_run_id"])
+        builders[ModelVersionLink] = lambda: version_url(base, result["model_name"], result["version"])
+    _publish(builders)
 
 
 def publish_scoring_links(config: PipelineConfig, summary: ScoringSummary) -> None:
