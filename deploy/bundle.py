@@ -131,5 +131,5 @@ def collect_artifacts(files: RepoFiles) -> tuple[list[Artifact], list[str]]:
             artifacts.append(Artifact(key, (files.root / key).read_bytes(), *fields))
         else:
             notes.append(f"{files.why_not_shipped(key)} ({purpose})")
-    notes += [f"{path}: not tracked by git (git add it to ship it)" for path in files.untracked]
+    notes += [files.why_not_shipped(path) for path in files.untracked]
     return artifacts, notes

@@ -18,11 +18,9 @@ import botocore.exceptions
 
 from deploy import infra
 from deploy.aws import NO_CREDENTIALS, Clients, DeployError, add_region_argument
+from deploy.files import REPO_ROOT
 from deploy.infra_config import DEFAULT_PYTHON_ENV_KEY, InfraConfig
 from deploy.push import push
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-INFRA_COMMANDS = ("up", "down", "destroy")
 
 
 def _add_push_arguments(push_parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pathspec
 
 from deploy.aws import DeployError
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 IGNORE_FILE = ".mwaaignore"
 SHIPPED_FOLDERS = ("dags", "plugins")
 
@@ -46,6 +47,7 @@ class RepoFiles:
     """The repository's shippable files (posix paths from the root) and the untracked ones a user may have forgotten."""
 
     root: Path
+    ignored: pathspec.GitIgnoreSpec
     shipped: frozenset[str]
     untracked: tuple[str, ...]
 
@@ -58,7 +60,7 @@ class RepoFiles:
             if not ignored.match_file(path) and _is_regular_file(repo / path)
         )
         untracked = tuple(sorted(_git_paths(repo, "--others", "--exclude-standard", "--", *SHIPPED_FOLDERS)))
-        return cls(repo, shipped, untracked)
+        return cls(repo, ignored, shipped, untracked)
 
     def under(self, folder: str) -> Iterator[tuple[str, Path]]:
         """Shipped files in `folder` as (path relative to it, local path), sorted."""
@@ -67,13 +69,13 @@ class RepoFiles:
             yield path.removeprefix(prefix), self.root / path
 
     def ships(self, path: str) -> bool:
-        return PurePosixPath(path).as_posix() in self.shipped
+        return path in self.shipped
 
     def why_not_shipped(self, path: str) -> str:
         """A note for a file the deploy would ship if git tracked it."""
         if not (self.root / path).is_file():
             return f"{path}: not in the repo"
-        if ignore_spec(self.root).match_file(path):
+        if self.ignored.match_file(path):
             return f"{path}: matched by {IGNORE_FILE}"
         return f"{path}: not tracked by git (git add it to ship it)"
 

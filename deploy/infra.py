@@ -23,11 +23,11 @@ from typing import Any
 
 from deploy.aws import DeployError, head_object
 from deploy.bundle import SPARK_JOB_SCRIPT
+from deploy.files import REPO_ROOT
 from deploy.infra_config import InfraConfig, base_parameters, check_config, environment_parameters, python_env_key
 from deploy.stacks import WAITER_DELAY, delete_stack, deploy_stack, empty_bucket, stack_outputs, stack_status
 from deploy.sync import Log, publish
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 INFRA = REPO_ROOT / "infra"
 
 
