@@ -107,15 +107,16 @@ def log_model(workdir: Path) -> dict[str, float]:
 
     from ml_pipeline.mlflow_runs import model_requirements
     from ml_pipeline.persist import import_skops_quietly
+    from ml_pipeline.tracking import connect
     from ml_pipeline.training import build_pipeline
 
     import_skops_quietly()
     features, target = load_wine(return_X_y=True, as_frame=True)
     model = build_pipeline("logistic_regression", {}, 42).fit(features, target)
     signature = infer_signature(features, model.predict(features))
-    mlflow.set_tracking_uri(f"sqlite:///{workdir}/log_model.db")
+    experiment_id = connect(f"sqlite:///{workdir}/log_model.db", "bench-log-model")  # artifacts beside the database
     calls = []
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id):
         for _ in range(2):
             started = time.perf_counter()
             mlflow.sklearn.log_model(

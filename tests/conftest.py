@@ -14,6 +14,7 @@ import boto3
 import mlflow
 import pytest
 import requests
+from leftovers import pytest_sessionfinish, pytest_terminal_summary  # noqa: F401 (hooks)
 from moto.server import ThreadedMotoServer
 from scoring_rows_fixture import registry, rows, wine_rows  # noqa: F401 (fixtures)
 

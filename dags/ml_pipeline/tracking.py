@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from urllib.parse import urlparse
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -85,13 +84,26 @@ def connect(tracking_uri: str, experiment_name: str) -> str:
                 experiment_name, artifact_location=local_artifact_location(tracking_uri), tags={KIND_TAG: KIND}
             )
         experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment.artifact_location.startswith("file:////"):
+        raise TrackingError(
+            f"experiment {experiment_name!r} keeps its artifacts at {experiment.artifact_location}, which MLflow reads "
+            "as a host name (an earlier release of this project made it so); delete the local MLflow store or set "
+            "experiment_name to a new name"
+        )
     if KIND_TAG not in experiment.tags:  # made before the tag was set
         mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, KIND_TAG, KIND)
     return experiment.experiment_id
 
 
 def local_artifact_location(tracking_uri: str) -> str | None:
-    """For a local SQLite store, keep artifacts beside the database instead of under the current directory."""
+    """For a local SQLite store, keep artifacts beside the database instead of under the current directory.
+
+    The database's path comes from SQLAlchemy's own parsing: `sqlite:////home/u/mlflow.db` names `/home/u/mlflow.db`,
+    whose folder must not become `file:////home/u/...`, which MLflow reads as the host `home` and the path `/u/...`.
+    """
+    from sqlalchemy.engine import make_url
+
     if not tracking_uri.startswith("sqlite:///"):
         return None
-    return (Path(urlparse(tracking_uri).path).parent / "artifacts").as_uri()
+    database = make_url(tracking_uri).database
+    return (Path(database).resolve().parent / "artifacts").as_uri() if database else None
