@@ -60,7 +60,7 @@ def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_report.main(__doc__.splitlines()[0], run, '{"classifier": "random_forest"}', argv)
+    return run_report.main(DAG_ID, __doc__.splitlines()[0], run, '{"classifier": "random_forest"}', argv)
 
 
 if __name__ == "__main__":

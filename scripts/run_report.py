@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import local_run
+import run_dates
 
 
 @dataclass
@@ -56,7 +57,7 @@ def run_logged(dag_id: str, conf: dict[str, Any], logical_date: datetime, consol
     run_id = local_run.manual_run_id(logical_date)
     log = log_file(dag_id, run_id)
     console.write(f"{dag_id} run {run_id} (log: {shown(log)})\n")
-    with local_run.output_to(log) as console:
+    with run_dates.held_alone(log, f"{dag_id} run {run_id}"), local_run.output_to(log) as console:
         local_run.migrate_if_needed()
         state, signal = local_run.run_dag(dag_id, conf, logical_date, console)
     rows = local_run.task_instances(dag_id, run_id)
@@ -84,6 +85,7 @@ def failure_summary(outcome: Outcome, unchanged: str) -> str:
 
 
 def main(
+    dag_id: str,
     description: str,
     run: Any,
     conf_example: str,
@@ -101,7 +103,8 @@ def main(
         "--logical-date",
         type=datetime.fromisoformat,
         default=None,
-        help="reuse a logical date to rerun that DAG run (default: now, i.e. a new run)",
+        help="reuse a logical date to rerun that DAG run (default: now, i.e. a new run; runs started in the same "
+        "second get the next free second)",
     )
     for option, key in (shortcuts or {}).items():
         parser.add_argument(option, dest=key, help=f"sets {key} in the run conf")
@@ -109,10 +112,10 @@ def main(
     if not isinstance(args.conf, dict):
         parser.error("--conf must be a JSON object")
     args.conf |= {key: getattr(args, key) for key in (shortcuts or {}).values() if getattr(args, key) is not None}
-    logical_date = args.logical_date or datetime.now(UTC).replace(microsecond=0)
+    local_run.use_repository_airflow()
+    logical_date = args.logical_date or run_dates.new_logical_date(dag_id)
     if logical_date.tzinfo is None:
         logical_date = logical_date.replace(tzinfo=UTC)
-    local_run.use_repository_airflow()
     from airflow.sdk.exceptions import ParamValidationError  # once AIRFLOW_HOME is set
 
     try:

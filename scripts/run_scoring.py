@@ -50,7 +50,7 @@ def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     shortcuts = {"--engine": "scoring_engine", "--source": "scoring_source_uri", "--model-version": "model_version"}
-    return run_report.main(__doc__.splitlines()[0], run, '{"max_rejected_fraction": 0.05}', argv, shortcuts)
+    return run_report.main(DAG_ID, __doc__.splitlines()[0], run, '{"max_rejected_fraction": 0.05}', argv, shortcuts)
 
 
 if __name__ == "__main__":

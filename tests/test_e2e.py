@@ -4,6 +4,7 @@ Each test gets its own MLflow store and artifact store; the Airflow metadata DB 
 """
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -305,6 +306,19 @@ def test_the_script_works_when_run_directly_on_a_fresh_airflow_home(stores, tmp_
     output = run_pipeline(env, "2026-11-25T00:00:00+00:00")
     assert "registered   wine-classifier version 1" in output
     assert (tmp_path / "fresh-airflow" / "airflow.db").is_file() and not (tmp_path / "airflow").exists()
+
+
+def test_runs_started_at_the_same_moment_are_separate_runs_that_all_register(stores):
+    command = [sys.executable, str(REPO / "scripts" / "run_pipeline.py"), "--conf", '{"classifier": "random_forest"}']
+    processes = [subprocess.Popen(command, env=stores, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(2)]  # fmt: skip
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    run_ids = {output.split()[2] for output in outputs}  # "<dag_id> run <run_id> (log: ...)"
+    assert len(run_ids) == 2, "each its own DAG run"
+    assert versions() == [1, 2]
+    registered = {re.search(rf"registered   {MODEL} version (\d+)", output).group(1) for output in outputs}
+    assert registered == {"1", "2"}
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -46,3 +49,16 @@ def test_an_experiment_an_earlier_release_misplaced_is_refused_in_one_line(tmp_p
         connect(tracking_uri, "misplaced")
     assert one_line(raised.value).startswith("MLflow error: experiment 'misplaced' keeps its artifacts at file:////")
     assert "delete the local MLflow store or set experiment_name to a new name" in str(raised.value)
+
+
+def test_runs_that_start_together_on_a_fresh_store_all_reach_it(tmp_path: Path) -> None:
+    script = (
+        "import sys; from ml_pipeline.tracking import connect; print(connect(sys.argv[1], 'classification_pipeline'))"
+    )
+    command = [sys.executable, "-c", script, f"sqlite:///{tmp_path}/store/mlflow.db"]
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent / "dags")}
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]  # fmt: skip
+    results = [(process.communicate(timeout=120), process.returncode) for process in processes]
+    assert [code for _, code in results] == [0, 0, 0], [err[-2000:] for (_, err), _ in results]
+    assert len({out for (out, _), _ in results}) == 1, "one experiment, found by all"

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ml_pipeline.errors import RegistryBusyError
@@ -41,8 +42,12 @@ def registry_lock(
 ) -> Iterator[None]:
     """Hold the gate lock of `model_name` for the block; wait at most `wait_seconds` for it."""
     uri = lock_uri(artifact_root, model_name)
-    lock = _s3_lease if uri.startswith("s3://") else _file_lock
-    with lock(storage, uri, time.monotonic() + wait_seconds):
+    deadline = time.monotonic() + wait_seconds
+    if uri.startswith("s3://"):
+        lock = _s3_lease(storage, uri, deadline)
+    else:
+        lock = file_lock(local_path(uri), deadline, _busy(uri))
+    with lock:
         yield
 
 
@@ -51,8 +56,9 @@ def _busy(uri: str) -> RegistryBusyError:
 
 
 @contextmanager
-def _file_lock(storage: Storage, uri: str, deadline: float) -> Iterator[None]:
-    path = local_path(uri)
+def file_lock(path: Path, deadline: float, busy: Exception) -> Iterator[None]:
+    """An flock on a local file, waited for until `deadline` (time.monotonic), else `busy` is raised; the kernel
+    frees the lock when its process ends."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         while True:
@@ -61,7 +67,7 @@ def _file_lock(storage: Storage, uri: str, deadline: float) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise _busy(uri) from None
+                    raise busy from None
                 time.sleep(POLL_SECONDS)
         try:
             yield

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -24,6 +25,7 @@ CLIENT_LIMITS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
 }
+STORE_WAIT_SECONDS = 120.0  # a new local store's migrations take a few seconds
 # The MLflow UI opens an experiment of this kind on its runs (model training), not on GenAI traces.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 DENIED_CODES = frozenset({"PERMISSION_DENIED", "UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED"})
@@ -44,6 +46,8 @@ def use_tracking_server(tracking_uri: str) -> None:
     for name, value in CLIENT_LIMITS.items():
         os.environ.setdefault(name, value)
     mlflow.set_tracking_uri(tracking_uri)
+    if database := local_database(tracking_uri):
+        _create_store_alone(database)
     level = logging.WARNING if tracking_uri.startswith("arn:") else logging.ERROR
     logging.getLogger("mlflow.tracking.request_header.registry").setLevel(level)
 
@@ -95,15 +99,29 @@ def connect(tracking_uri: str, experiment_name: str) -> str:
     return experiment.experiment_id
 
 
-def local_artifact_location(tracking_uri: str) -> str | None:
-    """For a local SQLite store, keep artifacts beside the database instead of under the current directory.
-
-    The database's path comes from SQLAlchemy's own parsing: `sqlite:////home/u/mlflow.db` names `/home/u/mlflow.db`,
-    whose folder must not become `file:////home/u/...`, which MLflow reads as the host `home` and the path `/u/...`.
-    """
+def local_database(tracking_uri: str) -> Path | None:
+    """A local SQLite store's database file, by SQLAlchemy's own parsing: `sqlite:////home/u/mlflow.db` names
+    `/home/u/mlflow.db`, and `sqlite:///mlflow.db` a file in the current folder."""
     from sqlalchemy.engine import make_url
 
     if not tracking_uri.startswith("sqlite:///"):
         return None
     database = make_url(tracking_uri).database
-    return (Path(database).resolve().parent / "artifacts").as_uri() if database else None
+    return Path(database).resolve() if database else None
+
+
+def local_artifact_location(tracking_uri: str) -> str | None:
+    """For a local SQLite store, keep artifacts beside the database instead of under the current directory (never
+    as `file:////home/u/...`, which MLflow reads as the host `home` and the path `/u/...`)."""
+    database = local_database(tracking_uri)
+    return (database.parent / "artifacts").as_uri() if database else None
+
+
+def _create_store_alone(database: Path) -> None:
+    """MLflow creates a new SQLite store's tables on first contact, with no lock: runs that start together on a
+    fresh store would each migrate it, and fail or break it. One process at a time makes or checks it."""
+    from ml_pipeline.locking import file_lock
+
+    busy = TrackingUnavailableError(f"another process has been creating the MLflow store {database} for too long")
+    with file_lock(database.with_name(database.name + ".lock"), time.monotonic() + STORE_WAIT_SECONDS, busy):
+        mlflow.MlflowClient().search_experiments(max_results=1)
