@@ -28,6 +28,9 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "AIRFLOW_JWT_SECRET": lambda: secrets.token_urlsafe(48),
     "AIRFLOW_API_SECRET_KEY": lambda: secrets.token_urlsafe(48),
     "AIRFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(12),
+    # 24 characters: MLflow refuses passwords shorter than 12.
+    "MLFLOW_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "MLFLOW_FLASK_SECRET_KEY": lambda: secrets.token_urlsafe(48),
 }
 
 

@@ -40,6 +40,10 @@ class ComposeStack:
     def login(self) -> tuple[str, str]:
         return self.secrets["AIRFLOW_ADMIN_USERNAME"], self.secrets["AIRFLOW_ADMIN_PASSWORD"]
 
+    @property
+    def mlflow_login(self) -> tuple[str, str]:
+        return self.secrets["MLFLOW_ADMIN_USERNAME"], self.secrets["MLFLOW_ADMIN_PASSWORD"]
+
     def run(self, *args: str, capture: bool = False, check: bool = True, timeout: float | None = None) -> str:
         """Runs `docker compose <args>`; its output when `capture`. Fails on a non-zero exit when `check`."""
         command = ["docker", "compose", "--project-directory", str(ROOT), "-p", PROJECT, "--progress", "quiet", *args]
@@ -66,5 +70,8 @@ class ComposeStack:
         self.run("down", "-v", "--remove-orphans", check=False, timeout=300)
 
     def how_to_remove(self) -> str:
-        username, password = self.login
-        return f"stack left running, login {username} / {password}; remove: docker compose -p {PROJECT} down -v"
+        (username, password), (mlflow_username, mlflow_password) = self.login, self.mlflow_login
+        return (
+            f"stack left running, Airflow login {username} / {password}, MLflow login {mlflow_username} / "
+            f"{mlflow_password}; remove: docker compose -p {PROJECT} down -v"
+        )

@@ -77,7 +77,8 @@ def first_run(airflow: AirflowRest, deadline: Deadline) -> str:
 
 @pytest.fixture(scope="session")
 def mlflow_client(compose: ComposeStack) -> Iterator[MlflowClient]:
-    """MLflow's client on the stack's server, with the tasks' bounded retries: seconds, not minutes, per request."""
+    """MLflow's client on the stack's server, logged in as the worker's tasks are (the admin of .env), with their
+    bounded retries: seconds, not minutes, per request."""
     # sagemaker-mlflow's request-header provider fails for any URI but an ARN, and MLflow warns on every request.
     headers_log = logging.getLogger("mlflow.tracking.request_header.registry")
     level = headers_log.level
@@ -85,5 +86,8 @@ def mlflow_client(compose: ComposeStack) -> Iterator[MlflowClient]:
     with pytest.MonkeyPatch.context() as env:
         for name, value in CLIENT_LIMITS.items():
             env.setenv(name, value)
+        username, password = compose.mlflow_login
+        env.setenv("MLFLOW_TRACKING_USERNAME", username)
+        env.setenv("MLFLOW_TRACKING_PASSWORD", password)
         yield MlflowClient(tracking_uri=compose.mlflow_url)
     headers_log.setLevel(level)
