@@ -171,3 +171,35 @@ def test_when_no_candidate_is_valid_the_run_fails_before_reading_data_naming_eac
     ]
     with pytest.raises(ConfigError, match=r"for random_forest: .*; invalid hyperparams for logistic_regression: "):
         check_hyperparams(load_config({}, conf={"candidates": broken}))
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [{"artifact_root": "/"}, {"mlflow_tracking_uri": "http://elsewhere:5000"}, {"spark_job_script_uri": "/tmp/x.py"},
+     {"aws_conn_id": "other"}, {"run_conf_may_set": ["artifact_root"]}],
+)  # fmt: skip
+def test_a_run_conf_cannot_move_where_tasks_write_or_what_they_reach(conf):
+    key = next(iter(conf))
+    with pytest.raises(ConfigError, match=rf"^{key} cannot be set in the run conf: operator settings decide where"):
+        load_config({}, conf=conf)
+
+
+def test_an_operator_can_let_runs_set_an_operator_setting():
+    variable = {"run_conf_may_set": ["artifact_root"]}
+    assert load_config({}, variable=variable, conf={"artifact_root": "s3://bucket/x"}).artifact_root == "s3://bucket/x"
+    with pytest.raises(ConfigError, match="^mlflow_tracking_uri cannot be set in the run conf"):
+        load_config({}, variable=variable, conf={"mlflow_tracking_uri": "http://elsewhere:5000"})
+    environ = {"ML_PIPELINE_RUN_CONF_MAY_SET": '["source_uri"]'}
+    with pytest.raises(ConfigError, match="may list only artifact_root, .* not source_uri"):
+        load_config(environ)
+
+
+@pytest.mark.parametrize(
+    ("conf", "key"),
+    [({"candidates": [{"classifier": "random_forest", "name": "../../../../tmp/escape"}]}, "candidates[0].name"),
+     ({"candidates": [{"classifier": "random_forest", "name": "x" * 65}]}, "candidates[0].name"),
+     ({"model_name": "team/wine"}, "model_name"), ({"model_name": ".hidden"}, "model_name")],
+)  # fmt: skip
+def test_names_that_become_folders_or_registry_names_are_plain(conf, key):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)} = .* should be 1 to 64 letters, digits"):
+        load_config({}, conf=conf)

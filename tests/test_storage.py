@@ -5,8 +5,8 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 
-from ml_pipeline.errors import is_transient
-from ml_pipeline.storage import Storage, StorageError, run_prefix
+from ml_pipeline.errors import ConfigError, is_transient
+from ml_pipeline.storage import Storage, StorageError, join, run_prefix
 
 
 def test_local_objects_round_trip_and_create_their_folders(tmp_path):
@@ -41,6 +41,12 @@ def test_each_dag_run_gets_its_own_prefix():
     second = run_prefix("s3://bucket/ml/", "classification_pipeline", "scheduled__2026-11-22T00:00:00+00:00")
     assert first == "s3://bucket/ml/classification_pipeline/scheduled__2026-11-21T00_00_00_00_00"
     assert first != second
+
+
+@pytest.mark.parametrize("part", ["..", "../../tmp/escape", "a/../../b"])
+def test_no_name_leads_outside_the_root(tmp_path, part):
+    with pytest.raises(ConfigError, match=r"would lead outside .*may not hold '\.\.'"):
+        join(str(tmp_path / "root"), "run", part)
 
 
 @pytest.mark.parametrize(

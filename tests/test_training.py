@@ -3,15 +3,15 @@
 import json
 
 import pytest
-from pipeline_runs import train
+from pipeline_runs import candidate, snapshot, train
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ml_pipeline.classifiers import CLASSIFIERS
 from ml_pipeline.config import PipelineConfig
 from ml_pipeline.errors import ConfigError, ModelLoadError
-from ml_pipeline.storage import Storage
-from ml_pipeline.training import build_pipeline, model_from_bytes
+from ml_pipeline.storage import Storage, join
+from ml_pipeline.training import build_pipeline, model_from_bytes, train_and_evaluate
 
 
 @pytest.mark.parametrize("classifier", list(CLASSIFIERS))
@@ -105,3 +105,11 @@ def test_each_classifier_round_trips_through_mlflows_skops_format(tmp_path, wine
                               skops_trusted_types=skops_trusted_types(classifier))  # fmt: skip
     loaded = mlflow.sklearn.load_model(str(path))
     assert (loaded.predict(wine_frame[list(FEATURES)]) == model.predict(wine_frame[list(FEATURES)])).all()
+
+
+def test_a_candidate_named_to_climb_out_of_the_store_writes_nothing_outside_it(tmp_path):
+    root = tmp_path / "store"
+    dataset = snapshot(root, "run")
+    with pytest.raises(ConfigError, match="would lead outside"):
+        train_and_evaluate(dataset, join(str(root), "run"), Storage(), candidate(name="../../../escape"))
+    assert not list(tmp_path.glob("**/model.joblib"))

@@ -30,9 +30,28 @@ ScoringEngine = Literal["local", "spark"]
 SPARK_JOB_SCRIPT = REPO_ROOT / "spark_jobs" / "score_batch.py"
 
 
+# A name that becomes a folder in the artifact store or a registry name: no separators, no climbing out ("..").
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Settings that decide where tasks write and which services and code they reach: a run conf (anyone who may trigger
+# the DAG) sets them only when the operator lists them in `run_conf_may_set` (environment or Airflow Variable).
+OPERATOR_SETTINGS = frozenset(
+    {"artifact_root", "mlflow_tracking_uri", "mlflow_ui_url", "aws_conn_id", "spark_job_script_uri",
+     "emr_application_id", "emr_execution_role_arn", "emr_python_env_uri", "run_conf_may_set"}
+)  # fmt: skip
+
+
 def _known_classifier(value: str) -> str:
     if value not in CLASSIFIERS:
         raise ValueError(f"should be one of {', '.join(CLASSIFIERS)}")
+    return value
+
+
+def _safe_name(value: str) -> str:
+    if value and not SAFE_NAME.fullmatch(value):
+        raise ValueError(
+            "should be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (it names a folder "
+            "of the artifact store and an MLflow entry)"
+        )
     return value
 
 
@@ -46,6 +65,7 @@ class Candidate(BaseModel):
     name: str = Field("", description="unique in the run; defaults to the classifier's name")
 
     _known = field_validator("classifier")(_known_classifier)
+    _safe = field_validator("name")(_safe_name)
 
 
 class PipelineConfig(BaseModel):
@@ -90,6 +110,9 @@ class PipelineConfig(BaseModel):
     emr_application_id: str = ""  # set: engine spark runs on EMR Serverless, not on the worker
     emr_execution_role_arn: str = ""
     emr_python_env_uri: str = ""  # a venv-pack archive for the job; empty: the application's image has the libraries
+    run_conf_may_set: list[str] = Field(
+        default_factory=list, description="Operator settings a run conf may set too (environment or Variable only)"
+    )
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def origin(self, name: str) -> str:
@@ -97,6 +120,15 @@ class PipelineConfig(BaseModel):
         return self._origins.get(name, "the defaults")
 
     _known = field_validator("classifier")(_known_classifier)
+    _safe = field_validator("model_name")(_safe_name)
+
+    @field_validator("run_conf_may_set")
+    @classmethod
+    def _operator_settings_only(cls, value: list[str]) -> list[str]:
+        listable = OPERATOR_SETTINGS - {"run_conf_may_set"}
+        if unknown := sorted(set(value) - listable):
+            raise ValueError(f"may list only {', '.join(sorted(listable))}, not {', '.join(unknown)}")
+        return value
 
     @field_validator("model_version")
     @classmethod
@@ -175,6 +207,17 @@ def _check_keys(override: Mapping[str, Any], origin: str) -> None:
         raise ConfigError(f"unknown configuration key {', '.join(hints)} in the {origin}")
 
 
+def _check_operator_settings(conf: Mapping[str, Any], allowed: Any) -> None:
+    """Refuse operator settings in a run conf, unless the layers below it list them in `run_conf_may_set`."""
+    allowed = set(allowed) - {"run_conf_may_set"} if isinstance(allowed, list) else set()  # else: validation says
+    if refused := sorted(set(conf) & OPERATOR_SETTINGS - allowed):
+        raise ConfigError(
+            f"{', '.join(refused)} cannot be set in the run conf: operator settings decide where tasks write and what "
+            f"they reach; set them in the Airflow Variable {VARIABLE_NAME} or the environment, where run_conf_may_set "
+            "can also let runs set them"
+        )
+
+
 def _describe(error: dict[str, Any], origins: Mapping[str, str]) -> str:
     message = re.sub(r"^\w+ should", "should", error["msg"].removeprefix("Value error, "))  # "Input should ..."
     if not error["loc"]:  # about several keys together
@@ -210,6 +253,8 @@ def load_config(
         if not override:
             continue
         _check_keys(override, origin)
+        if override is conf:
+            _check_operator_settings(conf, values.get("run_conf_may_set", []))
         values.update(override)
         origins.update(dict.fromkeys(override, origin))
     try:

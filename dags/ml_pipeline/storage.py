@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ml_pipeline.errors import PipelineError, is_transient
+from ml_pipeline.errors import ConfigError, PipelineError, is_transient
 
 DENIED_CODES = frozenset(
     {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
@@ -35,6 +35,12 @@ def run_prefix(root: str, dag_id: str, run_id: str) -> str:
 
 
 def join(root: str, *parts: str) -> str:
+    """`root/part/...`, which stays under `root`: a part that would climb out of it (`..`) is refused."""
+    for part in parts:
+        if ".." in part.split("/"):
+            raise ConfigError(
+                f"{part!r} would lead outside {root}; names of runs, candidates and models may not hold '..'"
+            )
     return "/".join([root.rstrip("/"), *(part.strip("/") for part in parts)])
 
 

@@ -96,6 +96,7 @@ def train_and_evaluate(
     """Fit one candidate on the train split, evaluate it on the holdout, write model and evaluation under
     `run_prefix`/model/<candidate name>/, so candidates trained side by side never overwrite each other."""
     classifier, hyperparams = candidate["classifier"], candidate.get("hyperparams", {})
+    folder = join(run_prefix, "model", candidate["name"])
     model = build_pipeline(classifier, hyperparams, dataset["random_seed"])
     train = read_frame(dataset["train_uri"], storage)
     started = time.perf_counter()
@@ -109,7 +110,6 @@ def train_and_evaluate(
     del train
     evaluation = evaluate(model, read_frame(dataset["holdout_uri"], storage))
     params = loggable_params(model)
-    folder = join(run_prefix, "model", candidate["name"])
     return {
         "candidate": candidate["name"],
         "classifier": classifier,
