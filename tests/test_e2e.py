@@ -194,6 +194,25 @@ def test_a_failing_candidate_fails_alone_at_once_and_the_others_are_registered(s
     )
 
 
+def test_a_store_that_refuses_one_candidates_model_fails_the_run_and_registers_nothing(stores):
+    date = "2026-10-07T00:00:00+00:00"
+    run_dir = (
+        Path(stores["ML_PIPELINE_ARTIFACT_ROOT"])
+        / "classification_pipeline"
+        / f"manual__{date}".replace(":", "_").replace("+", "_")
+    )
+    (run_dir / "model").mkdir(parents=True)
+    (run_dir / "model" / "extra_trees").write_text("a file where extra_trees' folder goes")
+    output = run_pipeline(stores, date, expect_success=False)
+    assert "train_model[extra_trees] failed" in output and "persist_model failed" in output
+    assert "up_for_retry" not in output, "a retry would meet the same wall"
+    assert output.rstrip().splitlines()[-1] == (
+        f"Environment failure: train_model[extra_trees]: {run_dir}/model/extra_trees/model.joblib: a file is in the "
+        "way of a folder; remove it, then rerun; nothing was registered"
+    )
+    assert versions() == [], "not 'extra_trees skipped' and the others registered"
+
+
 def test_a_rerun_with_other_settings_registers_a_new_version_that_must_earn_champion(stores):
     run_pipeline(stores, "2026-11-20T00:00:00+00:00")
     weak = {"classifier": "random_forest", "hyperparams": {"n_estimators": 1, "max_depth": 1}}

@@ -1,5 +1,7 @@
 """Which failures are retried: only the transient ones. Everything else fails at once with one line."""
 
+import errno
+import os
 import sqlite3
 
 import pytest
@@ -18,9 +20,12 @@ from mlflow.protos.databricks_pb2 import PERMISSION_DENIED, REQUEST_LIMIT_EXCEED
 from ml_pipeline.errors import (
     ConfigError,
     DataValidationError,
+    EnvironmentFailure,
     ModelLoadError,
     RegistryBusyError,
     TrackingUnavailableError,
+    environment_failure,
+    is_environment_failure_line,
     is_transient,
     one_line,
     root_cause,
@@ -114,3 +119,28 @@ def test_one_line_has_a_label_no_line_breaks_and_no_numpy_wrappers():
 def test_the_root_cause_is_the_innermost_error():
     assert root_cause(mlflow_unreachable()) == "ConnectionError: Max retries exceeded (Connection refused)"
     assert root_cause(KeyError("x")) == "KeyError: 'x'"
+
+
+@pytest.mark.parametrize(
+    ("code", "advice"),
+    [(errno.ENOSPC, "no space left on the device; free space there"), (errno.EACCES, "permission denied; let the user"),
+     (errno.EROFS, "the file system is read-only"), (errno.ENOTDIR, "a file is in the way of a folder")],
+)  # fmt: skip
+def test_a_refusal_of_the_machine_is_an_environment_failure_naming_the_path(code, advice):
+    try:
+        try:
+            raise OSError(code, os.strerror(code), "/store/run/model.joblib")
+        except OSError as error:
+            raise RuntimeError("a library's own error, raised while writing") from error
+    except RuntimeError as wrapped:
+        raised = wrapped
+    failure = environment_failure(raised)
+    assert isinstance(failure, EnvironmentFailure) and not is_transient(failure)
+    assert one_line(failure).startswith(f"Environment failure: /store/run/model.joblib: {advice}")
+    assert one_line(failure).endswith(", then rerun") and is_environment_failure_line(one_line(failure))
+    assert str(environment_failure(raised, "s3://named/by/caller")).startswith("s3://named/by/caller: ")
+
+
+def test_other_os_errors_are_not_the_environments():
+    assert environment_failure(FileNotFoundError(errno.ENOENT, "No such file", "/x")) is None
+    assert environment_failure(ConnectionRefusedError(errno.ECONNREFUSED, "refused")) is None

@@ -1,11 +1,14 @@
 """The artifact store: whole objects by URI, locally or on S3, under a prefix per DAG run."""
 
+import errno
+from pathlib import Path
+
 import boto3
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 
-from ml_pipeline.errors import ConfigError, is_transient
+from ml_pipeline.errors import ConfigError, EnvironmentFailure, is_transient, one_line
 from ml_pipeline.storage import Storage, StorageError, join, run_prefix
 
 
@@ -90,3 +93,30 @@ def test_a_streamed_upload_to_a_missing_bucket_names_the_bucket(s3_client, tmp_p
     (tmp_path / "frame.parquet").write_bytes(b"rows")
     with pytest.raises(StorageError, match="bucket no-such-bucket does not exist; create it or fix the URI"):
         Storage().write_file("s3://no-such-bucket/run/frame.parquet", tmp_path / "frame.parquet")
+
+
+def test_a_write_that_fills_the_disk_half_way_leaves_no_file_and_names_the_uri(tmp_path, monkeypatch):
+    target = tmp_path / "model" / "model.joblib"
+    Storage().write_bytes(str(target), b"the earlier attempt's model")
+
+    def fill_the_disk(path, data):
+        with open(path, "wb") as handle:
+            handle.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", fill_the_disk)
+    with pytest.raises(EnvironmentFailure) as raised:
+        Storage().write_bytes(str(target), b"a new model, twice as long as it can be written")
+    assert one_line(raised.value) == (
+        f"Environment failure: {target}: no space left on the device; free space there (or point artifact_root at a "
+        "larger store), then rerun"
+    )
+    monkeypatch.undo()
+    assert target.read_bytes() == b"the earlier attempt's model", "never a truncated file"
+    assert sorted(path.name for path in target.parent.iterdir()) == ["model.joblib"], "no temporary file left"
+
+
+def test_a_file_in_the_way_of_a_folder_is_an_environment_failure(tmp_path):
+    (tmp_path / "model").write_text("not a folder")
+    with pytest.raises(EnvironmentFailure, match=r"model/extra_trees/model.joblib: a file is in the way of a folder"):
+        Storage().write_bytes(str(tmp_path / "model" / "extra_trees" / "model.joblib"), b"model")

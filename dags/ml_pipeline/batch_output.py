@@ -22,7 +22,7 @@ import pandas as pd
 
 from ml_pipeline.contract import COMPLETE_MARKER, COUNTS_DIR, ScoringCounts, ScoringSummary
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.storage import Storage, join, local_path
+from ml_pipeline.storage import Storage, explained_local_errors, join, local_path
 
 PART_ROWS = 1_000_000  # per Parquet file: big enough for readers, small enough to upload as it fills
 
@@ -88,8 +88,9 @@ class PartWriter:
             handle, name = tempfile.mkstemp(suffix=".parquet")
             os.close(handle)
             self._path = Path(name)
-        else:
-            self._path = local_path(self._uri())
+        else:  # hidden until complete (readers of a folder skip names starting with "."), then renamed into place
+            final = local_path(self._uri())
+            self._path = final.with_name(f".{final.name}.inprogress")
             self._path.parent.mkdir(parents=True, exist_ok=True)
         # Dictionary encoding only for text: on float columns it is tried and dropped, at twice the writing time.
         text = [f.name for f in self._schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
@@ -104,6 +105,9 @@ class PartWriter:
                 self.storage.write_file(self._uri(), self._path)
             finally:
                 self._path.unlink(missing_ok=True)
+        else:
+            with explained_local_errors(self._uri()):
+                os.replace(self._path, local_path(self._uri()))
         self._parts += 1
 
 

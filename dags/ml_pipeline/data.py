@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split
 from ml_pipeline import sources
 from ml_pipeline import validation as check
 from ml_pipeline.contract import BUNDLED_SOURCE, FEATURES, TARGET, DatasetSnapshot
-from ml_pipeline.storage import Storage, join
+from ml_pipeline.storage import Storage, explained_local_errors, join
 
 WRITE_ROWS = 100_000  # rows per slice (and Parquet row group) of the snapshot
 
@@ -80,14 +80,15 @@ def write_rows(frame: pd.DataFrame, positions: np.ndarray, uri: str, storage: St
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "rows.parquet"
         writer = None
-        try:
-            for start in range(0, len(positions), WRITE_ROWS):
-                rows = pa.Table.from_pandas(frame.iloc[positions[start : start + WRITE_ROWS]], preserve_index=False)
-                writer = writer or pq.ParquetWriter(path, rows.schema)
-                writer.write_table(rows)
-        finally:
-            if writer is not None:
-                writer.close()
+        with explained_local_errors(f"{path} (the local copy of {uri})"):
+            try:
+                for start in range(0, len(positions), WRITE_ROWS):
+                    rows = pa.Table.from_pandas(frame.iloc[positions[start : start + WRITE_ROWS]], preserve_index=False)
+                    writer = writer or pq.ParquetWriter(path, rows.schema)
+                    writer.write_table(rows)
+            finally:
+                if writer is not None:
+                    writer.close()
         return storage.write_file(uri, path)
 
 

@@ -7,6 +7,7 @@ fails at once: retrying it only delays the same error.
 
 from __future__ import annotations
 
+import errno
 import re
 import sqlite3
 import ssl
@@ -71,6 +72,43 @@ class RegistryBusyError(PipelineError):
 
     label = "Registry busy"
     transient = True
+
+
+class EnvironmentFailure(PipelineError):
+    """The machine or the store refused a file operation (a full disk, a permission, a file in the way): not the
+    data's or a candidate's fault, and another attempt would meet the same wall, so the whole run fails."""
+
+    label = "Environment failure"
+
+
+# What each refusal means and what to do about it, for the one line a person reads.
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device; free space there (or point artifact_root at a larger store)",
+    errno.EDQUOT: "the disk quota is used up; free space there (or point artifact_root at a larger store)",
+    errno.EACCES: "permission denied; let the user the worker runs as read and write there",
+    errno.EPERM: "operation not permitted; let the user the worker runs as read and write there",
+    errno.EROFS: "the file system is read-only; point artifact_root at a writable store",
+    errno.ENOTDIR: "a file is in the way of a folder; remove it",
+    errno.EEXIST: "a file is in the way of a folder; remove it",
+    errno.EISDIR: "a folder is in the way of a file; remove it",
+    errno.EIO: "the disk reported an I/O error; check it",
+}
+
+
+def environment_failure(error: BaseException, where: object = None) -> EnvironmentFailure | None:
+    """The environment failure `error` was raised from, naming `where` (else the file the OS named), or None."""
+    for cause in causes(error):
+        if isinstance(cause, EnvironmentFailure):
+            return cause
+        if isinstance(cause, OSError) and cause.errno in ENVIRONMENT_ERRNOS:
+            path = where or cause.filename or "a local file"
+            return EnvironmentFailure(f"{path}: {ENVIRONMENT_ERRNOS[cause.errno]}, then rerun")
+    return None
+
+
+def is_environment_failure_line(line: str) -> bool:
+    """Whether a task's one-line reason (`one_line`) reports an environment failure."""
+    return line.startswith(f"{EnvironmentFailure.label}: ")
 
 
 class TrackingUnavailableError(PipelineError):

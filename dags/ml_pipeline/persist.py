@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
 from ml_pipeline.data import read_frame
+from ml_pipeline.errors import EnvironmentFailure, is_environment_failure_line
 from ml_pipeline.gate import gate, score_candidate
 from ml_pipeline.locking import registry_lock
 from ml_pipeline.registry import no_candidate_trained, rank, register, run_tags
@@ -63,6 +64,9 @@ def persist(
     failures: dict[str, str],
 ) -> PersistResult:
     """Log every candidate, register the best (once per training), then gate the aliases. Returns XCom's summary."""
+    if environment := {name: line for name, line in failures.items() if is_environment_failure_line(line)}:
+        reasons = "; ".join(f"train_model[{name}]: {line.split(': ', 1)[1]}" for name, line in environment.items())
+        raise EnvironmentFailure(f"{reasons}; nothing was registered")
     skipped = skipped_candidates(candidates, trainings, failures)
     if not trainings:
         raise no_candidate_trained(skipped)

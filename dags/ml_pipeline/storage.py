@@ -5,9 +5,11 @@ Tasks exchange only URIs through XCom; the bytes live here, under a prefix of th
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ml_pipeline.errors import ConfigError, PipelineError, is_transient
+from ml_pipeline.errors import ConfigError, PipelineError, environment_failure, is_transient
 
 DENIED_CODES = frozenset(
     {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
@@ -92,6 +94,27 @@ def explained_s3_errors(uri: str) -> Iterator[None]:
         raise StorageError(f"{uri}: {code or 'S3 error'}: {error}") from None
 
 
+@contextmanager
+def explained_local_errors(uri: str) -> Iterator[None]:
+    """A full disk, a permission or a file in the way, named by the URI: the run fails, whoever met it."""
+    try:
+        yield
+    except OSError as error:
+        raise environment_failure(error, uri) or error from None
+
+
+def write_whole(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(temporary)` beside `path`, then renamed into place: a reader sees the whole file or none of it, even
+    when the disk fills up half way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # hidden: readers of a folder skip it
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 @dataclass
 class Storage:
     """Reads and writes whole objects by URI. The S3 client is made on first use by `s3_client_factory`."""
@@ -113,7 +136,8 @@ class Storage:
         path = local_path(uri)
         if not path.is_file():
             raise StorageError(f"{uri} does not exist")
-        return path.read_bytes()
+        with explained_local_errors(uri):
+            return path.read_bytes()
 
     def write_bytes(self, uri: str, data: bytes) -> str:
         if uri.startswith("s3://"):
@@ -121,9 +145,8 @@ class Storage:
             with explained_s3_errors(uri):
                 self.s3.put_object(Bucket=bucket, Key=key, Body=data)
         else:
-            path = local_path(uri)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            with explained_local_errors(uri):
+                write_whole(local_path(uri), lambda temporary: temporary.write_bytes(data))
         return uri
 
     def list_files(self, prefix_uri: str, suffixes: tuple[str, ...]) -> list[str]:
@@ -165,9 +188,10 @@ class Storage:
             return
         bucket, key = split_s3(uri)
         with tempfile.NamedTemporaryFile(suffix=Path(key).suffix) as handle:
-            with explained_s3_errors(uri):
+            # A full local disk is the worker's failure, not S3's: named by the temporary file.
+            with explained_s3_errors(uri), explained_local_errors(f"{handle.name} (a temporary copy of {uri})"):
                 self.s3.download_fileobj(bucket, key, handle)
-            handle.flush()
+                handle.flush()
             yield Path(handle.name)
 
     def write_file(self, uri: str, path: Path) -> str:
@@ -177,7 +201,6 @@ class Storage:
             with explained_s3_errors(uri):
                 self.s3.upload_file(str(path), bucket, key)
         else:
-            target = local_path(uri)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            with explained_local_errors(uri):
+                write_whole(local_path(uri), lambda temporary: shutil.copyfile(path, temporary))
         return uri

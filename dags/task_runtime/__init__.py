@@ -51,18 +51,19 @@ def failing_clearly() -> Iterator[None]:
     """Permanent errors fail the task at once with one line; transient ones are left for Airflow to retry."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ml_pipeline.errors import PipelineError, is_transient, one_line
+    from ml_pipeline.errors import PipelineError, environment_failure, is_transient, one_line
 
     try:
         yield
-    except Exception as error:
+    except Exception as raised:
+        error = environment_failure(raised) or raised  # a full disk is the machine's failure, whoever met it
         line = one_line(error)
         get_current_context()["ti"].xcom_push(key=FAILURE_KEY, value=line)
         if is_transient(error):
             logging.getLogger(__name__).warning("Transient failure, retried while attempts remain: %s", line)
             raise
         # Our own errors need no traceback; anything else keeps its cause for debugging.
-        raise AirflowFailException(line) from (None if isinstance(error, PipelineError) else error)
+        raise AirflowFailException(line) from (None if isinstance(raised, PipelineError) else raised)
 
 
 def candidate_failures(candidates: list[Candidate], trainings: list[TrainingResult]) -> dict[str, str]:
