@@ -196,7 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         mlflow.set_tracking_uri(args.tracking_uri)
     from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.appName(f"score {args.model_name} v{args.model_version}").getOrCreate()
+    # No Hadoop _SUCCESS marker in predictions/, rejected/ or _counts/: Spark and Hive readers trust one, and the
+    # output is complete only when the DAG has checked the counts and written the run's own _SUCCESS.
+    spark = (
+        SparkSession.builder.appName(f"score {args.model_name} v{args.model_version}")
+        .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+        .getOrCreate()
+    )
     from pyspark.errors import AnalysisException
 
     try:

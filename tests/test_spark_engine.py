@@ -61,6 +61,12 @@ def test_spark_writes_the_counts_the_dag_checks(both_engines):
     assert (counts["rows_in"], counts["rows_scored"], counts["rows_rejected"]) == (43, 40, 3)
 
 
+def test_the_job_marks_nothing_complete_the_dag_has_not_checked(both_engines):
+    assert [str(path) for path in (both_engines / "spark").rglob(contract.COMPLETE_MARKER)] == [], (
+        "only publish_predictions writes _SUCCESS, once the counts pass"
+    )
+
+
 def test_a_source_without_the_models_columns_fails_with_the_jobs_one_line(registry, tmp_path):
     pd.DataFrame({"alcohol": [13.0]}).to_csv(tmp_path / "rows.csv", index=False)
     with pytest.raises(SparkJobError, match=r"rows.csv lacks columns the model needs: malic_acid, ash"):
