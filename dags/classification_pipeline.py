@@ -117,7 +117,7 @@ def classification_pipeline() -> None:
 
         with failing_clearly():
             config = task_config()
-            result = train_and_evaluate(dataset, run_prefix(config), task_storage(config), candidate)
+            result = train_and_evaluate(dataset, run_prefix(config), task_storage(config), candidate, config.budget())
         publish_training_links(config, candidate["name"])
         return result
 

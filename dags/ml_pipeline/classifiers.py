@@ -16,6 +16,8 @@ class Classifier:
     defaults: dict[str, Any]
     # Types MLflow's skops format must be told to trust when it loads the model (beyond skops' own defaults).
     skops_trusted_types: tuple[str, ...] = ()
+    # The setting that counts the steps of an ensemble that grows step by step (warm_start), for budget.py.
+    grows_with: str = ""
 
     def estimator_class(self) -> type:
         module, _, name = self.estimator.partition(":")
@@ -25,18 +27,21 @@ class Classifier:
 CLASSIFIERS: dict[str, Classifier] = {
     "logistic_regression": Classifier("sklearn.linear_model:LogisticRegression", {"max_iter": 1000}),
     "random_forest": Classifier(
-        "sklearn.ensemble:RandomForestClassifier", {"n_estimators": 200}, ("sklearn.tree._tree.Tree",)
+        "sklearn.ensemble:RandomForestClassifier", {"n_estimators": 200}, ("sklearn.tree._tree.Tree",), "n_estimators"
     ),
     "extra_trees": Classifier(
-        "sklearn.ensemble:ExtraTreesClassifier", {"n_estimators": 200}, ("sklearn.tree._tree.Tree",)
+        "sklearn.ensemble:ExtraTreesClassifier", {"n_estimators": 200}, ("sklearn.tree._tree.Tree",), "n_estimators"
     ),
-    "gradient_boosting": Classifier("sklearn.ensemble:GradientBoostingClassifier", {}, ("sklearn.tree._tree.Tree",)),
+    "gradient_boosting": Classifier(
+        "sklearn.ensemble:GradientBoostingClassifier", {}, ("sklearn.tree._tree.Tree",), "n_estimators"
+    ),
     # skops leaves TreePredictor untrusted by default: its node arrays are not bounds-checked, so a crafted file
     # could crash the loading process. The registry holds only models this pipeline trained, so it is trusted here.
     "hist_gradient_boosting": Classifier(
         "sklearn.ensemble:HistGradientBoostingClassifier",
         {},
         ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+        "max_iter",
     ),
 }
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from ml_pipeline.budget import Budget
 from ml_pipeline.classifiers import CLASSIFIERS, DEFAULT_CANDIDATES
 from ml_pipeline.errors import ConfigError
 
@@ -36,7 +37,8 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # the DAG) sets them only when the operator lists them in `run_conf_may_set` (environment or Airflow Variable).
 OPERATOR_SETTINGS = frozenset(
     {"artifact_root", "mlflow_tracking_uri", "mlflow_ui_url", "aws_conn_id", "spark_job_script_uri",
-     "emr_application_id", "emr_execution_role_arn", "emr_python_env_uri", "run_conf_may_set"}
+     "emr_application_id", "emr_execution_role_arn", "emr_python_env_uri", "max_model_mb", "max_fit_minutes",
+     "run_conf_may_set"}
 )  # fmt: skip
 
 
@@ -96,6 +98,12 @@ class PipelineConfig(BaseModel):
         0.05, ge=0, lt=1, description="Largest share of holdout rows that may also be training rows (duplicates)"
     )
     gate_metric: GateMetric = Field("f1_macro", description="The holdout metric that decides the champion")
+    max_model_mb: float = Field(
+        Budget.max_model_mb, gt=0, description="Largest model a candidate may make, in MB (1 MB = 10^6 bytes)"
+    )
+    max_fit_minutes: float = Field(
+        Budget.max_fit_minutes, gt=0, description="Longest fit a candidate may take, projected as it starts"
+    )
     # batch_predictions (README, Batch predictions)
     scoring_source_uri: str = Field(
         "", description="Rows to score (a file or a Parquet folder); default: the Wine features"
@@ -150,6 +158,9 @@ class PipelineConfig(BaseModel):
         if self.emr_application_id and not self.emr_execution_role_arn:
             raise ValueError("emr_application_id is set but emr_execution_role_arn is not; EMR jobs run as that role")
         return self
+
+    def budget(self) -> Budget:
+        return Budget(self.max_model_mb, self.max_fit_minutes)
 
     def candidate_list(self) -> list[Candidate]:
         """The candidates to train, each with a unique name (`random_forest`, `random_forest_2`, ...)."""

@@ -14,6 +14,7 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ml_pipeline.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size, fit_within
 from ml_pipeline.classifiers import CLASSIFIERS
 from ml_pipeline.contract import FEATURES, METRICS, TARGET, Candidate, DatasetSnapshot, TrainingResult
 from ml_pipeline.data import read_frame
@@ -91,7 +92,7 @@ def fingerprint(dataset: DatasetSnapshot, classifier: str, params: dict[str, Any
 
 
 def train_and_evaluate(
-    dataset: DatasetSnapshot, run_prefix: str, storage: Storage, candidate: Candidate
+    dataset: DatasetSnapshot, run_prefix: str, storage: Storage, candidate: Candidate, budget: Budget = DEFAULT_BUDGET
 ) -> TrainingResult:
     """Fit one candidate on the train split, evaluate it on the holdout, write model and evaluation under
     `run_prefix`/model/<candidate name>/, so candidates trained side by side never overwrite each other."""
@@ -101,7 +102,9 @@ def train_and_evaluate(
     train = read_frame(dataset["train_uri"], storage)
     started = time.perf_counter()
     try:
-        model.fit(train[list(FEATURES)], train[TARGET])
+        fit_within(model, classifier, train[list(FEATURES)], train[TARGET], budget)
+    except OverBudgetError:
+        raise
     except ValueError as error:  # e.g. a solver that does not support the chosen penalty
         raise ConfigError(
             f"{classifier} cannot be trained with hyperparams {hyperparams}: {plain(str(error))}"
@@ -110,10 +113,12 @@ def train_and_evaluate(
     del train
     evaluation = evaluate(model, read_frame(dataset["holdout_uri"], storage))
     params = loggable_params(model)
+    model_bytes = model_to_bytes(model)
+    check_size(model_bytes, classifier, budget)
     return {
         "candidate": candidate["name"],
         "classifier": classifier,
-        "model_uri": storage.write_bytes(join(folder, "model.joblib"), model_to_bytes(model)),
+        "model_uri": storage.write_bytes(join(folder, "model.joblib"), model_bytes),
         "evaluation_uri": storage.write_bytes(join(folder, "evaluation.json"), json.dumps(evaluation).encode()),
         "params": params,
         "metrics": {name: evaluation["metrics"][name] for name in METRICS},
