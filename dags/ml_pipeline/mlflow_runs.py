@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version as installed_version
 from typing import Any
 
@@ -93,7 +96,36 @@ def _log_candidate(storage: Storage, training: TrainingResult) -> None:
     plt.close(figure)
 
 
-def _log_model(model: Any, training: TrainingResult, holdout: pd.DataFrame) -> str:
+class _IndexedZipFile(zipfile.ZipFile):
+    """namelist() answered from the name index ZipFile keeps anyway: the same names, O(1) `in`."""
+
+    def namelist(self):
+        return self.NameToInfo.keys()
+
+
+@contextmanager
+def linear_skops_dump() -> Iterator[None]:
+    """Make skops' dump linear in the number of arrays (skops 0.16, unchanged upstream).
+
+    skops writes each ndarray as its own zip entry, after checking `name not in zip_file.namelist()`: a fresh
+    list of every entry written so far, then scanned. A forest has 5 arrays per tree, so dump time grows with the
+    square of the tree count (8,000 trees: 294 s, 17 s with this). Only that lookup changes: the archive holds the
+    same entries and schema as before, and loading (skops.io.load, no pickle) is untouched.
+    """
+    from skops.io import _persist
+
+    if _persist.ZipFile is not zipfile.ZipFile:  # skops changed how it opens the archive: leave it alone
+        yield
+        return
+    _persist.ZipFile = _IndexedZipFile
+    try:
+        yield
+    finally:
+        _persist.ZipFile = zipfile.ZipFile
+
+
+def log_model(model: Any, classifier: str, holdout: pd.DataFrame) -> str:
+    """The model in the active run, as MLflow's skops format (loading it runs no pickle); returns its URI."""
     from mlflow.models import infer_signature
 
     from ml_pipeline.training import skops_trusted_types
@@ -103,14 +135,15 @@ def _log_model(model: Any, training: TrainingResult, holdout: pd.DataFrame) -> s
         # Class labels are integers and never missing: MLflow's hint about integer columns does not apply.
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)
         signature = infer_signature(features, model.predict(features))
-    info = mlflow.sklearn.log_model(
-        model,
-        name="model",
-        signature=signature,
-        input_example=features.head(3),
-        pip_requirements=model_requirements(),
-        skops_trusted_types=skops_trusted_types(training["classifier"]),
-    )
+    with linear_skops_dump():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=features.head(3),
+            pip_requirements=model_requirements(),
+            skops_trusted_types=skops_trusted_types(classifier),
+        )
     mlflow.set_tag(TAG_LOGGED_MODEL, info.model_uri)
     return info.model_uri
 
@@ -145,5 +178,5 @@ def log_runs(
             with mlflow.start_run(experiment_id=experiment_id, run_name=child_name, nested=True, tags=child_tags):
                 _log_candidate(storage, training)
                 if training is ranked[0]:
-                    model_uri = _log_model(best, training, holdout)
+                    model_uri = log_model(best, training["classifier"], holdout)
     return model_uri
