@@ -18,7 +18,7 @@ export AIRFLOW_HOME := $(LOCAL)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
-# MLflow and the artifact store default to .local/ too (dags/ml_pipeline/config.py); the environment overrides.
+# MLflow and the artifact store default to .local/ too (dags/ml_pipeline/config/model.py); the environment overrides.
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
-from ml_pipeline.config import check_hyperparams, load_config
-from ml_pipeline.data import snapshot_dataset
-from ml_pipeline.persist import persist
-from ml_pipeline.storage import Storage, run_prefix
-from ml_pipeline.training import train_and_evaluate
+from ml_pipeline.config.layers import load_config
+from ml_pipeline.data.snapshot import snapshot_dataset
+from ml_pipeline.registry.publish import persist
+from ml_pipeline.store.objects import Storage, run_prefix
+from ml_pipeline.training.train import check_hyperparams, train_and_evaluate
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def register_model(tracking_uri: str) -> None:
     """A hist_gradient_boosting pipeline trained on Wine, registered as the champion of a throwaway registry."""
     from sklearn.datasets import load_wine
 
-    from ml_pipeline.training import build_pipeline
+    from ml_pipeline.training.train import build_pipeline
 
     wine = load_wine(as_frame=True)
     model = build_pipeline("hist_gradient_boosting", {}, 42).fit(wine.data, wine.target)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
-from ml_pipeline.config import SPARK_JOB_SCRIPT
-from ml_pipeline.scoring import load_pinned, pin_model, score_locally
-from ml_pipeline.spark_engine import run_locally
-from ml_pipeline.storage import Storage
+from ml_pipeline.config.model import SPARK_JOB_SCRIPT
+from ml_pipeline.scoring.batch import load_pinned, pin_model, score_locally
+from ml_pipeline.scoring.spark import run_locally
+from ml_pipeline.store.objects import Storage
 
 MODEL = "bench-classifier"
 

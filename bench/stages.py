@@ -59,13 +59,13 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
     """One task's function on the artifacts the previous stage left in `workdir`: get_data, one candidate's
     train_model (`train_model[<candidate>]`), or persist_model over the candidates trained so far."""
     started = time.perf_counter()
-    from ml_pipeline.config import load_config
-    from ml_pipeline.storage import Storage
+    from ml_pipeline.config.layers import load_config
+    from ml_pipeline.store.objects import Storage
 
     storage, prefix, facts_file = Storage(), str(workdir / "artifacts"), workdir / "facts.json"
     facts = json.loads(facts_file.read_text()) if facts_file.exists() else {}
     if name == "get_data":
-        from ml_pipeline.data import snapshot_dataset
+        from ml_pipeline.data.snapshot import snapshot_dataset
 
         imported = time.perf_counter()
         candidates = [candidate.model_dump() for candidate in load_config({}).candidate_list()]
@@ -73,14 +73,14 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
         facts = {"dataset": snapshot_dataset(source, prefix, storage, test_size=0.25, seed=42, min_rows=100),
                  "candidates": candidates, "trainings": {}}  # fmt: skip
     elif name.startswith("train_model["):
-        from ml_pipeline.training import train_and_evaluate
+        from ml_pipeline.training.train import train_and_evaluate
 
         imported = time.perf_counter()
         candidate = next(c for c in facts["candidates"] if f"train_model[{c['name']}]" == name)
         training = train_and_evaluate(facts["dataset"], prefix, storage, candidate)
         (workdir / f"{candidate['name']}.json").write_text(json.dumps(training))  # candidates may run side by side
     else:
-        from ml_pipeline.persist import persist
+        from ml_pipeline.registry.publish import persist
 
         imported = time.perf_counter()
         trainings = [json.loads((workdir / f"{c['name']}.json").read_text()) for c in facts["candidates"]]
@@ -105,10 +105,10 @@ def log_model(workdir: Path) -> dict[str, float]:
     from mlflow.models import infer_signature
     from sklearn.datasets import load_wine
 
-    from ml_pipeline.mlflow_runs import model_requirements
-    from ml_pipeline.persist import import_skops_quietly
-    from ml_pipeline.tracking import connect
-    from ml_pipeline.training import build_pipeline
+    from ml_pipeline.registry.connection import connect
+    from ml_pipeline.registry.publish import import_skops_quietly
+    from ml_pipeline.registry.run_log import model_requirements
+    from ml_pipeline.training.train import build_pipeline
 
     import_skops_quietly()
     features, target = load_wine(return_X_y=True, as_frame=True)
@@ -132,10 +132,10 @@ def log_forest(trees: int, workdir: Path) -> dict[str, float]:
     import mlflow
     from sklearn.datasets import load_wine
 
-    from ml_pipeline.mlflow_runs import log_model
-    from ml_pipeline.persist import import_skops_quietly
-    from ml_pipeline.tracking import connect
-    from ml_pipeline.training import build_pipeline
+    from ml_pipeline.registry.connection import connect
+    from ml_pipeline.registry.publish import import_skops_quietly
+    from ml_pipeline.registry.run_log import log_model
+    from ml_pipeline.training.train import build_pipeline
 
     import_skops_quietly()
     frame = load_wine(as_frame=True).frame
@@ -149,10 +149,10 @@ def log_forest(trees: int, workdir: Path) -> dict[str, float]:
 
 def lookup_registry(workdir: Path) -> dict[str, Any]:
     """Once per bench run: a registry holding one champion, made by the real pipeline functions."""
-    from ml_pipeline.data import snapshot_dataset
-    from ml_pipeline.persist import persist
-    from ml_pipeline.storage import Storage
-    from ml_pipeline.training import train_and_evaluate
+    from ml_pipeline.data.snapshot import snapshot_dataset
+    from ml_pipeline.registry.publish import persist
+    from ml_pipeline.store.objects import Storage
+    from ml_pipeline.training.train import train_and_evaluate
 
     root, storage = workdir / "lookup", Storage()
     dataset = snapshot_dataset("", str(root / "run"), storage, test_size=0.25, seed=42, min_rows=100)

@@ -67,7 +67,7 @@ def batch_predictions() -> None:
         Resolves `models:/<model_name>@champion` (or the form's `model_version`) to one registered version, so every
         later step scores with the same model. **Out:** the scoring plan (model URI and version, source, output).
         """
-        from ml_pipeline.scoring import pin_model as pin
+        from ml_pipeline.scoring.batch import pin_model as pin
 
         with failing_clearly():
             config = task_config()
@@ -90,7 +90,7 @@ def batch_predictions() -> None:
     @task(execution_timeout=SCORING_TIMEOUT)
     def score_locally(plan: ScoringPlan) -> ScoringCounts:
         """Streams the source through the model in record batches on this worker; writes Parquet parts."""
-        from ml_pipeline.scoring import score_locally as score
+        from ml_pipeline.scoring.batch import score_locally as score
 
         with failing_clearly():
             return score(plan, task_storage(task_config()))
@@ -98,7 +98,7 @@ def batch_predictions() -> None:
     @task(execution_timeout=SCORING_TIMEOUT)
     def score_on_spark(plan: ScoringPlan) -> None:
         """Runs spark_jobs/score_batch.py in local Spark on this worker (`mlflow.pyfunc.spark_udf`)."""
-        from ml_pipeline.spark_engine import run_locally
+        from ml_pipeline.scoring.spark import run_locally
 
         with failing_clearly():
             run_locally(plan, task_config().spark_job_script_uri, SCORING_TIMEOUT.total_seconds() - 60)
@@ -106,8 +106,8 @@ def batch_predictions() -> None:
     @task(execution_timeout=timedelta(minutes=5))
     def emr_job(plan: ScoringPlan) -> EmrJob:
         """Prepares the EMR Serverless job run (script, model, output, logs) that score_on_emr submits."""
-        from ml_pipeline.spark_engine import emr_job as job
-        from ml_pipeline.storage import join
+        from ml_pipeline.scoring.spark import emr_job as job
+        from ml_pipeline.store.objects import join
 
         with failing_clearly():
             config = task_config()
@@ -141,7 +141,7 @@ def batch_predictions() -> None:
         """
         import logging
 
-        from ml_pipeline.scoring import publish
+        from ml_pipeline.scoring.batch import publish
 
         with failing_clearly():
             config = task_config()

@@ -78,8 +78,8 @@ def classification_pipeline() -> None:
         """
         import logging
 
-        from ml_pipeline.config import check_hyperparams
-        from ml_pipeline.data import snapshot_dataset
+        from ml_pipeline.data.snapshot import snapshot_dataset
+        from ml_pipeline.training.train import check_hyperparams
 
         with failing_clearly():
             config = task_config()
@@ -113,7 +113,7 @@ def classification_pipeline() -> None:
         - **Out:** the fitted model's URI in the artifact store, its settings, holdout metrics and fingerprint.
         - **Link "MLflow run":** this candidate's child run, which persist_model logs once all candidates are done.
         """
-        from ml_pipeline.training import train_and_evaluate
+        from ml_pipeline.training.train import train_and_evaluate
 
         with failing_clearly():
             config = task_config()
@@ -142,7 +142,7 @@ def classification_pipeline() -> None:
         - **Links:** "MLflow run" (the registered candidate's run, under the parent run with the leaderboard) and
           "Model version" (the version's page: its alias, metrics and the gate's reason).
         """
-        from ml_pipeline.persist import persist
+        from ml_pipeline.registry.publish import persist
 
         with failing_clearly():
             config = task_config()

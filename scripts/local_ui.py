@@ -57,7 +57,7 @@ class LocalUi:
 def configured_tracking_uri() -> str:
     """The pipeline's tracking URI (what `make run` writes to), so the UI shows its runs."""
     sys.path.insert(0, str(REPO / "dags"))
-    from ml_pipeline.config import load_config
+    from ml_pipeline.config.layers import load_config
 
     return load_config().mlflow_tracking_uri
 

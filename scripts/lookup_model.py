@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO / "dags"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from ml_pipeline.config import load_config
+    from ml_pipeline.config.layers import load_config
 
     defaults = load_config()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -37,8 +37,8 @@ def look_up(args: argparse.Namespace) -> dict[str, Any]:
     from mlflow import MlflowClient
     from model_lookup import describe, predict, read_rows
 
-    from ml_pipeline.tracking import use_tracking_server
-    from ml_pipeline.versions import resolve
+    from ml_pipeline.registry.connection import use_tracking_server
+    from ml_pipeline.registry.lookup import resolve
 
     rows = read_rows(args.input) if args.input else None
     use_tracking_server(args.tracking_uri)
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from mlflow.exceptions import MlflowException  # imports mlflow, which sets up its loggers
     from model_lookup import InputError
 
-    from ml_pipeline.versions import ModelNotFoundError
+    from ml_pipeline.registry.lookup import ModelNotFoundError
 
     try:
         with mlflow_warnings_only():

@@ -50,7 +50,7 @@ def success_summary(run_id: str, results: dict[str, Any], tracking_uri: str, log
 
 def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[int, str]:
     """Run the DAG with all output in the log file; return the exit code and the summary to print."""
-    from ml_pipeline.config import load_config
+    from ml_pipeline.config.layers import load_config
 
     outcome = run_report.run_logged(DAG_ID, conf, logical_date, console, TASKS)
     if not outcome.succeeded:

@@ -1,7 +1,7 @@
 """Score a source with one registered model version on Spark: EMR Serverless on AWS, local mode on a laptop.
 
 The batch_predictions DAG submits this file (`scoring_engine=spark`). It applies the local engine's rules
-(dags/ml_pipeline/scoring_rows.py) as Spark expressions, and runs the model through MLflow's own Spark integration,
+(dags/ml_pipeline/scoring/rows.py) as Spark expressions, and runs the model through MLflow's own Spark integration,
 `mlflow.pyfunc.spark_udf`. It needs only pyspark, mlflow and scikit-learn, so it runs in the job's own Python
 environment (README, Spark on EMR Serverless). Under --output it writes predictions/, rejected/ and _counts/; the
 DAG writes the `_SUCCESS` marker once it has checked the counts.

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
-from ml_pipeline.data import snapshot_dataset
-from ml_pipeline.persist import persist
-from ml_pipeline.storage import Storage, join
-from ml_pipeline.training import train_and_evaluate
+from ml_pipeline.data.snapshot import snapshot_dataset
+from ml_pipeline.registry.publish import persist
+from ml_pipeline.store.objects import Storage, join
+from ml_pipeline.training.train import train_and_evaluate
 
 MODEL = "wine-classifier"
 DAG_ID = "classification_pipeline"

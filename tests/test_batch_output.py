@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from ml_pipeline.batch_output import PartWriter, clear, mark_complete, read_counts, write_counts
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.storage import Storage
+from ml_pipeline.scoring.output import PartWriter, clear, mark_complete, read_counts, write_counts
+from ml_pipeline.store.objects import Storage
 
 
 def frame(rows, start=0):

@@ -5,10 +5,10 @@ import pytest
 from pipeline_runs import candidate, snapshot, train
 from sklearn.datasets import load_wine
 
-from ml_pipeline.budget import Budget, OverBudgetError, fit_within
 from ml_pipeline.errors import one_line
-from ml_pipeline.storage import Storage, join
-from ml_pipeline.training import build_pipeline, train_and_evaluate
+from ml_pipeline.store.objects import Storage, join
+from ml_pipeline.training.budget import Budget, OverBudgetError, fit_within
+from ml_pipeline.training.train import build_pipeline, train_and_evaluate
 
 
 @pytest.fixture(scope="module")

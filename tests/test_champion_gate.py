@@ -10,14 +10,14 @@ import pytest
 from mlflow import MlflowClient
 from pipeline_runs import MODEL, publish, train
 
-from ml_pipeline import gate as gate_module
 from ml_pipeline.contract import CHALLENGER, CHAMPION, TAG_GATE, TAG_HOLDOUT
-from ml_pipeline.data import read_frame
+from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import DataValidationError, ModelLoadError, is_transient
-from ml_pipeline.gate import gate, score, score_candidate
-from ml_pipeline.registry import register, run_tags
-from ml_pipeline.storage import Storage
-from ml_pipeline.tracking import connect
+from ml_pipeline.registry import gate as gate_module
+from ml_pipeline.registry.connection import connect
+from ml_pipeline.registry.gate import gate, score, score_candidate
+from ml_pipeline.registry.registration import register, run_tags
+from ml_pipeline.store.objects import Storage
 
 WEAK = {"classifier": "random_forest", "hyperparams": {"n_estimators": 1, "max_depth": 1}}
 
@@ -204,7 +204,7 @@ def test_a_candidate_that_cannot_be_loaded_from_the_registry_fails_at_once_and_m
 
 def _publish_in_a_process(root, tracking_uri, run_id, settings, barrier):
     """One run in its own process, held at the registry lock until every run has registered its version."""
-    from ml_pipeline import persist as persist_module
+    from ml_pipeline.registry import publish as persist_module
 
     real_lock = persist_module.registry_lock
 

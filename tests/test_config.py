@@ -4,7 +4,10 @@ import re
 
 import pytest
 
-from ml_pipeline.config import ConfigError, PipelineConfig, check_hyperparams, load_config, parse_variable
+from ml_pipeline.config.layers import load_config, parse_variable
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.errors import ConfigError
+from ml_pipeline.training.train import check_hyperparams
 
 
 def test_defaults_keep_everything_local_and_name_the_model():

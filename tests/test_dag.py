@@ -117,7 +117,7 @@ def test_one_tag_lists_every_dag_of_the_project(dagbag):
 
 def test_an_unreachable_mlflow_fails_the_run_within_three_minutes_by_construction(dag):
     """Worst case, every MLflow request hangs until its timeout: attempts x client tries x timeout, plus waits."""
-    from ml_pipeline.tracking import CLIENT_LIMITS
+    from ml_pipeline.registry.connection import CLIENT_LIMITS
 
     persist = dag.get_task("persist_model")
     tries_per_request = int(CLIENT_LIMITS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]) + 1
@@ -131,7 +131,7 @@ def test_an_unreachable_mlflow_fails_the_run_within_three_minutes_by_constructio
 # The Amazon provider's operator modules import boto3 (about 0.3 s); batch_predictions needs its EMR operator.
 PARSE_MAY_IMPORT = {"classification_pipeline": "", "batch_predictions": "boto3"}
 # The trigger form is made from the configuration model: that model, and nothing of the pipeline's work.
-FORM_MODULES = "ml_pipeline,ml_pipeline.classifiers,ml_pipeline.config,ml_pipeline.errors,ml_pipeline.run_form"
+FORM_MODULES = "ml_pipeline,ml_pipeline.config,ml_pipeline.config.classifiers,ml_pipeline.config.model"
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

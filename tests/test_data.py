@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_pipeline.data import (
+from ml_pipeline.data.snapshot import (
     FEATURES,
     TARGET,
     content_hash,
@@ -15,7 +15,7 @@ from ml_pipeline.data import (
     validate,
 )
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.storage import Storage
+from ml_pipeline.store.objects import Storage
 
 
 def snapshot(source_uri, prefix, storage=None, min_rows=100, test_size=0.25, max_holdout_overlap=0.05):
@@ -49,9 +49,9 @@ def test_split_is_deterministic_and_stratified(wine_frame):
 
 
 def test_the_snapshot_holds_the_split_rows_in_source_order(tmp_path, monkeypatch):
-    import ml_pipeline.data
+    import ml_pipeline.data.snapshot
 
-    monkeypatch.setattr(ml_pipeline.data, "WRITE_ROWS", 40)  # several slices per file
+    monkeypatch.setattr(ml_pipeline.data.snapshot, "WRITE_ROWS", 40)  # several slices per file
     facts = snapshot("", tmp_path / "run")
     frame = validate(load_source("", Storage()), 100)
     train_positions, holdout_positions = split(frame, 0.25, 42)

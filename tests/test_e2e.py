@@ -21,7 +21,7 @@ import synthetic_wine
 from mlflow import MlflowClient
 from sklearn.metrics import accuracy_score
 
-from ml_pipeline.data import FEATURES, TARGET
+from ml_pipeline.data.snapshot import FEATURES, TARGET
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "wine-classifier"

@@ -30,7 +30,7 @@ from ml_pipeline.errors import (
     one_line,
     root_cause,
 )
-from ml_pipeline.storage import StorageError
+from ml_pipeline.store.objects import StorageError
 
 
 def aws_error(code, status):

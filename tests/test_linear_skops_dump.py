@@ -9,10 +9,10 @@ def test_skops_dump_finds_its_entry_names_through_the_zip_index(monkeypatch, win
     import skops.io
     from skops.io import _persist
 
-    from ml_pipeline import mlflow_runs
     from ml_pipeline.contract import FEATURES, TARGET
-    from ml_pipeline.persist import import_skops_quietly
-    from ml_pipeline.training import build_pipeline, skops_trusted_types
+    from ml_pipeline.registry import run_log as mlflow_runs
+    from ml_pipeline.registry.publish import import_skops_quietly
+    from ml_pipeline.training.train import build_pipeline, skops_trusted_types
 
     import_skops_quietly()
     model = build_pipeline("extra_trees", {"n_estimators": 3}, 42).fit(wine_frame[list(FEATURES)], wine_frame[TARGET])

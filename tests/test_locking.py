@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from ml_pipeline import locking
 from ml_pipeline.errors import RegistryBusyError, is_transient
-from ml_pipeline.locking import lock_uri, registry_lock
-from ml_pipeline.storage import Storage
+from ml_pipeline.store import locks as locking
+from ml_pipeline.store.locks import lock_uri, registry_lock
+from ml_pipeline.store.objects import Storage
 
 
 def _hold_lock(root, seconds, held, released=None):

@@ -8,7 +8,7 @@ import pytest
 from model_lookup import read_rows
 from pipeline_runs import publish
 
-from ml_pipeline.data import FEATURES
+from ml_pipeline.data.snapshot import FEATURES
 
 SAMPLE = lookup_model.REPO / "scripts" / "sample_input.csv"
 HEADER, FIRST_ROW, SECOND_ROW = SAMPLE.read_text().splitlines()[:3]

@@ -10,12 +10,12 @@ from mlflow.entities import RunStatus
 from pipeline_runs import DAG_ID, MODEL, candidate, publish, snapshot, train
 
 from ml_pipeline.contract import TAG_DAG_ID, TAG_FINGERPRINT, TAG_LOGGED_MODEL, TAG_RUN_ID
-from ml_pipeline.data import read_frame
+from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import PipelineError
-from ml_pipeline.mlflow_runs import log_runs
-from ml_pipeline.registry import run_tags
-from ml_pipeline.storage import Storage, StorageError
-from ml_pipeline.tracking import connect
+from ml_pipeline.registry.connection import connect
+from ml_pipeline.registry.registration import run_tags
+from ml_pipeline.registry.run_log import log_runs
+from ml_pipeline.store.objects import Storage, StorageError
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_when_no_candidate_trained_the_run_fails_with_one_line_naming_each_reaso
     with pytest.raises(PipelineError, match=r"none of the 2 candidates trained, so nothing was registered \(a: bad"):
         publish(tmp_path, tracking_uri, "run", trained=(dataset, []), candidates=[candidate(name="a"), candidate(
             "random_forest", name="b")], failures={"a": "bad C"})  # fmt: skip
-    assert MlflowClient().search_registered_models() == []
+    assert MlflowClient(tracking_uri).search_registered_models() == []
 
 
 def test_a_retry_of_the_same_training_reuses_its_version_and_its_run(tmp_path, tracking_uri):

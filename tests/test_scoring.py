@@ -12,10 +12,10 @@ from scoring_rows_fixture import BAD_ROWS
 
 from ml_pipeline.contract import FEATURES
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.scoring import pin_model, score_locally
-from ml_pipeline.scoring import publish as publish_predictions
-from ml_pipeline.storage import Storage
-from ml_pipeline.versions import ModelNotFoundError
+from ml_pipeline.registry.lookup import ModelNotFoundError
+from ml_pipeline.scoring.batch import pin_model, score_locally
+from ml_pipeline.scoring.batch import publish as publish_predictions
+from ml_pipeline.store.objects import Storage
 
 
 def plan_for(registry, source, output, version="", max_rejected_fraction=0.1):

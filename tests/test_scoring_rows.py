@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ml_pipeline.classifiers import CLASSIFIERS
+from ml_pipeline.config.classifiers import CLASSIFIERS
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.scoring_rows import check_columns, output_columns, reject_reasons, rejected_rows, scored_rows
-from ml_pipeline.training import build_pipeline
+from ml_pipeline.scoring.rows import check_columns, output_columns, reject_reasons, rejected_rows, scored_rows
+from ml_pipeline.training.train import build_pipeline
 
 FEATURES = ["a", "b"]
 

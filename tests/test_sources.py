@@ -5,10 +5,10 @@ import pytest
 import synthetic_wine
 
 from ml_pipeline.contract import FEATURES, TARGET
-from ml_pipeline.data import snapshot_dataset
+from ml_pipeline.data.snapshot import snapshot_dataset
+from ml_pipeline.data.sources import batches
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.sources import batches
-from ml_pipeline.storage import Storage
+from ml_pipeline.store.objects import Storage
 
 
 def read_all(source, storage=None, batch_rows=1_000):

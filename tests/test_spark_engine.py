@@ -14,10 +14,10 @@ from pipeline_runs import MODEL
 from scoring_rows_fixture import BAD_ROWS
 
 from ml_pipeline import contract
-from ml_pipeline.config import SPARK_JOB_SCRIPT
-from ml_pipeline.scoring import pin_model, score_locally
-from ml_pipeline.spark_engine import SparkJobError, emr_job, run_locally
-from ml_pipeline.storage import Storage
+from ml_pipeline.config.model import SPARK_JOB_SCRIPT
+from ml_pipeline.scoring.batch import pin_model, score_locally
+from ml_pipeline.scoring.spark import SparkJobError, emr_job, run_locally
+from ml_pipeline.store.objects import Storage
 
 
 def plan_for(registry, source, output):

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 
 from ml_pipeline.errors import ConfigError, EnvironmentFailure, is_transient, one_line
-from ml_pipeline.storage import Storage, StorageError, join, run_prefix
+from ml_pipeline.store.objects import Storage, StorageError, join, run_prefix
 
 
 def test_local_objects_round_trip_and_create_their_folders(tmp_path):

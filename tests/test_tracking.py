@@ -12,7 +12,7 @@ import pytest
 from mlflow.utils.file_utils import local_file_uri_to_path
 
 from ml_pipeline.errors import one_line
-from ml_pipeline.tracking import TrackingError, connect, local_artifact_location
+from ml_pipeline.registry.connection import TrackingError, connect, local_artifact_location
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,8 @@ def test_an_experiment_an_earlier_release_misplaced_is_refused_in_one_line(tmp_p
 
 def test_runs_that_start_together_on_a_fresh_store_all_reach_it(tmp_path: Path) -> None:
     script = (
-        "import sys; from ml_pipeline.tracking import connect; print(connect(sys.argv[1], 'classification_pipeline'))"
+        "import sys; from ml_pipeline.registry.connection import connect; "
+        "print(connect(sys.argv[1], 'classification_pipeline'))"
     )
     command = [sys.executable, "-c", script, f"sqlite:///{tmp_path}/store/mlflow.db"]
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parent.parent / "dags")}

@@ -7,11 +7,11 @@ from pipeline_runs import candidate, snapshot, train
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml_pipeline.classifiers import CLASSIFIERS
-from ml_pipeline.config import PipelineConfig
+from ml_pipeline.config.classifiers import CLASSIFIERS
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.errors import ConfigError, ModelLoadError
-from ml_pipeline.storage import Storage, join
-from ml_pipeline.training import build_pipeline, model_from_bytes, train_and_evaluate
+from ml_pipeline.store.objects import Storage, join
+from ml_pipeline.training.train import build_pipeline, model_from_bytes, train_and_evaluate
 
 
 @pytest.mark.parametrize("classifier", list(CLASSIFIERS))
@@ -95,8 +95,8 @@ def test_each_classifier_round_trips_through_mlflows_skops_format(tmp_path, wine
     import mlflow.sklearn
 
     from ml_pipeline.contract import FEATURES, TARGET
-    from ml_pipeline.persist import import_skops_quietly
-    from ml_pipeline.training import skops_trusted_types
+    from ml_pipeline.registry.publish import import_skops_quietly
+    from ml_pipeline.training.train import skops_trusted_types
 
     import_skops_quietly()
     model = build_pipeline(classifier, {}, 42).fit(wine_frame[list(FEATURES)], wine_frame[TARGET])

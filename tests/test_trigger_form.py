@@ -6,10 +6,11 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import ParamValidationError
 from airflow.serialization.serialized_objects import DagSerialization
 
-from ml_pipeline.config import PipelineConfig, load_config
+from ml_pipeline.config.layers import load_config
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.errors import ConfigError
-from ml_pipeline.run_form import FORMS, form_fields
-from ml_pipeline.ui_links import mlflow_ui_base, runs_url, s3_console_url, version_url
+from task_runtime.form import FORMS, form_fields
+from task_runtime.urls import mlflow_ui_base, runs_url, s3_console_url, version_url
 
 GOOD = {"classifier": "random_forest", "test_size": 0.3, "gate_metric": "accuracy", "model_version": "3",
         "candidates": [{"classifier": "extra_trees", "hyperparams": {"max_depth": 4}}], "hyperparams": {"C": 0.5},

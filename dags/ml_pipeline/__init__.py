@@ -1,1 +1,5 @@
-"""Task logic of the classification pipeline, free of Airflow so it can be tested and reused by scripts/."""
+"""Task logic of this project's DAGs, free of Airflow, so that it can be tested and reused by scripts/.
+
+One sub-package per concern, each importing only from those listed before it (tests/test_layers.py holds this):
+config, store, data, training, registry, scoring. errors.py and contract.py (what tasks exchange) serve them all.
+"""

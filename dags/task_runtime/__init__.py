@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from airflow.sdk import Asset, Param, Variable, get_current_context
 
 if TYPE_CHECKING:
-    from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.config.model import PipelineConfig
     from ml_pipeline.contract import Candidate, TrainingResult
-    from ml_pipeline.storage import Storage
+    from ml_pipeline.store.objects import Storage
 
 # classification_pipeline announces each new champion here (extra: model name, version, metrics); batch_predictions
 # is scheduled on it.
@@ -41,7 +41,7 @@ DEFAULT_ARGS = {
 
 def trigger_form(form: str) -> dict[str, Param]:
     """The DAG's run settings as Params: the Trigger button shows a form that refuses bad values before a run."""
-    from ml_pipeline.run_form import form_fields  # the configuration model only: no heavy library
+    from task_runtime.form import form_fields  # the configuration model only: no heavy library
 
     return {name: Param(None, **schema) for name, schema in form_fields(form).items()}
 
@@ -84,7 +84,7 @@ def candidate_failures(candidates: list[Candidate], trainings: list[TrainingResu
 
 def task_config() -> PipelineConfig:
     """Configuration for this task instance, read now rather than when the file is parsed."""
-    from ml_pipeline.config import VARIABLE_NAME, load_config, parse_variable
+    from ml_pipeline.config.layers import VARIABLE_NAME, load_config, parse_variable
 
     return load_config(
         variable=parse_variable(Variable.get(VARIABLE_NAME, default=None)),
@@ -94,7 +94,7 @@ def task_config() -> PipelineConfig:
 
 def task_storage(config: PipelineConfig) -> Storage:
     """S3 goes through the Amazon provider's connection, so MWAA's execution role (or a stored key) just works."""
-    from ml_pipeline.storage import Storage
+    from ml_pipeline.store.objects import Storage
 
     def s3_client():
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -106,7 +106,7 @@ def task_storage(config: PipelineConfig) -> Storage:
 
 def run_prefix(config: PipelineConfig) -> str:
     """This DAG run's own folder in the artifact store: <artifact_root>/<dag_id>/<run_id>."""
-    from ml_pipeline.storage import run_prefix as prefix
+    from ml_pipeline.store.objects import run_prefix as prefix
 
     context = get_current_context()
     return prefix(config.artifact_root, context["dag"].dag_id, context["run_id"])

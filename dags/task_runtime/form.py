@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ml_pipeline.classifiers import CLASSIFIERS
-from ml_pipeline.config import PipelineConfig
+from ml_pipeline.config.classifiers import CLASSIFIERS
+from ml_pipeline.config.model import PipelineConfig
 
 TRAINING_FORM = {
     "Candidates": ("classifier", "hyperparams", "candidates"),

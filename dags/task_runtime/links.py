@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperatorLink, get_current_context
 from airflow.sdk.bases.decorator import task_decorator_factory
 
 if TYPE_CHECKING:
-    from ml_pipeline.config import PipelineConfig
+    from ml_pipeline.config.model import PipelineConfig
     from ml_pipeline.contract import PersistResult, ScoringSummary
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _publish(builders: dict[type[_PublishedLink], Callable[[], str | None]]) -> 
 
 
 def _mlflow_ui(config: PipelineConfig) -> str | None:
-    from ml_pipeline.ui_links import mlflow_ui_base
+    from task_runtime.urls import mlflow_ui_base
 
     base = mlflow_ui_base(config.mlflow_tracking_uri, config.mlflow_ui_url)
     if base is None:
@@ -82,8 +82,8 @@ def _mlflow_ui(config: PipelineConfig) -> str | None:
 def publish_training_links(config: PipelineConfig, candidate: str) -> None:
     """The candidate's MLflow child run, found by its tags: persist_model logs it once the candidates are ranked."""
     from ml_pipeline.contract import TAG_CANDIDATE, TAG_RUN_ID
-    from ml_pipeline.tracking import connect
-    from ml_pipeline.ui_links import runs_url
+    from ml_pipeline.registry.connection import connect
+    from task_runtime.urls import runs_url
 
     builders: dict[type[_PublishedLink], Callable[[], str | None]] = {}
     if base := _mlflow_ui(config):
@@ -97,7 +97,7 @@ def publish_training_links(config: PipelineConfig, candidate: str) -> None:
 
 
 def publish_persist_links(config: PipelineConfig, result: PersistResult) -> None:
-    from ml_pipeline.ui_links import run_url, version_url
+    from task_runtime.urls import run_url, version_url
 
     builders: dict[type[_PublishedLink], Callable[[], str | None]] = {}
     if base := _mlflow_ui(config):
@@ -108,7 +108,7 @@ def publish_persist_links(config: PipelineConfig, result: PersistResult) -> None
 
 def publish_scoring_links(config: PipelineConfig, summary: ScoringSummary) -> None:
     """The version used, the scoring's MLflow run, and the output when it is in AWS S3 (not a custom endpoint)."""
-    from ml_pipeline.ui_links import run_url, version_url
+    from task_runtime.urls import run_url, version_url
 
     builders: dict[type[_PublishedLink], Callable[[], str | None]] = {
         PredictionsLink: lambda: _s3_link(config, summary)
@@ -121,7 +121,7 @@ def publish_scoring_links(config: PipelineConfig, summary: ScoringSummary) -> No
 
 
 def _s3_link(config: PipelineConfig, summary: ScoringSummary) -> str | None:
-    from ml_pipeline.ui_links import s3_console_url
+    from task_runtime.urls import s3_console_url
 
     if not summary["output_uri"].startswith("s3://"):
         return None

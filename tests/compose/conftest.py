@@ -15,7 +15,7 @@ from compose_stack import DAG_ID, ComposeStack
 from mlflow import MlflowClient
 from step_timing import Deadline, step
 
-from ml_pipeline.tracking import CLIENT_LIMITS
+from ml_pipeline.registry.connection import CLIENT_LIMITS
 
 
 @pytest.fixture(scope="session")

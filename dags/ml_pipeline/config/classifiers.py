@@ -16,7 +16,7 @@ class Classifier:
     defaults: dict[str, Any]
     # Types MLflow's skops format must be told to trust when it loads the model (beyond skops' own defaults).
     skops_trusted_types: tuple[str, ...] = ()
-    # The setting that counts the steps of an ensemble that grows step by step (warm_start), for budget.py.
+    # The setting that counts the steps of an ensemble that grows step by step (warm_start), for training/budget.py.
     grows_with: str = ""
 
     def estimator_class(self) -> type:

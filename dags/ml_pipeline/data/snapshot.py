@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ml_pipeline import sources
-from ml_pipeline import validation as check
 from ml_pipeline.contract import BUNDLED_SOURCE, FEATURES, TARGET, DatasetSnapshot
-from ml_pipeline.storage import Storage, explained_local_errors, join
+from ml_pipeline.data import sources
+from ml_pipeline.data import validation as check
+from ml_pipeline.store.objects import Storage, explained_local_errors, join
 
 WRITE_ROWS = 100_000  # rows per slice (and Parquet row group) of the snapshot
 

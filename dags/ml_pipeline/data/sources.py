@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_pipeline import validation as check
 from ml_pipeline.contract import BUNDLED_SOURCE, FEATURES, TARGET
+from ml_pipeline.data import validation as check
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.storage import Storage, StorageError
+from ml_pipeline.store.objects import Storage, StorageError
 
 BATCH_ROWS = 200_000
 PARQUET = (".parquet", ".pq")

@@ -120,7 +120,7 @@ def local_artifact_location(tracking_uri: str) -> str | None:
 def _create_store_alone(database: Path) -> None:
     """MLflow creates a new SQLite store's tables on first contact, with no lock: runs that start together on a
     fresh store would each migrate it, and fail or break it. One process at a time makes or checks it."""
-    from ml_pipeline.locking import file_lock
+    from ml_pipeline.store.locks import file_lock
 
     busy = TrackingUnavailableError(f"another process has been creating the MLflow store {database} for too long")
     with file_lock(database.with_name(database.name + ".lock"), time.monotonic() + STORE_WAIT_SECONDS, busy):

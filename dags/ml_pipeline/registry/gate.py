@@ -33,8 +33,8 @@ from ml_pipeline.contract import (
     TAG_RUN_ID,
 )
 from ml_pipeline.errors import ModelLoadError, RegistryBusyError
-from ml_pipeline.tracking import is_not_found
-from ml_pipeline.training import evaluate
+from ml_pipeline.registry.connection import is_not_found
+from ml_pipeline.training.train import evaluate
 
 log = logging.getLogger(__name__)
 

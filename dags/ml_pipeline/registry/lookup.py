@@ -9,7 +9,7 @@ from mlflow.exceptions import MlflowException
 
 from ml_pipeline.contract import CHAMPION
 from ml_pipeline.errors import PipelineError
-from ml_pipeline.tracking import is_not_found
+from ml_pipeline.registry.connection import is_not_found
 
 
 class ModelNotFoundError(PipelineError, LookupError):

@@ -7,13 +7,13 @@ import warnings
 from mlflow import MlflowClient
 
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
-from ml_pipeline.data import read_frame
+from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import EnvironmentFailure, is_environment_failure_line
-from ml_pipeline.gate import gate, score_candidate
-from ml_pipeline.locking import registry_lock
-from ml_pipeline.registry import no_candidate_trained, rank, register, run_tags
-from ml_pipeline.storage import Storage
-from ml_pipeline.tracking import connect, explained_tracking_errors
+from ml_pipeline.registry.connection import connect, explained_tracking_errors
+from ml_pipeline.registry.gate import gate, score_candidate
+from ml_pipeline.registry.registration import no_candidate_trained, rank, register, run_tags
+from ml_pipeline.store.locks import registry_lock
+from ml_pipeline.store.objects import Storage
 
 
 def import_skops_quietly() -> None:

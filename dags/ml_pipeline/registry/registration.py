@@ -30,8 +30,8 @@ from ml_pipeline.contract import (
     TrainingResult,
 )
 from ml_pipeline.errors import PipelineError
-from ml_pipeline.mlflow_runs import log_runs
-from ml_pipeline.storage import Storage
+from ml_pipeline.registry.run_log import log_runs
+from ml_pipeline.store.objects import Storage
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from ml_pipeline.contract import (
     DatasetSnapshot,
     TrainingResult,
 )
-from ml_pipeline.storage import Storage
+from ml_pipeline.store.objects import Storage
 
 MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
 
@@ -67,7 +67,7 @@ def _log_inputs(dataset: DatasetSnapshot, holdout: pd.DataFrame) -> None:
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.models import infer_signature
 
-    from ml_pipeline.data import content_hash
+    from ml_pipeline.data.snapshot import content_hash
 
     with warnings.catch_warnings():
         # MLflow registers its local-file source class twice, then warns that every local source is ambiguous.
@@ -128,7 +128,7 @@ def log_model(model: Any, classifier: str, holdout: pd.DataFrame) -> str:
     """The model in the active run, as MLflow's skops format (loading it runs no pickle); returns its URI."""
     from mlflow.models import infer_signature
 
-    from ml_pipeline.training import skops_trusted_types
+    from ml_pipeline.training.train import skops_trusted_types
 
     features = holdout[list(FEATURES)]
     with warnings.catch_warnings():
@@ -159,7 +159,7 @@ def log_runs(
 ) -> str:
     """The parent run (lineage, split, leaderboard) and one child run per trained candidate, best first;
     returns the URI of the best candidate's logged model."""
-    from ml_pipeline.training import model_from_bytes
+    from ml_pipeline.training.train import model_from_bytes
 
     best = model_from_bytes(storage.read_bytes(ranked[0]["model_uri"]), ranked[0]["model_uri"])  # before any run
     lineage = {"data.source": dataset["source"], "data.rows": str(dataset["rows"])}

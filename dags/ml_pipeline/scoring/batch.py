@@ -1,7 +1,7 @@
 """batch_predictions' steps: pin one registered version, score a source with it, publish the output as complete.
 
 The local engine below streams the source through the model in record batches on the Airflow worker, so its memory
-does not grow with the rows; the Spark engine (spark_engine.py) applies the same rules to the same pinned version.
+does not grow with the rows; the Spark engine (spark.py) applies the same rules to the same pinned version.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline import batch_output
-from ml_pipeline.batch_output import PartWriter
 from ml_pipeline.contract import (
     PREDICTIONS_DIR,
     REJECTED_DIR,
@@ -26,12 +24,14 @@ from ml_pipeline.contract import (
     ScoringPlan,
     ScoringSummary,
 )
+from ml_pipeline.data.sources import batches, is_bundled
 from ml_pipeline.errors import DataValidationError, ModelLoadError
-from ml_pipeline.scoring_rows import check_columns, reject_reasons, rejected_rows, scored_rows
-from ml_pipeline.sources import batches, is_bundled
-from ml_pipeline.storage import Storage, join
-from ml_pipeline.tracking import connect, explained_tracking_errors, use_tracking_server
-from ml_pipeline.versions import resolve
+from ml_pipeline.registry.connection import connect, explained_tracking_errors, use_tracking_server
+from ml_pipeline.registry.lookup import resolve
+from ml_pipeline.scoring import output as batch_output
+from ml_pipeline.scoring.output import PartWriter
+from ml_pipeline.scoring.rows import check_columns, reject_reasons, rejected_rows, scored_rows
+from ml_pipeline.store.objects import Storage, join
 
 BATCH_ROWS = 100_000  # rows per record batch: the local engine's memory is a few of these, whatever the source
 EXPERIMENT = "batch_predictions"

@@ -21,8 +21,8 @@ from ml_pipeline.contract import (
     REASON,
     SCORED_AT,
 )
+from ml_pipeline.data.validation import listed
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.validation import listed
 
 # Why a row is rejected: the first feature column (in the model's order) holding a value that is ...
 MISSING = "{column} is missing"  # null or NaN (an empty CSV field reads as one)

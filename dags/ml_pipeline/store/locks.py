@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_pipeline.errors import RegistryBusyError
-from ml_pipeline.storage import Storage, explained_s3_errors, join, local_path, split_s3
+from ml_pipeline.store.objects import Storage, explained_s3_errors, join, local_path, split_s3
 
 log = logging.getLogger(__name__)
 

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import pickle
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from ml_pipeline.classifiers import CLASSIFIERS
+from ml_pipeline.config.classifiers import CLASSIFIERS
+from ml_pipeline.config.model import Budget
 from ml_pipeline.errors import ConfigError
 
 PROBE_STEPS = 8
 MB = 1_000_000
-
-
-@dataclass(frozen=True)
-class Budget:
-    # 250 MB: what a worker slot's memory holds beside the data (mw1.small: 2 GB for 5 tasks, each process ~400 MB
-    # before it loads a model); 50 minutes: train_model's execution timeout is 60.
-    max_model_mb: float = 250.0
-    max_fit_minutes: float = 50.0
 
 
 DEFAULT_BUDGET = Budget()

@@ -14,12 +14,13 @@ from sklearn.metrics import accuracy_score, classification_report, confusion_mat
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ml_pipeline.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size, fit_within
-from ml_pipeline.classifiers import CLASSIFIERS
+from ml_pipeline.config.classifiers import CLASSIFIERS
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import FEATURES, METRICS, TARGET, Candidate, DatasetSnapshot, TrainingResult
-from ml_pipeline.data import read_frame
+from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import ConfigError, ModelLoadError, plain
-from ml_pipeline.storage import Storage, join
+from ml_pipeline.store.objects import Storage, join
+from ml_pipeline.training.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size, fit_within
 
 
 def build_pipeline(classifier: str, hyperparams: dict[str, Any], seed: int) -> Pipeline:
@@ -125,3 +126,22 @@ def train_and_evaluate(
         "fit_seconds": round(fit_seconds, 3),
         "fingerprint": fingerprint(dataset, classifier, params),
     }
+
+
+def check_hyperparams(config: PipelineConfig) -> dict[str, str]:
+    """scikit-learn's own checks of each candidate's settings (it imports sklearn, so it is not part of loading).
+
+    Returns what is wrong with each invalid candidate: its train_model instance fails alone and the others go on.
+    When no candidate is valid nothing could be trained, so this raises before any data is read.
+    """
+    origin = config.origin("candidates" if config.candidates is not None else "hyperparams")
+    candidates, invalid = config.candidate_list(), {}
+    for candidate in candidates:
+        try:
+            build_pipeline(candidate.classifier, candidate.hyperparams, config.random_seed)
+        except ConfigError as error:
+            named = "" if candidate.name == candidate.classifier else f"candidate {candidate.name}: "
+            invalid[candidate.name] = f"{named}{error} (from {origin})"
+    if len(invalid) == len(candidates):
+        raise ConfigError("; ".join(invalid.values()))
+    return invalid

@@ -1,0 +1,3 @@
+"""Configuration: the one validated settings model (model.py), where each value comes from (layers.py), and the
+registry of classifiers a run can train (classifiers.py). Light: the DAG files' trigger forms import it at parse time.
+"""
