@@ -40,9 +40,10 @@ install: $(BIN)/.installed ## Create .venv with the exact versions MWAA installs
 lock: $(BIN)/.installed ## Re-resolve dags/constraints.txt (Airflow's constraints + project pins)
 	PATH=$(BIN):$$PATH $(BIN)/python scripts/lock_constraints.py $(if $(AIRFLOW_CONSTRAINTS),--official $(AIRFLOW_CONSTRAINTS))
 
-lint: $(BIN)/.installed lint-deploy ## Static checks (ruff; cfn-lint, checkov, zizmor, workflow schema)
+lint: $(BIN)/.installed lint-deploy ## Static checks (ruff, mypy; cfn-lint, checkov, zizmor, workflow schema)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint ## Lint and run the whole test suite (offline)
 	@scripts/ensure_java.sh

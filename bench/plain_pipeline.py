@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
 from ml_pipeline.config.layers import load_config
+from ml_pipeline.contract import RunIds
 from ml_pipeline.data.snapshot import snapshot_dataset
 from ml_pipeline.registry.publish import persist
 from ml_pipeline.store.objects import Storage, run_prefix
@@ -24,17 +25,10 @@ def main() -> None:
     check_hyperparams(config)
     run_id = f"plain__{time.time()}"
     prefix = run_prefix(config.artifact_root, "plain", run_id)
-    dataset = snapshot_dataset(
-        config.source_uri, prefix, storage, test_size=config.test_size, seed=config.random_seed,
-        min_rows=config.min_rows, max_holdout_overlap=config.max_holdout_overlap,
-    )  # fmt: skip
-    candidates = [candidate.model_dump() for candidate in config.candidate_list()]
-    trainings = [train_and_evaluate(dataset, prefix, storage, candidate) for candidate in candidates]
-    result = persist(
-        storage=storage, tracking_uri=config.mlflow_tracking_uri, experiment_name=config.experiment_name,
-        model_name=config.model_name, gate_metric=config.gate_metric, artifact_root=config.artifact_root,
-        dag_id="plain", run_id=run_id, dataset=dataset, candidates=candidates, trainings=trainings, failures={},
-    )  # fmt: skip
+    dataset = snapshot_dataset(config, prefix, storage)
+    candidates = [candidate.as_candidate() for candidate in config.candidate_list()]
+    trainings = [train_and_evaluate(dataset, prefix, storage, candidate, config.budget()) for candidate in candidates]
+    result = persist(config, RunIds("plain", run_id), storage, dataset, candidates, trainings, {})
     print(f"{config.model_name} version {result['version']}: {result['alias']}")
 
 

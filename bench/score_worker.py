@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
-from ml_pipeline.config.model import SPARK_JOB_SCRIPT
-from ml_pipeline.scoring.batch import load_pinned, pin_model, score_locally
+from ml_pipeline.config.model import SPARK_JOB_SCRIPT, PipelineConfig
+from ml_pipeline.scoring.batch import load_pinned, pin_version, score_on_worker
 from ml_pipeline.scoring.spark import run_locally
 from ml_pipeline.store.objects import Storage
 
@@ -38,11 +38,12 @@ def plain(plan: dict) -> tuple[int, float]:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)  # spark-submit's output, into the bench's log
     mode, source, output, tracking_uri = sys.argv[1:5]
-    plan = pin_model(tracking_uri, MODEL, "", source=source, output_uri=output, engine=mode, max_rejected_fraction=0)
+    config = PipelineConfig(mlflow_tracking_uri=tracking_uri, model_name=MODEL, scoring_source_uri=source)
+    plan = pin_version(config, output)
     if mode == "plain":
         rows, seconds = plain(plan)
     elif mode == "engine":
-        counts = score_locally(plan, Storage())
+        counts = score_on_worker(plan, Storage())
         rows, seconds = counts["rows_in"], counts["seconds"]
     else:  # the whole spark-submit, start-up included; the job's own time is in its counts
         started = time.monotonic()

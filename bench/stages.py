@@ -60,6 +60,8 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
     train_model (`train_model[<candidate>]`), or persist_model over the candidates trained so far."""
     started = time.perf_counter()
     from ml_pipeline.config.layers import load_config
+    from ml_pipeline.config.model import PipelineConfig
+    from ml_pipeline.contract import RunIds
     from ml_pipeline.store.objects import Storage
 
     storage, prefix, facts_file = Storage(), str(workdir / "artifacts"), workdir / "facts.json"
@@ -68,10 +70,9 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
         from ml_pipeline.data.snapshot import snapshot_dataset
 
         imported = time.perf_counter()
-        candidates = [candidate.model_dump() for candidate in load_config({}).candidate_list()]
-        source = os.environ.get("BENCH_SOURCE", "")  # bench/scale.py points it at synthetic data
-        facts = {"dataset": snapshot_dataset(source, prefix, storage, test_size=0.25, seed=42, min_rows=100),
-                 "candidates": candidates, "trainings": {}}  # fmt: skip
+        candidates = [candidate.as_candidate() for candidate in load_config({}).candidate_list()]
+        config = PipelineConfig(source_uri=os.environ.get("BENCH_SOURCE", ""))  # bench/scale.py: synthetic data
+        facts = {"dataset": snapshot_dataset(config, prefix, storage), "candidates": candidates, "trainings": {}}
     elif name.startswith("train_model["):
         from ml_pipeline.training.train import train_and_evaluate
 
@@ -84,12 +85,10 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
 
         imported = time.perf_counter()
         trainings = [json.loads((workdir / f"{c['name']}.json").read_text()) for c in facts["candidates"]]
-        persist(
-            storage=storage, tracking_uri=f"sqlite:///{workdir}/mlflow.db", experiment_name="bench",
-            model_name="bench-model", gate_metric="f1_macro", artifact_root=prefix, dag_id="bench",
-            run_id=str(time.time()), dataset=facts["dataset"], candidates=facts["candidates"],
-            trainings=trainings, failures={},
-        )  # fmt: skip
+        config = PipelineConfig(mlflow_tracking_uri=f"sqlite:///{workdir}/mlflow.db", experiment_name="bench",
+                                model_name="bench-model", artifact_root=prefix)  # fmt: skip
+        run = RunIds("bench", str(time.time()))
+        persist(config, run, storage, facts["dataset"], facts["candidates"], trainings, {})
     finished = time.perf_counter()
     if name == "get_data":
         facts_file.write_text(json.dumps(facts))
@@ -149,21 +148,21 @@ def log_forest(trees: int, workdir: Path) -> dict[str, float]:
 
 def lookup_registry(workdir: Path) -> dict[str, Any]:
     """Once per bench run: a registry holding one champion, made by the real pipeline functions."""
+    from ml_pipeline.config.model import PipelineConfig
+    from ml_pipeline.contract import RunIds
     from ml_pipeline.data.snapshot import snapshot_dataset
     from ml_pipeline.registry.publish import persist
     from ml_pipeline.store.objects import Storage
     from ml_pipeline.training.train import train_and_evaluate
 
     root, storage = workdir / "lookup", Storage()
-    dataset = snapshot_dataset("", str(root / "run"), storage, test_size=0.25, seed=42, min_rows=100)
+    registry = {"tracking_uri": f"sqlite:///{root}/mlflow.db", "model_name": "bench-lookup"}
+    config = PipelineConfig(mlflow_tracking_uri=registry["tracking_uri"], experiment_name="bench-lookup",
+                            model_name=registry["model_name"], artifact_root=str(root))  # fmt: skip
+    dataset = snapshot_dataset(config, str(root / "run"), storage)
     candidate = {"name": "logistic_regression", "classifier": "logistic_regression", "hyperparams": {}}
     training = train_and_evaluate(dataset, str(root / "run"), storage, candidate)
-    registry = {"tracking_uri": f"sqlite:///{root}/mlflow.db", "model_name": "bench-lookup"}
-    summary = persist(
-        storage=storage, tracking_uri=registry["tracking_uri"], experiment_name="bench-lookup",
-        model_name=registry["model_name"], gate_metric="f1_macro", artifact_root=str(root), dag_id="bench",
-        run_id="lookup", dataset=dataset, candidates=[candidate], trainings=[training], failures={},
-    )  # fmt: skip
+    summary = persist(config, RunIds("bench", "lookup"), storage, dataset, [candidate], [training], {})
     (root / "registry.json").write_text(json.dumps(registry | {"version": summary["version"]}))
     return {}
 

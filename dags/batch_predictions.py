@@ -2,41 +2,25 @@
 ### batch_predictions
 
 Scores new rows with the champion of classification_pipeline, every day and whenever the champion changes, and
-writes the predictions as Parquet for the next system: on the Airflow worker for data one machine handles, on Spark
-(EMR Serverless on AWS) for more.
-
-1. **pin_model** resolves `models:/wine-classifier@champion` (or the run conf's `model_version`) once; every later
-   step scores with that version, so a promotion during the run cannot mix two models. XCom: the scoring plan.
-2. **choose_engine** follows `scoring_engine`: `local` streams the source through the model in record batches on the
-   worker; `spark` runs the same rules with `mlflow.pyfunc.spark_udf` in local Spark, or on EMR Serverless when
-   `emr_application_id` is set (**emr_job** prepares it, **score_on_emr** submits it and waits).
-3. **publish_predictions** checks the counts (fails when more than `max_rejected_fraction` of the rows cannot be
-   scored), logs them to MLflow, and writes `_SUCCESS` last. XCom: rows in, scored and rejected, rows per second,
-   the output URI and the model version.
+writes the predictions as Parquet for the next system: **pin_model** fixes the version once, **choose_engine**
+follows `scoring_engine` (the Airflow worker, local Spark, or EMR Serverless through **emr_job** and
+**score_on_emr**), and **publish_predictions** checks the counts and marks the output complete.
 
 Output: `<artifact_root>/batch_predictions/<run_id>/predictions/` (every input column, `prediction`, one
 `probability_<class>` per class, `model_name`, `model_version`, `scored_at`) and `rejected/` (the rows that could
-not be scored, with `reason`). A rerun replaces its own output; an output without `_SUCCESS` is not complete.
+not be scored, with `reason`). A rerun replaces its own output; an output without `_SUCCESS` is not complete. Each
+task's doc says what it does; the repository's `docs/batch-predictions.md` has the whole story.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, get_current_context, task
 
-from task_runtime import (
-    CHAMPION,
-    DEFAULT_ARGS,
-    PREDICTIONS,
-    failing_clearly,
-    run_prefix,
-    task_config,
-    task_storage,
-    trigger_form,
-)
+from task_runtime import CHAMPION_ASSET, DEFAULT_ARGS, PREDICTIONS_ASSET, pipeline_task, trigger_form
 from task_runtime.links import MlflowRunLink, ModelVersionLink, PredictionsLink, linked_task, publish_scoring_links
 
 if TYPE_CHECKING:
@@ -50,7 +34,7 @@ ENGINE_TASKS = {"local": "score_locally", "spark": "score_on_spark", "emr-server
 @dag(
     dag_id="batch_predictions",
     description="Scores new rows with the pinned @champion (worker or Spark) and writes Parquet predictions",
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=CHAMPION),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=CHAMPION_ASSET),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -64,23 +48,15 @@ def batch_predictions() -> None:
     def pin_model() -> ScoringPlan:
         """
         #### pin_model
-        Resolves `models:/<model_name>@champion` (or the form's `model_version`) to one registered version, so every
-        later step scores with the same model. **Out:** the scoring plan (model URI and version, source, output).
-        """
-        from ml_pipeline.scoring.batch import pin_model as pin
+        Resolves `models:/<model_name>@champion` (or the form's `model_version`) to one registered version, once: every
+        later step scores with that version, so a promotion during the run cannot mix two models.
 
-        with failing_clearly():
-            config = task_config()
-            engine = "emr-serverless" if config.scoring_engine == "spark" and config.emr_application_id else None
-            return pin(
-                config.mlflow_tracking_uri,
-                config.model_name,
-                config.model_version,
-                source=config.scoring_source_uri,
-                output_uri=run_prefix(config),
-                engine=engine or config.scoring_engine,
-                max_rejected_fraction=config.max_rejected_fraction,
-            )
+        - **Out:** the scoring plan (model URI and version, source, output, engine).
+        """
+        from ml_pipeline.scoring.batch import pin_version
+
+        with pipeline_task() as run:
+            return pin_version(run.config, run.prefix)
 
     @task.branch(execution_timeout=timedelta(minutes=1))
     def choose_engine(plan: ScoringPlan) -> str:
@@ -89,37 +65,28 @@ def batch_predictions() -> None:
 
     @task(execution_timeout=SCORING_TIMEOUT)
     def score_locally(plan: ScoringPlan) -> ScoringCounts:
-        """Streams the source through the model in record batches on this worker; writes Parquet parts."""
-        from ml_pipeline.scoring.batch import score_locally as score
+        """Streams the source through the model in record batches on this worker (memory stays flat whatever the
+        rows); writes scored and rejected rows as Parquet parts, and the counts."""
+        from ml_pipeline.scoring.batch import score_on_worker
 
-        with failing_clearly():
-            return score(plan, task_storage(task_config()))
+        with pipeline_task() as run:
+            return score_on_worker(plan, run.storage)
 
     @task(execution_timeout=SCORING_TIMEOUT)
     def score_on_spark(plan: ScoringPlan) -> None:
-        """Runs spark_jobs/score_batch.py in local Spark on this worker (`mlflow.pyfunc.spark_udf`)."""
+        """Runs spark_jobs/score_batch.py in local Spark on this worker (`mlflow.pyfunc.spark_udf`), same rules."""
         from ml_pipeline.scoring.spark import run_locally
 
-        with failing_clearly():
-            run_locally(plan, task_config().spark_job_script_uri, SCORING_TIMEOUT.total_seconds() - 60)
+        with pipeline_task() as run:
+            run_locally(plan, run.config.spark_job_script_uri, SCORING_TIMEOUT.total_seconds() - 60)
 
     @task(execution_timeout=timedelta(minutes=5))
     def emr_job(plan: ScoringPlan) -> EmrJob:
         """Prepares the EMR Serverless job run (script, model, output, logs) that score_on_emr submits."""
-        from ml_pipeline.scoring.spark import emr_job as job
-        from ml_pipeline.store.objects import join
+        from ml_pipeline.scoring.spark import emr_job_run
 
-        with failing_clearly():
-            config = task_config()
-            return job(
-                plan,
-                application_id=config.emr_application_id,
-                role_arn=config.emr_execution_role_arn,
-                aws_conn_id=config.aws_conn_id,
-                script_uri=config.spark_job_script_uri,
-                python_env_uri=config.emr_python_env_uri,
-                log_uri=join(config.artifact_root, "emr-logs") + "/",
-            )
+        with pipeline_task() as run:
+            return emr_job_run(plan, run.config)
 
     @linked_task(
         ModelVersionLink,
@@ -127,7 +94,7 @@ def batch_predictions() -> None:
         PredictionsLink,
         execution_timeout=timedelta(minutes=10),
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,  # whichever engine ran
-        outlets=[PREDICTIONS],
+        outlets=[PREDICTIONS_ASSET],
     )
     def publish_predictions(plan: ScoringPlan) -> ScoringSummary:
         """
@@ -141,26 +108,20 @@ def batch_predictions() -> None:
         """
         import logging
 
-        from ml_pipeline.scoring.batch import publish
+        from ml_pipeline.scoring.batch import publish_output
 
-        with failing_clearly():
-            config = task_config()
-            context = get_current_context()
-            summary = publish(
-                plan,
-                task_storage(config),
-                dag_id=context["dag"].dag_id,
-                run_id=context["run_id"],
-                log_to_mlflow=config.log_scoring_to_mlflow,
-            )
-        publish_scoring_links(config, summary)
+        with pipeline_task() as run:
+            summary = publish_output(plan, run.storage, run.ids, log_to_mlflow=run.config.log_scoring_to_mlflow)
+        publish_scoring_links(run.config, summary)
         logging.getLogger(__name__).info(
             "Scored %(rows_scored)d of %(rows_in)d rows (%(rows_rejected)d rejected, %(rows_per_second).0f rows/s) "
             "with %(model_name)s version %(model_version)s on %(engine)s: %(output_uri)s",
             summary,
         )
-        extra = {key: summary[key] for key in ("output_uri", "model_name", "model_version", "rows_scored")}
-        context["outlet_events"][PREDICTIONS].extra = extra
+        extra: dict[str, Any] = {
+            key: summary[key] for key in ("output_uri", "model_name", "model_version", "rows_scored")
+        }
+        get_current_context()["outlet_events"][PREDICTIONS_ASSET].extra = extra
         return summary
 
     plan = pin_model()

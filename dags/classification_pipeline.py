@@ -1,41 +1,30 @@
 """
 ### classification_pipeline
 
-Trains several scikit-learn classifiers on the Wine data set every day, one per Celery worker slot, and publishes
-the best in MLflow's model registry, where other services load it as `models:/wine-classifier@champion`.
+Trains scikit-learn candidates on the configured data (the Wine data set by default) every day, one mapped
+**get_data** >> **train_model** instance per candidate on whichever Celery worker slot is free, then **persist_model**
+registers the best in MLflow and moves `models:/<model_name>@champion` only to a version that earned it. A new
+champion is an event of the Asset `classification_pipeline_champion`, on which batch_predictions is scheduled.
 
-1. **get_data** checks the configuration, reads the source (the bundled Wine data, a CSV or Parquet file, or a
-   folder of Parquet files) in batches, validates it, makes a stratified train/holdout split that cannot leak and
-   writes both to the artifact store. XCom: the candidates to train (its return value) and `dataset` (URIs, row
-   counts, content hash, split settings).
-2. **train_model** is mapped: one instance per candidate, each on whatever worker is free. It fits a scaling +
-   classifier pipeline, scores it on the holdout and writes the model to the artifact store. XCom: model URI,
-   settings, metrics and their fingerprint. A candidate that cannot be trained fails alone; the others go on.
-3. **persist_model** logs one MLflow parent run with a child run per candidate and a leaderboard, registers the
-   best candidate (a retry reuses its version), loads that version back from the registry, scores it and the
-   champion on the same holdout rows and moves `champion` only if it is better (or as good and newer); otherwise it
-   sets `challenger`. A new champion is announced as an event of the Asset `classification_pipeline_champion`.
-
-Bad input fails at once with one line that says what to fix (XCom key `failure`); only transient errors
-(throttling, timeouts, 5xx, dropped connections) are retried. Configuration (environment, the `ml_pipeline`
-Variable, or the run's conf) is described in the project's README.
+Each task's doc (its Details tab) says what it reads, writes and refuses. Settings come from the trigger form, the
+`ml_pipeline` Variable and the environment (the repository's `docs/configuration.md`); its guarantees are in
+`docs/how-it-works.md`.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import AssetAlias, TriggerRule, dag, get_current_context, task
+from airflow.sdk import AssetAlias, TriggerRule, XComArg, dag, get_current_context, task
 
 from task_runtime import (
-    CHAMPION,
+    CHAMPION_ASSET,
+    DATASET_KEY,
     DEFAULT_ARGS,
     candidate_failures,
-    failing_clearly,
-    run_prefix,
-    task_config,
-    task_storage,
+    pipeline_task,
     trigger_form,
 )
 from task_runtime.links import (
@@ -49,12 +38,12 @@ from task_runtime.links import (
 if TYPE_CHECKING:
     from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
 
-NEW_CHAMPION = AssetAlias("classification_pipeline_new_champion")  # events are attached only on promotion
+PROMOTIONS = AssetAlias("classification_pipeline_new_champion")  # events are attached only on promotion
 
 
 @dag(
     dag_id="classification_pipeline",
-    description="Trains scikit-learn candidates on the Wine data and promotes the best to @champion in MLflow",
+    description="Trains scikit-learn candidates on your data and promotes the best to @champion in MLflow",
     schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
@@ -69,34 +58,25 @@ def classification_pipeline() -> None:
     def get_data() -> list[Candidate]:
         """
         #### get_data
-        Reads `source_uri` (default: the bundled Wine data), validates it and writes a stratified train/holdout split
-        under `<artifact_root>/classification_pipeline/<run_id>/`.
+        Checks the settings (each candidate's hyperparameters with scikit-learn's own constraints) before reading
+        anything, reads `source_uri` in batches and validates each one, makes a stratified train/holdout split that
+        cannot leak, and writes both as Parquet under `<artifact_root>/classification_pipeline/<run_id>/data/`.
 
-        - **In:** the run's settings (trigger form, the `ml_pipeline` Variable, the environment).
-        - **Out:** the candidates to train (return value, one train_model instance each) and XCom `dataset`: the
-          split's URIs, row counts and content hash. A bad source or setting fails here with one line (XCom `failure`).
+        - **Out:** the candidates to train (its return value: one train_model instance each) and XCom `dataset`: the
+          split's URIs, row counts, settings and a SHA-256 of the values.
+        - **Fails at once** (one line, XCom `failure`) on bad settings or data, when no candidate has valid settings,
+          or when the store refuses (a missing bucket, denied access, a full disk).
         """
-        import logging
-
         from ml_pipeline.data.snapshot import snapshot_dataset
         from ml_pipeline.training.train import check_hyperparams
 
-        with failing_clearly():
-            config = task_config()
+        with pipeline_task() as run:
             # When no candidate can train, this fails before any data is read; otherwise invalid ones fail alone.
-            for line in check_hyperparams(config).values():
+            for line in check_hyperparams(run.config).values():
                 logging.getLogger(__name__).warning("This candidate's train_model instance will fail: %s", line)
-            dataset = snapshot_dataset(
-                config.source_uri,
-                run_prefix(config),
-                task_storage(config),
-                test_size=config.test_size,
-                seed=config.random_seed,
-                min_rows=config.min_rows,
-                max_holdout_overlap=config.max_holdout_overlap,
-            )
-            get_current_context()["ti"].xcom_push(key="dataset", value=dataset)
-            return [candidate.model_dump() for candidate in config.candidate_list()]
+            dataset = snapshot_dataset(run.config, run.prefix, run.storage)
+            get_current_context()["ti"].xcom_push(key=DATASET_KEY, value=dataset)
+            return [candidate.as_candidate() for candidate in run.config.candidate_list()]
 
     # Mapped instances are named after their candidate in the UI, from the start (the arguments are rendered first).
     @linked_task(
@@ -107,18 +87,19 @@ def classification_pipeline() -> None:
     def train_model(dataset: DatasetSnapshot, candidate: Candidate) -> TrainingResult:
         """
         #### train_model (one instance per candidate)
-        Fits a scaling + classifier pipeline on the training rows and scores it on the holdout.
+        Fits a scaling + classifier pipeline on the training rows, within what a candidate may cost (`max_model_mb`,
+        `max_fit_minutes`), scores it on the holdout (accuracy, macro F1, per-class report, confusion matrix) and
+        writes model and evaluation under `model/<candidate>/` in the run's folder.
 
-        - **In:** XCom `dataset` from get_data and one candidate (classifier, hyperparameters, name).
-        - **Out:** the fitted model's URI in the artifact store, its settings, holdout metrics and fingerprint.
-        - **Link "MLflow run":** this candidate's child run, which persist_model logs once all candidates are done.
+        - **Out:** the model's URI, its settings, holdout metrics and a fingerprint of the data, split and settings.
+        - **Fails alone** (the others go on) when the candidate's settings cannot be fitted or cost too much.
+        - **Link "MLflow run":** the candidate's child run, which persist_model logs once all candidates are done.
         """
         from ml_pipeline.training.train import train_and_evaluate
 
-        with failing_clearly():
-            config = task_config()
-            result = train_and_evaluate(dataset, run_prefix(config), task_storage(config), candidate, config.budget())
-        publish_training_links(config, candidate["name"])
+        with pipeline_task() as run:
+            result = train_and_evaluate(dataset, run.prefix, run.storage, candidate, run.config.budget())
+        publish_training_links(run.config, candidate["name"])
         return result
 
     @linked_task(
@@ -126,51 +107,39 @@ def classification_pipeline() -> None:
         ModelVersionLink,
         execution_timeout=timedelta(minutes=30),
         trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,  # the candidates that trained, if any did
-        outlets=[NEW_CHAMPION],
+        outlets=[PROMOTIONS],
     )
     def persist_model(
         dataset: DatasetSnapshot, candidates: list[Candidate], trainings: list[TrainingResult]
     ) -> PersistResult:
         """
         #### persist_model
-        Logs the candidates to MLflow (a parent run, a child run each, a leaderboard), registers the best one and lets
-        the champion gate decide: `@champion` moves only to a version that scores better on the same holdout rows.
+        Logs one MLflow parent run (split, lineage, leaderboard) with a child run per trained candidate, registers
+        the best (a retry reuses its version), loads that version back from the registry, scores it and the champion
+        on the same holdout rows, and moves `@champion` only if it is better (or as good and newer); otherwise it
+        sets `@challenger`. Failed candidates are listed as skipped, with their reason.
 
-        - **In:** XCom `dataset`, the candidates and every train_model result (failed candidates are listed as skipped).
-        - **Out:** the registered version, its metrics and the gate's decision. The model is
-          `models:/<model_name>/<version>`; services load `models:/<model_name>@champion`.
-        - **Links:** "MLflow run" (the registered candidate's run, under the parent run with the leaderboard) and
-          "Model version" (the version's page: its alias, metrics and the gate's reason).
+        - **Out:** the registered version, its metrics and the gate's decision. Services load
+          `models:/<model_name>@champion`.
+        - **Fails** when no candidate trained, a candidate met a full disk or a refusing store, or MLflow refuses.
+        - **Links:** "MLflow run" (the registered candidate's run) and "Model version" (its page: alias, metrics and
+          the gate's reason).
         """
         from ml_pipeline.registry.publish import persist
 
-        with failing_clearly():
-            config = task_config()
-            context = get_current_context()
+        with pipeline_task() as run:
             # One request for all results: iterating probes one past the end, which Airflow logs as an error.
             trained = [training for training in trainings[:] if training]
-            result = persist(
-                storage=task_storage(config),
-                tracking_uri=config.mlflow_tracking_uri,
-                experiment_name=config.experiment_name,
-                model_name=config.model_name,
-                gate_metric=config.gate_metric,
-                artifact_root=config.artifact_root,
-                dag_id=context["dag"].dag_id,
-                run_id=context["run_id"],
-                dataset=dataset,
-                candidates=candidates,
-                trainings=trained,
-                failures=candidate_failures(candidates, trained),
-            )
-        publish_persist_links(config, result)
+            failures = candidate_failures(candidates, trained)
+            result = persist(run.config, run.ids, run.storage, dataset, candidates, trained, failures)
+        publish_persist_links(run.config, result)
         if result["promoted"] and result["previous_champion"] != result["version"]:
-            extra = {key: result[key] for key in ("model_name", "version", "metrics", "best_candidate")}
-            context["outlet_events"][NEW_CHAMPION].add(CHAMPION, extra=extra)
+            extra: dict[str, Any] = {key: result[key] for key in ("model_name", "version", "metrics", "best_candidate")}
+            get_current_context()["outlet_events"][PROMOTIONS].add(CHAMPION_ASSET, extra=extra)
         return result
 
     candidates = get_data()
-    dataset = candidates["dataset"]
+    dataset = XComArg(candidates.operator, key=DATASET_KEY)  # type: ignore[attr-defined]  # get_data's other output
     trainings = train_model.partial(dataset=dataset).expand(candidate=candidates)
     persist_model(dataset, candidates, trainings)
 

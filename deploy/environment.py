@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import botocore.exceptions
 import tenacity
@@ -96,7 +96,8 @@ def wait_for_environment(
         sleep=sleep,
     )
     try:
-        return polling(finished)
+        # The polling stops only on a result that is not None: an available environment.
+        return cast(dict[str, Any], polling(finished))
     except tenacity.RetryError as error:
         raise DeployError(f"MWAA environment {name!r} is still {seen[-1]} after {timeout:.0f} s") from error
 

@@ -56,7 +56,11 @@ class Plan:
 
     def versions(self) -> dict[str, str]:
         """The *ObjectVersion fields of MWAA's root objects as they are now (after `apply_plan`: the new ones)."""
-        return {s.artifact.version_field: s.version_id for s in self.mwaa_artifacts if s.version_id}
+        return {
+            s.artifact.version_field: s.version_id
+            for s in self.mwaa_artifacts
+            if s.version_id and s.artifact.version_field
+        }
 
     def totals(self) -> str:
         uploads = self.uploads()

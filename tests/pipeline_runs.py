@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
 from ml_pipeline.data.snapshot import snapshot_dataset
 from ml_pipeline.registry.publish import persist
 from ml_pipeline.store.objects import Storage, join
@@ -21,9 +22,8 @@ def candidate(classifier: str = "logistic_regression", hyperparams: dict[str, An
 
 def snapshot(root: str | Path, run_id: str, *, source: str = "", seed: int = 42, storage: Storage | None = None):
     """get_data for one DAG run, writing under `root`/<run_id>."""
-    return snapshot_dataset(
-        source, join(str(root), run_id), storage or Storage(), test_size=0.25, seed=seed, min_rows=100
-    )
+    config = PipelineConfig(source_uri=source, random_seed=seed)
+    return snapshot_dataset(config, join(str(root), run_id), storage or Storage())
 
 
 def train(
@@ -59,17 +59,7 @@ def publish(
     storage = storage or Storage()
     dataset, trainings = trained or train(root, run_id, storage=storage, **training_settings)
     trainings = trainings if isinstance(trainings, list) else [trainings]
-    return persist(
-        storage=storage,
-        tracking_uri=tracking_uri,
-        experiment_name=DAG_ID,
-        model_name=MODEL,
-        gate_metric="f1_macro",
-        artifact_root=str(root),
-        dag_id=DAG_ID,
-        run_id=run_id,
-        dataset=dataset,
-        candidates=candidates or [candidate(t["classifier"], name=t["candidate"]) for t in trainings],
-        trainings=trainings,
-        failures=failures or {},
-    )
+    config = PipelineConfig(mlflow_tracking_uri=tracking_uri, artifact_root=str(root), experiment_name=DAG_ID,
+                            model_name=MODEL, gate_metric="f1_macro")  # fmt: skip
+    candidates = candidates or [candidate(t["classifier"], name=t["candidate"]) for t in trainings]
+    return persist(config, RunIds(DAG_ID, run_id), storage, dataset, candidates, trainings, failures or {})

@@ -10,13 +10,14 @@ import pytest
 from mlflow import MlflowClient
 from pipeline_runs import MODEL, publish, train
 
-from ml_pipeline.contract import CHALLENGER, CHAMPION, TAG_GATE, TAG_HOLDOUT
+from ml_pipeline.contract import CHALLENGER_ALIAS, CHAMPION_ALIAS, TAG_GATE, TAG_HOLDOUT, RunIds
 from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import DataValidationError, ModelLoadError, is_transient
 from ml_pipeline.registry import gate as gate_module
 from ml_pipeline.registry.connection import connect
 from ml_pipeline.registry.gate import gate, score, score_candidate
-from ml_pipeline.registry.registration import register, run_tags
+from ml_pipeline.registry.registration import register
+from ml_pipeline.registry.run_log import RunResults
 from ml_pipeline.store.objects import Storage
 
 WEAK = {"classifier": "random_forest", "hyperparams": {"n_estimators": 1, "max_depth": 1}}
@@ -43,9 +44,9 @@ def tags(version):
 
 def test_the_first_version_becomes_champion(tmp_path, tracking_uri):
     result = publish(tmp_path, tracking_uri, "run-1")
-    assert (result["version"], result["alias"], result["promoted"], result["reason"]) == ("1", CHAMPION, True,
+    assert (result["version"], result["alias"], result["promoted"], result["reason"]) == ("1", CHAMPION_ALIAS, True,
                                                                                          "no champion yet")  # fmt: skip
-    assert alias(CHAMPION) == "1" and tags("1")[TAG_GATE] == "champion: no champion yet"
+    assert alias(CHAMPION_ALIAS) == "1" and tags("1")[TAG_GATE] == "champion: no champion yet"
 
 
 def test_the_candidate_is_scored_as_registered_not_by_what_training_reported(tmp_path, tracking_uri):
@@ -57,7 +58,7 @@ def test_the_candidate_is_scored_as_registered_not_by_what_training_reported(tmp
     as_registered = score(MODEL, "2", holdout)
     assert result["metrics"] == as_registered and as_registered["f1_macro"] < 0.9
     assert {name: float(tags("2")[TAG_HOLDOUT + name]) for name in as_registered} == pytest.approx(as_registered)
-    assert result["alias"] == CHALLENGER and alias(CHAMPION) == "1"
+    assert result["alias"] == CHALLENGER_ALIAS and alias(CHAMPION_ALIAS) == "1"
 
 
 def test_a_better_version_takes_champion_and_a_worse_one_becomes_challenger(tmp_path, tracking_uri):
@@ -66,8 +67,8 @@ def test_a_better_version_takes_champion_and_a_worse_one_becomes_challenger(tmp_
     assert better["promoted"] and better["previous_champion"] == "1" and better["champion_score"] < 0.9
     assert better["reason"].startswith("f1_macro 1.0000 > champion v1's")
     worse = publish(tmp_path, tracking_uri, "weak-again", **WEAK | {"hyperparams": {"n_estimators": 2, "max_depth": 1}})
-    assert worse["alias"] == CHALLENGER and not worse["promoted"]
-    assert (alias(CHAMPION), alias(CHALLENGER)) == ("2", "3")
+    assert worse["alias"] == CHALLENGER_ALIAS and not worse["promoted"]
+    assert (alias(CHAMPION_ALIAS), alias(CHALLENGER_ALIAS)) == ("2", "3")
     assert tags("3")[TAG_GATE].startswith("challenger: f1_macro") and "< champion v2's 1.0000" in tags("3")[TAG_GATE]
 
 
@@ -79,7 +80,7 @@ def test_on_a_tie_the_newer_version_wins_and_an_older_one_never_takes_champion_b
     rerun = publish(tmp_path, tracking_uri, "run-1", trained=trained)  # rerunning the old DAG run
     assert rerun["version"] == "1" and rerun["reused"] and not rerun["promoted"]
     assert "= (but older than) champion v2's" in rerun["reason"]
-    assert alias(CHAMPION) == "2"
+    assert alias(CHAMPION_ALIAS) == "2"
 
 
 def test_a_rerun_with_other_settings_registers_and_gates_a_new_version_and_never_relabels_the_old_one(
@@ -90,7 +91,7 @@ def test_a_rerun_with_other_settings_registers_and_gates_a_new_version_and_never
     rerun = publish(tmp_path, tracking_uri, "manual__1", **WEAK)  # same DAG run, a changed Variable or conf
     assert rerun["version"] == "2" and not rerun["reused"]
     assert rerun["metrics"]["f1_macro"] < 0.9 and not rerun["promoted"]
-    assert alias(CHAMPION) == "1" and tags("1")[TAG_GATE] == first_decision
+    assert alias(CHAMPION_ALIAS) == "1" and tags("1")[TAG_GATE] == first_decision
 
 
 def test_data_that_cannot_give_an_honest_score_never_reaches_the_registry(tmp_path, tracking_uri, wine_frame):
@@ -101,17 +102,17 @@ def test_data_that_cannot_give_an_honest_score_never_reaches_the_registry(tmp_pa
     )
     with pytest.raises(DataValidationError, match="distinct rows"):
         publish(tmp_path, tracking_uri, "repeated", source=str(tmp_path / "repeated.csv"))
-    assert alias(CHAMPION) == "1" and len(MlflowClient().search_model_versions(f"name = '{MODEL}'")) == 1
+    assert alias(CHAMPION_ALIAS) == "1" and len(MlflowClient().search_model_versions(f"name = '{MODEL}'")) == 1
 
 
 def test_promotion_clears_a_challenger_that_pointed_at_the_promoted_version(tmp_path, tracking_uri):
     publish(tmp_path, tracking_uri, "good")
     trained = train(tmp_path, "weak", **WEAK)
     publish(tmp_path, tracking_uri, "weak", trained=trained)
-    assert alias(CHALLENGER) == "2"
-    MlflowClient().delete_registered_model_alias(MODEL, CHAMPION)  # an operator retires the champion
+    assert alias(CHALLENGER_ALIAS) == "2"
+    MlflowClient().delete_registered_model_alias(MODEL, CHAMPION_ALIAS)  # an operator retires the champion
     rerun = publish(tmp_path, tracking_uri, "weak", trained=trained)
-    assert rerun["promoted"] and alias(CHAMPION) == "2" and alias(CHALLENGER) is None
+    assert rerun["promoted"] and alias(CHAMPION_ALIAS) == "2" and alias(CHALLENGER_ALIAS) is None
 
 
 def test_challenger_never_moves_back_to_an_older_version(tmp_path, tracking_uri):
@@ -119,9 +120,9 @@ def test_challenger_never_moves_back_to_an_older_version(tmp_path, tracking_uri)
     trained = train(tmp_path, "weak-1", **WEAK)
     publish(tmp_path, tracking_uri, "weak-1", trained=trained)
     publish(tmp_path, tracking_uri, "weak-2", **WEAK | {"hyperparams": {"n_estimators": 2, "max_depth": 1}})
-    assert alias(CHALLENGER) == "3"
+    assert alias(CHALLENGER_ALIAS) == "3"
     publish(tmp_path, tracking_uri, "weak-1", trained=trained)
-    assert (alias(CHAMPION), alias(CHALLENGER)) == ("1", "3")
+    assert (alias(CHAMPION_ALIAS), alias(CHALLENGER_ALIAS)) == ("1", "3")
 
 
 def test_the_decision_is_tagged_before_any_alias_moves(tmp_path, tracking_uri, monkeypatch):
@@ -137,10 +138,10 @@ def test_the_decision_is_tagged_before_any_alias_moves(tmp_path, tracking_uri, m
     with pytest.raises(Exception, match="connection reset") as raised:
         publish(tmp_path, tracking_uri, "good")
     assert is_transient(raised.value), "a dropped connection is retried"
-    assert alias(CHAMPION) == "1", "the better model must not be champion before its decision is recorded"
+    assert alias(CHAMPION_ALIAS) == "1", "the better model must not be champion before its decision is recorded"
     monkeypatch.undo()
     retry = publish(tmp_path, tracking_uri, "good")
-    assert retry["reused"] and retry["promoted"] and alias(CHAMPION) == "2"
+    assert retry["reused"] and retry["promoted"] and alias(CHAMPION_ALIAS) == "2"
 
 
 def test_compare_and_set_gates_again_when_the_champion_moved_while_gating(tmp_path, tracking_uri, monkeypatch):
@@ -150,11 +151,10 @@ def test_compare_and_set_gates_again_when_the_champion_moved_while_gating(tmp_pa
     holdout = read_frame(dataset["holdout_uri"], storage)
     candidate, _ = register(
         storage, client, experiment_id=connect(tracking_uri, "classification_pipeline"), model_name=MODEL,
-        tags=run_tags("classification_pipeline", "run-c", dataset), dataset=dataset, ranked=[training],
-        skipped={}, holdout=holdout,
+        run=RunIds("classification_pipeline", "run-c"), results=RunResults(dataset, [training], {}, holdout),
     )  # fmt: skip
     publish(tmp_path, tracking_uri, "run-d")  # registered after run-c, promoted while run-c is still gating
-    assert (candidate.version, alias(CHAMPION)) == (2, "3")
+    assert (candidate.version, alias(CHAMPION_ALIAS)) == (2, "3")
 
     stale = client.get_model_version(MODEL, "1")
     real = gate_module.alias_version
@@ -162,14 +162,14 @@ def test_compare_and_set_gates_again_when_the_champion_moved_while_gating(tmp_pa
 
     def champion_read_before_run_d_promoted(client, name, which):
         reads.append(which)
-        return stale if which == CHAMPION and reads.count(CHAMPION) == 1 else real(client, name, which)
+        return stale if which == CHAMPION_ALIAS and reads.count(CHAMPION_ALIAS) == 1 else real(client, name, which)
 
     monkeypatch.setattr(gate_module, "alias_version", champion_read_before_run_d_promoted)
     metrics = score_candidate(client, MODEL, candidate, holdout)
     decision = gate(client, MODEL, candidate, metrics, holdout, "f1_macro")
-    assert reads.count(CHAMPION) >= 3, "read, re-read before moving, then re-gated against the new champion"
-    assert decision.alias == CHALLENGER and "champion v3" in decision.reason
-    assert alias(CHAMPION) == "3", "an older version never takes champion from a newer one on a tie"
+    assert reads.count(CHAMPION_ALIAS) >= 3, "read, re-read before moving, then re-gated against the new champion"
+    assert decision.alias == CHALLENGER_ALIAS and "champion v3" in decision.reason
+    assert alias(CHAMPION_ALIAS) == "3", "an older version never takes champion from a newer one on a tie"
 
 
 def test_a_champion_that_cannot_be_scored_is_not_replaced_automatically(tmp_path, tracking_uri, monkeypatch):
@@ -183,8 +183,8 @@ def test_a_champion_that_cannot_be_scored_is_not_replaced_automatically(tmp_path
 
     monkeypatch.setattr(gate_module, "score", champion_expects_another_schema)
     second = publish(tmp_path, tracking_uri, "second")
-    assert second["alias"] == CHALLENGER and "could not be scored on this holdout" in second["reason"]
-    assert alias(CHAMPION) == "1"
+    assert second["alias"] == CHALLENGER_ALIAS and "could not be scored on this holdout" in second["reason"]
+    assert alias(CHAMPION_ALIAS) == "1"
 
 
 def test_a_candidate_that_cannot_be_loaded_from_the_registry_fails_at_once_and_moves_nothing(
@@ -199,7 +199,7 @@ def test_a_candidate_that_cannot_be_loaded_from_the_registry_fails_at_once_and_m
     with pytest.raises(ModelLoadError, match="wine-classifier v2 cannot be loaded from the registry") as raised:
         publish(tmp_path, tracking_uri, "second")
     assert not is_transient(raised.value)
-    assert alias(CHAMPION) == "1" and TAG_GATE not in tags("2")
+    assert alias(CHAMPION_ALIAS) == "1" and TAG_GATE not in tags("2")
 
 
 def _publish_in_a_process(root, tracking_uri, run_id, settings, barrier):
@@ -241,7 +241,7 @@ def test_runs_that_finish_at_once_end_with_the_best_newest_version_as_champion(
     client = MlflowClient()
     by_run = {v.tags["airflow_run_id"]: str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'")}
     best = max(int(by_run["run-a"]), int(by_run["run-c"]))
-    assert alias(CHAMPION) == str(best), "the best model wins, and the newer one on a tie"
+    assert alias(CHAMPION_ALIAS) == str(best), "the best model wins, and the newer one on a tie"
     assert all(tags(version)[TAG_GATE] for version in by_run.values()), "every version's decision is recorded"
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.data.snapshot import (
     FEATURES,
     TARGET,
@@ -19,10 +20,11 @@ from ml_pipeline.store.objects import Storage
 
 
 def snapshot(source_uri, prefix, storage=None, min_rows=100, test_size=0.25, max_holdout_overlap=0.05):
-    return snapshot_dataset(
-        source_uri, str(prefix), storage or Storage(), test_size=test_size, seed=42, min_rows=min_rows,
+    config = PipelineConfig(
+        source_uri=source_uri, test_size=test_size, random_seed=42, min_rows=min_rows,
         max_holdout_overlap=max_holdout_overlap,
     )  # fmt: skip
+    return snapshot_dataset(config, str(prefix), storage or Storage())
 
 
 def test_bundled_wine_data_is_snapshotted_with_references_and_small_facts(tmp_path):

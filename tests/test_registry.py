@@ -9,12 +9,11 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 from pipeline_runs import DAG_ID, MODEL, candidate, publish, snapshot, train
 
-from ml_pipeline.contract import TAG_DAG_ID, TAG_FINGERPRINT, TAG_LOGGED_MODEL, TAG_RUN_ID
+from ml_pipeline.contract import TAG_DAG_ID, TAG_FINGERPRINT, TAG_LOGGED_MODEL, TAG_RUN_ID, RunIds
 from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import PipelineError
 from ml_pipeline.registry.connection import connect
-from ml_pipeline.registry.registration import run_tags
-from ml_pipeline.registry.run_log import log_runs
+from ml_pipeline.registry.run_log import RunResults, log_runs, run_tags
 from ml_pipeline.store.objects import Storage, StorageError
 
 
@@ -107,7 +106,7 @@ def test_a_rerun_that_trained_something_else_registers_a_new_version(tmp_path, t
 def test_a_run_left_running_by_a_crashed_attempt_is_ended_as_failed(tmp_path, tracking_uri):
     dataset, training = train(tmp_path, "crashed")
     client = MlflowClient(tracking_uri)
-    orphan = client.create_run(connect(tracking_uri, DAG_ID), tags=run_tags(DAG_ID, "crashed", dataset))
+    orphan = client.create_run(connect(tracking_uri, DAG_ID), tags=run_tags(RunIds(DAG_ID, "crashed"), dataset))
     result = publish(tmp_path, tracking_uri, "crashed", trained=(dataset, training))  # the retry
     assert client.get_run(orphan.info.run_id).info.status == "FAILED"
     assert result["mlflow_run_id"] != orphan.info.run_id and versions() == [1]
@@ -117,7 +116,7 @@ def test_a_run_that_logged_its_model_before_the_crash_is_registered_instead_of_l
     dataset, training = train(tmp_path, "crashed")
     experiment_id = connect(tracking_uri, DAG_ID)
     holdout = read_frame(dataset["holdout_uri"], Storage())
-    log_runs(Storage(), experiment_id, run_tags(DAG_ID, "crashed", dataset), dataset, [training], {}, holdout)
+    log_runs(Storage(), experiment_id, RunIds(DAG_ID, "crashed"), RunResults(dataset, [training], {}, holdout))
     result = publish(tmp_path, tracking_uri, "crashed", trained=(dataset, training))
     runs = MlflowClient().search_runs([experiment_id])
     assert len(runs) == 2, "the parent and its one candidate's run, nothing logged twice"

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import synthetic_wine
 
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import FEATURES, TARGET
 from ml_pipeline.data.snapshot import snapshot_dataset
 from ml_pipeline.data.sources import batches
@@ -75,8 +76,7 @@ def test_a_folder_source_is_snapshotted_like_one_file_with_the_same_rows(tmp_pat
     pd.concat(pd.read_parquet(part) for part in sorted((tmp_path / "parts").iterdir())).to_parquet(
         tmp_path / "one.parquet", index=False
     )
-    settings = {"test_size": 0.25, "seed": 42, "min_rows": 100}
-    folder = snapshot_dataset(str(tmp_path / "parts"), str(tmp_path / "a"), Storage(), **settings)
-    single = snapshot_dataset(str(tmp_path / "one.parquet"), str(tmp_path / "b"), Storage(), **settings)
+    folder = snapshot_dataset(PipelineConfig(source_uri=str(tmp_path / "parts")), str(tmp_path / "a"), Storage())
+    single = snapshot_dataset(PipelineConfig(source_uri=str(tmp_path / "one.parquet")), str(tmp_path / "b"), Storage())
     assert folder["data_hash"] == single["data_hash"] and folder["rows"] == single["rows"] == 4_000
     assert (folder["train_rows"], folder["holdout_rows"]) == (3_000, 1_000)

@@ -14,22 +14,23 @@ from pipeline_runs import MODEL
 from scoring_rows_fixture import BAD_ROWS
 
 from ml_pipeline import contract
-from ml_pipeline.config.model import SPARK_JOB_SCRIPT
-from ml_pipeline.scoring.batch import pin_model, score_locally
-from ml_pipeline.scoring.spark import SparkJobError, emr_job, run_locally
+from ml_pipeline.config.model import SPARK_JOB_SCRIPT, PipelineConfig
+from ml_pipeline.scoring.batch import pin_version, score_on_worker
+from ml_pipeline.scoring.spark import SparkJobError, emr_job_run, run_locally
 from ml_pipeline.store.objects import Storage
 
 
 def plan_for(registry, source, output):
-    return pin_model(registry, MODEL, "", source=str(source), output_uri=str(output), engine="spark",
-                     max_rejected_fraction=0.1)  # fmt: skip
+    config = PipelineConfig(mlflow_tracking_uri=registry, model_name=MODEL, scoring_source_uri=str(source),
+                            scoring_engine="spark", max_rejected_fraction=0.1)  # fmt: skip
+    return pin_version(config, str(output))
 
 
 @pytest.fixture(scope="module")
 def both_engines(registry, rows, tmp_path_factory):
     """The same rows scored by the local engine and by the job script in local Spark."""
     root = tmp_path_factory.mktemp("engines")
-    score_locally(plan_for(registry, rows, root / "local"), Storage())
+    score_on_worker(plan_for(registry, rows, root / "local"), Storage())
     run_locally(plan_for(registry, rows, root / "spark"), str(SPARK_JOB_SCRIPT), timeout_seconds=600)
     return root
 
@@ -102,9 +103,15 @@ def s3_plan() -> contract.ScoringPlan:
     )
 
 
+def emr_settings(**settings):
+    """An operator's settings for EMR Serverless, as the Variable would hold them."""
+    defaults = {"emr_application_id": APPLICATION, "emr_execution_role_arn": ROLE, "spark_job_script_uri": SCRIPT,
+                "artifact_root": "s3://bucket/ml"}  # fmt: skip
+    return PipelineConfig(**defaults | settings)
+
+
 def test_the_dag_submits_the_job_script_to_emr_serverless_with_the_pinned_version(dagbag):
-    job = emr_job(s3_plan(), application_id=APPLICATION, role_arn=ROLE, aws_conn_id="aws_default",
-                  script_uri=SCRIPT, python_env_uri=ENVIRONMENT, log_uri="s3://bucket/ml/emr-logs/")  # fmt: skip
+    job = emr_job_run(s3_plan(), emr_settings(emr_python_env_uri=ENVIRONMENT))
     task = dagbag.dags["batch_predictions"].get_task("score_on_emr")
     wired = {"application_id", "execution_role_arn", "job_driver", "configuration_overrides", "name", "aws_conn_id"}
     assert {field for field in wired if getattr(task, field).operator.task_id == "emr_job"} == wired
@@ -157,11 +164,9 @@ def test_the_dag_submits_the_job_script_to_emr_serverless_with_the_pinned_versio
 def test_emr_needs_s3_for_the_script_the_source_and_the_output():
     plan = s3_plan() | {"source": "/home/me/rows.csv"}
     with pytest.raises(Exception, match="EMR Serverless reads and writes S3 only, not /home/me/rows.csv"):
-        emr_job(plan, application_id=APPLICATION, role_arn=ROLE, aws_conn_id="aws_default", script_uri=SCRIPT,
-                python_env_uri="", log_uri="s3://bucket/emr-logs/")  # fmt: skip
+        emr_job_run(plan, emr_settings())
     with pytest.raises(Exception, match="must be an s3:// URI for EMR"):
-        emr_job(s3_plan(), application_id=APPLICATION, role_arn=ROLE, aws_conn_id="aws_default",
-                script_uri=str(SPARK_JOB_SCRIPT), python_env_uri="", log_uri="s3://bucket/emr-logs/")  # fmt: skip
+        emr_job_run(s3_plan(), emr_settings(spark_job_script_uri=str(SPARK_JOB_SCRIPT)))
 
 
 def application(state):

@@ -5,7 +5,8 @@ XCom carries only these small, typed references and facts; data and models trave
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
 
 FEATURES = (
     "alcohol",
@@ -29,8 +30,8 @@ BUNDLED_SOURCE = "sklearn:wine"
 METRICS = ("accuracy", "f1_macro")
 
 # Registry aliases.
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+CHAMPION_ALIAS = "champion"
+CHALLENGER_ALIAS = "challenger"
 
 # Tags on MLflow runs and model versions.
 TAG_DAG_ID = "airflow_dag_id"
@@ -41,6 +42,14 @@ TAG_CANDIDATE = "candidate"
 TAG_LOGGED_MODEL = "logged_model_uri"  # on a candidate's MLflow run once its model is logged
 TAG_GATE = "gate"
 TAG_HOLDOUT = "holdout."  # prefix: holdout.accuracy, holdout.f1_macro, as scored by the gate
+
+
+@dataclass(frozen=True)
+class RunIds:
+    """The DAG run a task belongs to: it names the run's folder in the artifact store and tags its MLflow records."""
+
+    dag_id: str
+    run_id: str
 
 
 class Candidate(TypedDict):
@@ -113,6 +122,10 @@ COUNTS_DIR = "_counts"
 COMPLETE_MARKER = "_SUCCESS"
 
 
+# Where a batch is scored: on the Airflow worker, in local Spark, or on EMR Serverless.
+Engine = Literal["local", "spark", "emr-serverless"]
+
+
 class ScoringPlan(TypedDict):
     """pin_model's output: the one model version and the output every engine of this run uses."""
 
@@ -123,7 +136,7 @@ class ScoringPlan(TypedDict):
     tracking_uri: str
     source: str
     output_uri: str
-    engine: str
+    engine: Engine
     max_rejected_fraction: float
 
 
@@ -139,7 +152,7 @@ class ScoringCounts(TypedDict):
 class ScoringSummary(ScoringCounts):
     """publish_predictions' output, also the complete marker's content."""
 
-    engine: str
+    engine: Engine
     rows_per_second: float
     model_name: str
     model_version: str

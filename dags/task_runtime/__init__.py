@@ -9,32 +9,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, Variable, get_current_context
 
 if TYPE_CHECKING:
     from ml_pipeline.config.model import PipelineConfig
-    from ml_pipeline.contract import Candidate, TrainingResult
+    from ml_pipeline.contract import Candidate, RunIds, TrainingResult
     from ml_pipeline.store.objects import Storage
 
 # classification_pipeline announces each new champion here (extra: model name, version, metrics); batch_predictions
 # is scheduled on it.
-CHAMPION = Asset("classification_pipeline_champion")
+CHAMPION_ASSET = Asset("classification_pipeline_champion")
 # batch_predictions announces each complete output here (extra: its URI, the model version, the row counts).
-PREDICTIONS = Asset("batch_predictions_output")
+PREDICTIONS_ASSET = Asset("batch_predictions_output")
 
 
 # The XCom key under which a failing task leaves its one-line reason (failing_clearly).
 FAILURE_KEY = "failure"
+# get_data's second output, beside the candidates it returns: where the run's split lives (a DatasetSnapshot).
+DATASET_KEY = "dataset"
 
-# Every task of both DAGs: transient failures are retried twice, after about 15 s and 30 s (README, "Time to fail").
+# Every task of both DAGs: transient failures are retried twice, after 15-30 s, then 30-60 s (Airflow waits between
+# 1x and 2x retry_delay * 2^(try - 1)); docs/how-it-works.md, "Every wait is bounded".
 DEFAULT_ARGS = {
     "owner": "ml-platform",
     "retries": 2,
     "retry_delay": timedelta(seconds=15),
-    "retry_exponential_backoff": True,
+    "retry_exponential_backoff": 2.0,  # a multiplier since Airflow 3.3: True would mean 1.0, the same wait each time
     "max_retry_delay": timedelta(minutes=5),
 }
 
@@ -82,31 +86,47 @@ def candidate_failures(candidates: list[Candidate], trainings: list[TrainingResu
     }
 
 
-def task_config() -> PipelineConfig:
-    """Configuration for this task instance, read now rather than when the file is parsed."""
+@dataclass(frozen=True)
+class TaskRun:
+    """What a task starts from: its settings, the artifact store, and the DAG run it is part of."""
+
+    config: PipelineConfig
+    storage: Storage
+    ids: RunIds
+
+    @property
+    def prefix(self) -> str:
+        """This DAG run's own folder in the artifact store: <artifact_root>/<dag_id>/<run_id>."""
+        from ml_pipeline.store.objects import run_prefix
+
+        return run_prefix(self.config.artifact_root, self.ids.dag_id, self.ids.run_id)
+
+
+@contextmanager
+def pipeline_task() -> Iterator[TaskRun]:
+    """Every task's way into its work: it fails clearly (failing_clearly) and reads the configuration now, when the
+    task runs, rather than when the file is parsed."""
+    from ml_pipeline.contract import RunIds
+
+    with failing_clearly():
+        context = get_current_context()
+        config = _task_config(context["dag_run"].conf)
+        yield TaskRun(config, _task_storage(config), RunIds(context["dag"].dag_id, context["run_id"]))
+
+
+def _task_config(conf: dict[str, Any] | None) -> PipelineConfig:
     from ml_pipeline.config.layers import VARIABLE_NAME, load_config, parse_variable
 
-    return load_config(
-        variable=parse_variable(Variable.get(VARIABLE_NAME, default=None)),
-        conf=get_current_context()["dag_run"].conf,
-    )
+    return load_config(variable=parse_variable(Variable.get(VARIABLE_NAME, default=None)), conf=conf)
 
 
-def task_storage(config: PipelineConfig) -> Storage:
+def _task_storage(config: PipelineConfig) -> Storage:
     """S3 goes through the Amazon provider's connection, so MWAA's execution role (or a stored key) just works."""
     from ml_pipeline.store.objects import Storage
 
-    def s3_client():
+    def s3_client() -> Any:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         return S3Hook(aws_conn_id=config.aws_conn_id).get_conn()
 
     return Storage(s3_client)
-
-
-def run_prefix(config: PipelineConfig) -> str:
-    """This DAG run's own folder in the artifact store: <artifact_root>/<dag_id>/<run_id>."""
-    from ml_pipeline.store.objects import run_prefix as prefix
-
-    context = get_current_context()
-    return prefix(config.artifact_root, context["dag"].dag_id, context["run_id"])

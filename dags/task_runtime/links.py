@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.standard.decorators.python import _PythonDecoratedOperator
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import BaseOperatorLink, get_current_context
-from airflow.sdk.bases.decorator import task_decorator_factory
+from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
 if TYPE_CHECKING:
     from ml_pipeline.config.model import PipelineConfig
     from ml_pipeline.contract import PersistResult, ScoringSummary
 
 log = logging.getLogger(__name__)
+# Each link's URL, computed when the task publishes it.
+LinkBuilders = dict[type[BaseOperatorLink], Callable[[], str | None]]
 
 
 class _PublishedLink(BaseOperatorLink):
@@ -44,11 +46,23 @@ class PredictionsLink(_PublishedLink):
     name = "Predictions"
 
 
+class _LinkedPythonOperator(DecoratedOperator, PythonOperator):
+    """`@task`'s operator, made from the public bases Airflow documents for custom decorators: TaskFlow has no
+    argument for extra links, an operator class does."""
+
+    template_fields: Sequence[str] = ("templates_dict", "op_args", "op_kwargs")  # map_index_template reads op_kwargs
+    custom_operator_name = "@task"
+
+    def __init__(self, *, python_callable: Callable, op_args: Any, op_kwargs: Any, **kwargs: Any) -> None:
+        upstream = {"python_callable": python_callable, "op_args": op_args, "op_kwargs": op_kwargs}
+        super().__init__(kwargs_to_upstream=upstream, **upstream, **kwargs)
+
+
 @functools.cache
-def _operator_with(links: tuple[type[_PublishedLink], ...]) -> type[_PythonDecoratedOperator]:
-    """`@task`'s operator with these extra links (TaskFlow has no argument for links, an operator class does)."""
+def _operator_with(links: tuple[type[_PublishedLink], ...]) -> type[_LinkedPythonOperator]:
+    """The operator with these extra links."""
     extra_links = tuple(link() for link in links)
-    return type("_LinkedPythonOperator", (_PythonDecoratedOperator,), {"operator_extra_links": extra_links})
+    return type("_LinkedPythonOperator", (_LinkedPythonOperator,), {"operator_extra_links": extra_links})
 
 
 def linked_task(*links: type[_PublishedLink], **task_kwargs: Any) -> Callable:
@@ -56,7 +70,7 @@ def linked_task(*links: type[_PublishedLink], **task_kwargs: Any) -> Callable:
     return task_decorator_factory(decorated_operator_class=_operator_with(links), **task_kwargs)
 
 
-def _publish(builders: dict[type[_PublishedLink], Callable[[], str | None]]) -> None:
+def _publish(builders: LinkBuilders) -> None:
     """Push every link the task declares, empty when it has no URL: Airflow reads each one's XCom when the task
     ends, and logs a missing XCom as an error."""
     context = get_current_context()
@@ -85,7 +99,7 @@ def publish_training_links(config: PipelineConfig, candidate: str) -> None:
     from ml_pipeline.registry.connection import connect
     from task_runtime.urls import runs_url
 
-    builders: dict[type[_PublishedLink], Callable[[], str | None]] = {}
+    builders: LinkBuilders = {}
     if base := _mlflow_ui(config):
         tags = {TAG_RUN_ID: get_current_context()["run_id"], TAG_CANDIDATE: candidate}
 
@@ -99,7 +113,7 @@ def publish_training_links(config: PipelineConfig, candidate: str) -> None:
 def publish_persist_links(config: PipelineConfig, result: PersistResult) -> None:
     from task_runtime.urls import run_url, version_url
 
-    builders: dict[type[_PublishedLink], Callable[[], str | None]] = {}
+    builders: LinkBuilders = {}
     if base := _mlflow_ui(config):
         builders[MlflowRunLink] = lambda: run_url(base, result["mlflow_run_id"])
         builders[ModelVersionLink] = lambda: version_url(base, result["model_name"], result["version"])
@@ -110,13 +124,11 @@ def publish_scoring_links(config: PipelineConfig, summary: ScoringSummary) -> No
     """The version used, the scoring's MLflow run, and the output when it is in AWS S3 (not a custom endpoint)."""
     from task_runtime.urls import run_url, version_url
 
-    builders: dict[type[_PublishedLink], Callable[[], str | None]] = {
-        PredictionsLink: lambda: _s3_link(config, summary)
-    }
+    builders: LinkBuilders = {PredictionsLink: lambda: _s3_link(config, summary)}
     if base := _mlflow_ui(config):
         builders[ModelVersionLink] = lambda: version_url(base, summary["model_name"], summary["model_version"])
-        if summary["mlflow_run_id"]:
-            builders[MlflowRunLink] = lambda: run_url(base, summary["mlflow_run_id"])
+        if run_id := summary["mlflow_run_id"]:
+            builders[MlflowRunLink] = lambda: run_url(base, run_id)
     _publish(builders)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ml_pipeline.config.model import OPERATOR_SETTINGS, GateMetric, PipelineConfig, ScoringEngine
 from ml_pipeline.errors import ConfigError
@@ -28,7 +29,7 @@ ENV_NAMES = {name: f"ML_PIPELINE_{name.upper()}" for name in PipelineConfig.mode
 }
 # Fields whose environment value is JSON (numbers, objects); the others are taken as text.
 TEXT_TYPES = (str, str | None, GateMetric, ScoringEngine)
-JSON_KINDS = {float: "number", int: "whole number"}  # the others are JSON objects or lists
+JSON_KINDS: dict[Any, str] = {float: "number", int: "whole number"}  # the others are JSON objects or lists
 JSON_FIELDS = {
     name: JSON_KINDS.get(f.annotation, "JSON value")
     for name, f in PipelineConfig.model_fields.items()
@@ -71,7 +72,7 @@ def _check_operator_settings(conf: Mapping[str, Any], allowed: Any) -> None:
         )
 
 
-def _describe(error: dict[str, Any], origins: Mapping[str, str]) -> str:
+def _describe(error: ErrorDetails, origins: Mapping[str, str]) -> str:
     message = re.sub(r"^\w+ should", "should", error["msg"].removeprefix("Value error, "))  # "Input should ..."
     if not error["loc"]:  # about several keys together
         return message

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ml_pipeline.config.classifiers import CLASSIFIERS, DEFAULT_CANDIDATES
+from ml_pipeline.contract import Candidate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCAL_STATE = REPO_ROOT / ".local"
@@ -70,19 +71,40 @@ class CandidateSpec(BaseModel):
     _known = field_validator("classifier")(_known_classifier)
     _safe = field_validator("name")(_safe_name)
 
+    def as_candidate(self) -> Candidate:
+        """What train_model receives through XCom."""
+        return Candidate(name=self.name, classifier=self.classifier, hyperparams=self.hyperparams)
+
 
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    mlflow_tracking_uri: str = Field(f"sqlite:///{LOCAL_STATE / 'mlflow' / 'mlflow.db'}", min_length=1)
-    mlflow_ui_url: str = ""  # the MLflow UI as a browser reaches it, for links; empty: derived (task_runtime/urls.py)
-    artifact_root: str = Field(str(LOCAL_STATE / "artifacts"), min_length=1)
-    aws_conn_id: str = Field("aws_default", min_length=1)
+    mlflow_tracking_uri: str = Field(
+        f"sqlite:///{LOCAL_STATE / 'mlflow' / 'mlflow.db'}",
+        min_length=1,
+        description="MLflow's tracking server and registry: an http(s):// URL, a database URI or a SageMaker MLflow "
+        "tracking-server ARN",
+    )
+    mlflow_ui_url: str = Field(  # empty: derived (task_runtime/urls.py)
+        "",
+        description="The MLflow UI as a browser reaches it, for the tasks' links; default: the tracking URI if it is "
+        "http(s)://, else make ui's http://127.0.0.1:5000",
+    )
+    artifact_root: str = Field(
+        str(LOCAL_STATE / "artifacts"),
+        min_length=1,
+        description="Where tasks exchange data and models: a folder, or s3://bucket/prefix (on MWAA)",
+    )
+    aws_conn_id: str = Field(
+        "aws_default", min_length=1, description="The Airflow connection for S3 (on MWAA: the execution role)"
+    )
     source_uri: str = Field(
         "", description="A .csv or .parquet file or a Parquet folder (s3:// or a path); default: the Wine data"
     )
-    model_name: str = Field("wine-classifier", min_length=1)
-    experiment_name: str = Field("classification_pipeline", min_length=1)
+    model_name: str = Field("wine-classifier", min_length=1, description="The registered model's name in MLflow")
+    experiment_name: str = Field(
+        "classification_pipeline", min_length=1, description="The MLflow experiment of the training runs"
+    )
     candidates: list[CandidateSpec] | None = Field(
         None,
         description='Several models, e.g. [{"classifier": "random_forest", "hyperparams": {"max_depth": 5}}]; '
@@ -105,7 +127,7 @@ class PipelineConfig(BaseModel):
     max_fit_minutes: float = Field(
         Budget.max_fit_minutes, gt=0, description="Longest fit a candidate may take, projected as it starts"
     )
-    # batch_predictions (README, Batch predictions)
+    # batch_predictions (docs/batch-predictions.md)
     scoring_source_uri: str = Field(
         "", description="Rows to score (a file or a Parquet folder); default: the Wine features"
     )
@@ -115,10 +137,18 @@ class PipelineConfig(BaseModel):
     scoring_engine: ScoringEngine = Field("local", description="local: on the worker; spark: Spark or EMR Serverless")
     max_rejected_fraction: float = Field(0.01, ge=0, le=1, description="More unscorable rows than this fails the run")
     log_scoring_to_mlflow: bool = Field(True, description="Log each scoring as a run of experiment batch_predictions")
-    spark_job_script_uri: str = Field(str(SPARK_JOB_SCRIPT), min_length=1)
-    emr_application_id: str = ""  # set: engine spark runs on EMR Serverless, not on the worker
-    emr_execution_role_arn: str = ""
-    emr_python_env_uri: str = ""  # a venv-pack archive for the job; empty: the application's image has the libraries
+    spark_job_script_uri: str = Field(
+        str(SPARK_JOB_SCRIPT),
+        min_length=1,
+        description="The Spark job; for EMR Serverless, its copy in S3 that make deploy uploads",
+    )
+    emr_application_id: str = Field(
+        "", description="An EMR Serverless application: the spark engine then runs there, not on the worker"
+    )
+    emr_execution_role_arn: str = Field("", description="The IAM role EMR Serverless jobs run as")
+    emr_python_env_uri: str = Field(
+        "", description="A venv-pack archive of the job's Python; default: the application's image has the libraries"
+    )
     run_conf_may_set: list[str] = Field(
         default_factory=list, description="Operator settings a run conf may set too (environment or Variable only)"
     )

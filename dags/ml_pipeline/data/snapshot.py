@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import BUNDLED_SOURCE, FEATURES, TARGET, DatasetSnapshot
 from ml_pipeline.data import sources
 from ml_pipeline.data import validation as check
@@ -97,32 +98,21 @@ def read_frame(uri: str, storage: Storage) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
-def snapshot_dataset(
-    source_uri: str,
-    run_prefix: str,
-    storage: Storage,
-    *,
-    test_size: float,
-    seed: int,
-    min_rows: int,
-    max_holdout_overlap: float = 0.05,
-) -> DatasetSnapshot:
+def snapshot_dataset(config: PipelineConfig, run_prefix: str, storage: Storage) -> DatasetSnapshot:
     """Load, validate, split and write the data under `run_prefix`; return references and small facts."""
-    frame = load_source(source_uri, storage)
-    check_dataset(frame, min_rows, test_size)
-    train, holdout = split(frame, test_size, seed)
-    check.check_holdout(frame, train, holdout, max_holdout_overlap)
-    facts = {
-        "source": source_uri or BUNDLED_SOURCE,
-        "data_hash": content_hash(frame),
-        "rows": len(frame),
-        "classes": sorted(str(label) for label in frame[TARGET].unique()),
-    }
-    return facts | {
-        "train_rows": len(train),
-        "holdout_rows": len(holdout),
-        "test_size": test_size,
-        "random_seed": seed,
-        "train_uri": write_rows(frame, train, join(run_prefix, "data", "train.parquet"), storage),
-        "holdout_uri": write_rows(frame, holdout, join(run_prefix, "data", "holdout.parquet"), storage),
-    }
+    frame = load_source(config.source_uri, storage)
+    check_dataset(frame, config.min_rows, config.test_size)
+    train, holdout = split(frame, config.test_size, config.random_seed)
+    check.check_holdout(frame, train, holdout, config.max_holdout_overlap)
+    return DatasetSnapshot(
+        source=config.source_uri or BUNDLED_SOURCE,
+        data_hash=content_hash(frame),
+        rows=len(frame),
+        classes=sorted(str(label) for label in frame[TARGET].unique()),
+        train_rows=len(train),
+        holdout_rows=len(holdout),
+        test_size=config.test_size,
+        random_seed=config.random_seed,
+        train_uri=write_rows(frame, train, join(run_prefix, "data", "train.parquet"), storage),
+        holdout_uri=write_rows(frame, holdout, join(run_prefix, "data", "holdout.parquet"), storage),
+    )

@@ -88,6 +88,8 @@ def connect(tracking_uri: str, experiment_name: str) -> str:
                 experiment_name, artifact_location=local_artifact_location(tracking_uri), tags={KIND_TAG: KIND}
             )
         experiment = mlflow.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise TrackingError(f"MLflow at {tracking_uri} did not create experiment {experiment_name!r}; check its logs")
     if experiment.artifact_location.startswith("file:////"):
         raise TrackingError(
             f"experiment {experiment_name!r} keeps its artifacts at {experiment.artifact_location}, which MLflow reads "

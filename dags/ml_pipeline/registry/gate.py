@@ -22,8 +22,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from ml_pipeline.contract import (
-    CHALLENGER,
-    CHAMPION,
+    CHALLENGER_ALIAS,
+    CHAMPION_ALIAS,
     METRICS,
     TAG_CANDIDATE,
     TAG_DAG_ID,
@@ -50,7 +50,7 @@ class Decision:
 
     @property
     def promoted(self) -> bool:
-        return self.alias == CHAMPION
+        return self.alias == CHAMPION_ALIAS
 
 
 def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
@@ -82,21 +82,22 @@ def decide(
 ) -> Decision:
     """Compare the candidate with the champion on the same holdout rows."""
     if champion is None:
-        return Decision(CHAMPION, "no champion yet", None, None)
+        return Decision(CHAMPION_ALIAS, "no champion yet", None, None)
     if champion.version == candidate.version:
-        return Decision(CHAMPION, "already champion (a retry or rerun of the same training)", champion, candidate_score)
+        reason = "already champion (a retry or rerun of the same training)"
+        return Decision(CHAMPION_ALIAS, reason, champion, candidate_score)
     try:
         champion_score = score(model_name, champion.version, holdout)[metric]
     except Exception as error:  # an unloadable champion, or one that expects another schema
         reason = f"champion v{champion.version} could not be scored on this holdout ({error}); it stays champion"
-        return Decision(CHALLENGER, " ".join(reason.split())[:500], champion, None)
+        return Decision(CHALLENGER_ALIAS, " ".join(reason.split())[:500], champion, None)
     newer = int(candidate.version) > int(champion.version)
     if candidate_score > champion_score or (candidate_score == champion_score and newer):
         verdict = ">" if candidate_score > champion_score else "= (and newer than)"
-        alias = CHAMPION
+        alias = CHAMPION_ALIAS
     else:
         verdict = "<" if candidate_score < champion_score else "= (but older than)"
-        alias = CHALLENGER
+        alias = CHALLENGER_ALIAS
     reason = (
         f"{metric} {candidate_score:.4f} {verdict} champion v{champion.version}'s {champion_score:.4f} "
         "on this run's holdout"
@@ -106,13 +107,13 @@ def decide(
 
 def _move_aliases(client: MlflowClient, model_name: str, candidate: ModelVersion, decision: Decision) -> None:
     """The last step: champion (clearing a challenger that pointed at it) or challenger (never to an older one)."""
-    challenger = alias_version(client, model_name, CHALLENGER)
+    challenger = alias_version(client, model_name, CHALLENGER_ALIAS)
     if decision.promoted:
-        client.set_registered_model_alias(model_name, CHAMPION, candidate.version)
+        client.set_registered_model_alias(model_name, CHAMPION_ALIAS, candidate.version)
         if challenger is not None and challenger.version == candidate.version:
-            client.delete_registered_model_alias(model_name, CHALLENGER)
+            client.delete_registered_model_alias(model_name, CHALLENGER_ALIAS)
     elif challenger is None or int(challenger.version) <= int(candidate.version):
-        client.set_registered_model_alias(model_name, CHALLENGER, candidate.version)
+        client.set_registered_model_alias(model_name, CHALLENGER_ALIAS, candidate.version)
 
 
 def score_candidate(
@@ -134,12 +135,12 @@ def gate(
     metric: str,
 ) -> Decision:
     """Decide against the champion, tag the decision, then move the aliases. Call under the registry lock."""
-    champion = alias_version(client, model_name, CHAMPION)
+    champion = alias_version(client, model_name, CHAMPION_ALIAS)
     for _ in range(MAX_REGATES):
         decision = decide(model_name, candidate, metrics[metric], champion, holdout, metric)
         client.set_model_version_tag(model_name, candidate.version, TAG_GATE, f"{decision.alias}: {decision.reason}")
         client.update_model_version(model_name, candidate.version, description=describe(candidate, metrics, decision))
-        latest = alias_version(client, model_name, CHAMPION)  # compare-and-set: has it moved since it was read?
+        latest = alias_version(client, model_name, CHAMPION_ALIAS)  # compare-and-set: has it moved since it was read?
         if _same(latest, champion):
             _move_aliases(client, model_name, candidate, decision)
             log.info("Model %s v%s -> %s (%s)", model_name, candidate.version, decision.alias, decision.reason)

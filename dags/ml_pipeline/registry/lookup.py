@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.contract import CHAMPION
+from ml_pipeline.contract import CHAMPION_ALIAS
 from ml_pipeline.errors import PipelineError
 from ml_pipeline.registry.connection import is_not_found
 
@@ -18,7 +18,7 @@ class ModelNotFoundError(PipelineError, LookupError):
     label = "Model not found"
 
 
-def resolve(client: MlflowClient, name: str, alias: str = CHAMPION, version: str | None = None) -> ModelVersion:
+def resolve(client: MlflowClient, name: str, alias: str = CHAMPION_ALIAS, version: str | None = None) -> ModelVersion:
     """The version `models:/<name>@<alias>` (or `models:/<name>/<version>`) points at, aliases and tags included.
 
     One registry call when it exists; only a miss asks whether the model itself exists, which costs a call that

@@ -6,12 +6,14 @@ import warnings
 
 from mlflow import MlflowClient
 
-from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
 from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import EnvironmentFailure, is_environment_failure_line
 from ml_pipeline.registry.connection import connect, explained_tracking_errors
 from ml_pipeline.registry.gate import gate, score_candidate
-from ml_pipeline.registry.registration import no_candidate_trained, rank, register, run_tags
+from ml_pipeline.registry.registration import no_candidate_trained, rank, register
+from ml_pipeline.registry.run_log import RunResults
 from ml_pipeline.store.locks import registry_lock
 from ml_pipeline.store.objects import Storage
 
@@ -49,60 +51,52 @@ def skipped_candidates(
 
 
 def persist(
-    *,
+    config: PipelineConfig,
+    run: RunIds,
     storage: Storage,
-    tracking_uri: str,
-    experiment_name: str,
-    model_name: str,
-    gate_metric: str,
-    artifact_root: str,
-    dag_id: str,
-    run_id: str,
     dataset: DatasetSnapshot,
     candidates: list[Candidate],
     trainings: list[TrainingResult],
     failures: dict[str, str],
 ) -> PersistResult:
-    """Log every candidate, register the best (once per training), then gate the aliases. Returns XCom's summary."""
+    """Log every candidate, register the best (once per training), then gate the aliases. Returns XCom's summary.
+
+    `failures` are the one-line reasons of candidates without a training; a failure of the environment (a full disk)
+    fails the whole run instead of skipping the candidate.
+    """
     if environment := {name: line for name, line in failures.items() if is_environment_failure_line(line)}:
         reasons = "; ".join(f"train_model[{name}]: {line.split(': ', 1)[1]}" for name, line in environment.items())
         raise EnvironmentFailure(f"{reasons}; nothing was registered")
     skipped = skipped_candidates(candidates, trainings, failures)
     if not trainings:
         raise no_candidate_trained(skipped)
-    ranked = rank(trainings, gate_metric, [candidate["name"] for candidate in candidates])
+    model_name, metric = config.model_name, config.gate_metric
+    ranked = rank(trainings, metric, [candidate["name"] for candidate in candidates])
     import_skops_quietly()
-    holdout = read_frame(dataset["holdout_uri"], storage)
-    with explained_tracking_errors(tracking_uri):
-        experiment_id = connect(tracking_uri, experiment_name)
+    results = RunResults(dataset, ranked, skipped, holdout=read_frame(dataset["holdout_uri"], storage))
+    with explained_tracking_errors(config.mlflow_tracking_uri):
+        experiment_id = connect(config.mlflow_tracking_uri, config.experiment_name)
         client = MlflowClient()
         version, reused = register(
-            storage,
-            client,
-            experiment_id=experiment_id,
-            model_name=model_name,
-            tags=run_tags(dag_id, run_id, dataset),
-            dataset=dataset,
-            ranked=ranked,
-            skipped=skipped,
-            holdout=holdout,
+            storage, client, experiment_id=experiment_id, model_name=model_name, run=run, results=results
         )
-        client.update_registered_model(model_name, description=MODEL_DESCRIPTION.format(experiment=experiment_name))
-        metrics = score_candidate(client, model_name, version, holdout)
-        with registry_lock(storage, artifact_root, model_name):
-            decision = gate(client, model_name, version, metrics, holdout, gate_metric)
-    return {
-        "best_candidate": ranked[0]["candidate"],
-        "skipped": skipped,
-        "gate_metric": gate_metric,
-        "model_name": model_name,
-        "version": str(version.version),
-        "mlflow_run_id": version.run_id,
-        "reused": reused,
-        "metrics": metrics,
-        "alias": decision.alias,
-        "promoted": decision.promoted,
-        "reason": decision.reason,
-        "previous_champion": str(decision.champion.version) if decision.champion else None,
-        "champion_score": decision.champion_score,
-    }
+        description = MODEL_DESCRIPTION.format(experiment=config.experiment_name)
+        client.update_registered_model(model_name, description=description)
+        metrics = score_candidate(client, model_name, version, results.holdout)
+        with registry_lock(storage, config.artifact_root, model_name):
+            decision = gate(client, model_name, version, metrics, results.holdout, metric)
+    return PersistResult(
+        best_candidate=ranked[0]["candidate"],
+        skipped=skipped,
+        gate_metric=metric,
+        model_name=model_name,
+        version=str(version.version),
+        mlflow_run_id=version.run_id or "",
+        reused=reused,
+        metrics=metrics,
+        alias=decision.alias,
+        promoted=decision.promoted,
+        reason=decision.reason,
+        previous_champion=str(decision.champion.version) if decision.champion else None,
+        champion_score=decision.champion_score,
+    )

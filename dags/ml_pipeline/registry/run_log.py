@@ -8,6 +8,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from typing import Any
 
@@ -19,11 +20,13 @@ from ml_pipeline.contract import (
     METRICS,
     TAG_CANDIDATE,
     TAG_DAG_ID,
+    TAG_DATA_HASH,
     TAG_FINGERPRINT,
     TAG_LOGGED_MODEL,
     TAG_RUN_ID,
     TARGET,
     DatasetSnapshot,
+    RunIds,
     TrainingResult,
 )
 from ml_pipeline.store.objects import Storage
@@ -65,6 +68,7 @@ def _log_inputs(dataset: DatasetSnapshot, holdout: pd.DataFrame) -> None:
     never loads it: name, source, schema and the data set's hash."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.pandas_dataset import from_pandas
     from mlflow.models import infer_signature
 
     from ml_pipeline.data.snapshot import content_hash
@@ -72,11 +76,12 @@ def _log_inputs(dataset: DatasetSnapshot, holdout: pd.DataFrame) -> None:
     with warnings.catch_warnings():
         # MLflow registers its local-file source class twice, then warns that every local source is ambiguous.
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
-        holdout_set = mlflow.data.from_pandas(
+        holdout_set = from_pandas(
             holdout, source=dataset["holdout_uri"], targets=TARGET, name="wine-holdout",
             digest=content_hash(holdout)[:16],
         )  # fmt: skip
-        training_set = MetaDataset(
+        # MLflow's own class for a dataset known by reference; its base marks `profile` abstract, unenforced.
+        training_set = MetaDataset(  # type: ignore[abstract]
             resolve_dataset_source(dataset["train_uri"]), name="wine-training",
             digest=dataset["data_hash"][:16], schema=infer_signature(holdout.head(1)).inputs,
         )  # fmt: skip
@@ -148,35 +153,45 @@ def log_model(model: Any, classifier: str, holdout: pd.DataFrame) -> str:
     return info.model_uri
 
 
-def log_runs(
-    storage: Storage,
-    experiment_id: str,
-    tags: dict[str, str],
-    dataset: DatasetSnapshot,
-    ranked: list[TrainingResult],
-    skipped: dict[str, str],
-    holdout: pd.DataFrame,
-) -> str:
+@dataclass(frozen=True)
+class RunResults:
+    """What a DAG run's candidates came to, as persist_model records it: the data they trained on, the trained ones
+    best first, the skipped ones with their reason, and the holdout rows (in memory: the gate scores them too)."""
+
+    dataset: DatasetSnapshot
+    ranked: list[TrainingResult]
+    skipped: dict[str, str]
+    holdout: pd.DataFrame
+
+
+def run_tags(run: RunIds, dataset: DatasetSnapshot) -> dict[str, str]:
+    """Tags on every run and version of a DAG run: which run made it, from which data."""
+    return {TAG_DAG_ID: run.dag_id, TAG_RUN_ID: run.run_id, TAG_DATA_HASH: dataset["data_hash"]}
+
+
+def log_runs(storage: Storage, experiment_id: str, run: RunIds, results: RunResults) -> str:
     """The parent run (lineage, split, leaderboard) and one child run per trained candidate, best first;
     returns the URI of the best candidate's logged model."""
     from ml_pipeline.training.train import model_from_bytes
 
-    best = model_from_bytes(storage.read_bytes(ranked[0]["model_uri"]), ranked[0]["model_uri"])  # before any run
+    dataset, ranked, best_training = results.dataset, results.ranked, results.ranked[0]
+    best = model_from_bytes(storage.read_bytes(best_training["model_uri"]), best_training["model_uri"])  # first
+    tags = run_tags(run, dataset)
     lineage = {"data.source": dataset["source"], "data.rows": str(dataset["rows"])}
-    run_name = f"{tags[TAG_DAG_ID]}.{tags[TAG_RUN_ID]}"
+    run_name = f"{run.dag_id}.{run.run_id}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags | lineage):
         mlflow.log_params(
             {"test_size": dataset["test_size"], "random_seed": dataset["random_seed"],
-             "candidates": len(ranked) + len(skipped), "best_candidate": ranked[0]["candidate"]}
+             "candidates": len(ranked) + len(results.skipped), "best_candidate": best_training["candidate"]}
         )  # fmt: skip
-        _log_inputs(dataset, holdout)
-        mlflow.log_table(leaderboard(ranked, skipped), artifact_file="leaderboard.json")
-        mlflow.log_metrics({f"best_{name}": value for name, value in ranked[0]["metrics"].items()})
+        _log_inputs(dataset, results.holdout)
+        mlflow.log_table(leaderboard(ranked, results.skipped), artifact_file="leaderboard.json")
+        mlflow.log_metrics({f"best_{name}": value for name, value in best_training["metrics"].items()})
         for training in ranked:
             child_tags = tags | {TAG_CANDIDATE: training["candidate"], TAG_FINGERPRINT: training["fingerprint"]}
             child_name = f"{run_name}.{training['candidate']}"
             with mlflow.start_run(experiment_id=experiment_id, run_name=child_name, nested=True, tags=child_tags):
                 _log_candidate(storage, training)
-                if training is ranked[0]:
-                    model_uri = log_model(best, training["classifier"], holdout)
+                if training is best_training:
+                    model_uri = log_model(best, training["classifier"], results.holdout)
     return model_uri

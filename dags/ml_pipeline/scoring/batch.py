@@ -14,12 +14,14 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import (
     PREDICTIONS_DIR,
     REJECTED_DIR,
     TAG_DAG_ID,
     TAG_RUN_ID,
     TARGET,
+    RunIds,
     ScoringCounts,
     ScoringPlan,
     ScoringSummary,
@@ -37,32 +39,25 @@ BATCH_ROWS = 100_000  # rows per record batch: the local engine's memory is a fe
 EXPERIMENT = "batch_predictions"
 
 
-def pin_model(
-    tracking_uri: str,
-    model_name: str,
-    model_version: str,
-    *,
-    source: str,
-    output_uri: str,
-    engine: str,
-    max_rejected_fraction: float,
-) -> ScoringPlan:
+def pin_version(config: PipelineConfig, output_uri: str) -> ScoringPlan:
     """Resolve `@champion` (or the configured version) once; the run then scores with that version only."""
+    tracking_uri = config.mlflow_tracking_uri
     use_tracking_server(tracking_uri)
     client = MlflowClient()
     with explained_tracking_errors(tracking_uri):
-        version = resolve(client, model_name, version=model_version or None)
+        version = resolve(client, config.model_name, version=config.model_version or None)
         artifact_uri = client.get_model_version_download_uri(version.name, version.version)
+    on_emr = config.scoring_engine == "spark" and bool(config.emr_application_id)
     return ScoringPlan(
         model_name=version.name,
         model_version=str(version.version),
         model_uri=f"models:/{version.name}/{version.version}",
         artifact_uri=artifact_uri,
         tracking_uri=tracking_uri,
-        source=source,
+        source=config.scoring_source_uri,
         output_uri=output_uri,
-        engine=engine,
-        max_rejected_fraction=max_rejected_fraction,
+        engine="emr-serverless" if on_emr else config.scoring_engine,
+        max_rejected_fraction=config.max_rejected_fraction,
     )
 
 
@@ -80,7 +75,7 @@ def load_pinned(plan: ScoringPlan) -> tuple[Any, list[str]]:
     return model.get_raw_model(), schema.input_names()
 
 
-def score_locally(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS) -> ScoringCounts:
+def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS) -> ScoringCounts:
     """Score the source batch by batch, writing scored and rejected rows as they come; returns the counts."""
     estimator, features = load_pinned(plan)
     source, output = plan["source"], plan["output_uri"]
@@ -113,7 +108,7 @@ def score_locally(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_R
     return counts
 
 
-def publish(plan: ScoringPlan, storage: Storage, *, dag_id: str, run_id: str, log_to_mlflow: bool) -> ScoringSummary:
+def publish_output(plan: ScoringPlan, storage: Storage, run: RunIds, *, log_to_mlflow: bool) -> ScoringSummary:
     """Check the engine's counts, log them to MLflow if asked, and only then mark the output complete."""
     output = plan["output_uri"]
     counts = batch_output.read_counts(storage, output)
@@ -128,7 +123,13 @@ def publish(plan: ScoringPlan, storage: Storage, *, dag_id: str, run_id: str, lo
             "or raise max_rejected_fraction"
         )
     rate = round(counts["rows_in"] / counts["seconds"], 1) if counts["seconds"] else 0.0
-    metrics = {**counts, "rows_per_second": rate}
+    metrics = {
+        "rows_in": counts["rows_in"],
+        "rows_scored": counts["rows_scored"],
+        "rows_rejected": counts["rows_rejected"],
+        "seconds": counts["seconds"],
+        "rows_per_second": rate,
+    }
     summary = ScoringSummary(
         **counts,
         engine=plan["engine"],
@@ -138,24 +139,23 @@ def publish(plan: ScoringPlan, storage: Storage, *, dag_id: str, run_id: str, lo
         output_uri=output,
         predictions_uri=join(output, PREDICTIONS_DIR),
         rejected_uri=rejected_uri,
-        mlflow_run_id=log_run(plan, metrics, dag_id, run_id) if log_to_mlflow else None,
+        mlflow_run_id=log_run(plan, metrics, run) if log_to_mlflow else None,
     )
     batch_output.mark_complete(storage, output, summary)
     return summary
 
 
-def log_run(plan: ScoringPlan, metrics: dict[str, float], dag_id: str, run_id: str) -> str:
+def log_run(plan: ScoringPlan, metrics: dict[str, float], run: RunIds) -> str:
     """One MLflow run per DAG run (a retry logs into the same one), tagged with the model version it used."""
     tracking_uri = plan["tracking_uri"]
     with explained_tracking_errors(tracking_uri):
         experiment_id = connect(tracking_uri, EXPERIMENT)
         client = MlflowClient()
-        found = client.search_runs(
-            [experiment_id], f"tags.{TAG_DAG_ID} = '{dag_id}' and tags.{TAG_RUN_ID} = '{run_id}'", max_results=1
-        )
+        same_run = f"tags.{TAG_DAG_ID} = '{run.dag_id}' and tags.{TAG_RUN_ID} = '{run.run_id}'"
+        found = client.search_runs([experiment_id], same_run, max_results=1)
         tags = {
-            TAG_DAG_ID: dag_id,
-            TAG_RUN_ID: run_id,
+            TAG_DAG_ID: run.dag_id,
+            TAG_RUN_ID: run.run_id,
             "model_name": plan["model_name"],
             "model_version": plan["model_version"],
             "model_uri": plan["model_uri"],
@@ -163,8 +163,8 @@ def log_run(plan: ScoringPlan, metrics: dict[str, float], dag_id: str, run_id: s
             "output_uri": plan["output_uri"],
             "mlflow.note.content": f"Scored {plan['source'] or 'the bundled Wine features'} with {plan['model_uri']}.",
         }
-        run = found[0] if found else client.create_run(experiment_id, run_name=f"score {run_id}", tags=tags)
+        scoring = found[0] if found else client.create_run(experiment_id, run_name=f"score {run.run_id}", tags=tags)
         for key, value in metrics.items():
-            client.log_metric(run.info.run_id, key, float(value))
-        client.set_terminated(run.info.run_id)
-        return run.info.run_id
+            client.log_metric(scoring.info.run_id, key, float(value))
+        client.set_terminated(scoring.info.run_id)
+        return scoring.info.run_id

@@ -127,9 +127,16 @@ def read_counts(storage: Storage, output_uri: str) -> ScoringCounts:
     lines = [json.loads(line) for uri in files for line in storage.read_bytes(uri).decode().splitlines() if line]
     if not lines:
         raise DataValidationError(f"{folder} holds no counts: the scoring step did not finish; rerun it")
-    keys = ("rows_in", "rows_scored", "rows_rejected")
-    counts = {key: sum(int(line[key]) for line in lines) for key in keys}
-    return ScoringCounts(**counts, seconds=max(float(line["seconds"]) for line in lines))
+
+    def total(key: str) -> int:
+        return sum(int(line[key]) for line in lines)
+
+    return ScoringCounts(
+        rows_in=total("rows_in"),
+        rows_scored=total("rows_scored"),
+        rows_rejected=total("rows_rejected"),
+        seconds=max(float(line["seconds"]) for line in lines),
+    )
 
 
 def mark_complete(storage: Storage, output_uri: str, summary: ScoringSummary) -> str:

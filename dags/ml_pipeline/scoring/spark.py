@@ -10,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import BUNDLED_SOURCE, EmrJob, ScoringPlan
 from ml_pipeline.errors import ConfigError, PipelineError
+from ml_pipeline.store.objects import join
 
 LOCAL_MASTER = "local[*]"
 ENVIRONMENT = "./environment/bin/python"  # the venv-pack archive, unpacked by EMR as `environment`
@@ -58,17 +60,9 @@ def run_locally(plan: ScoringPlan, script: str, timeout_seconds: float) -> None:
         raise SparkJobError(f"{reason} (spark-submit's output is in this task's log)")
 
 
-def emr_job(
-    plan: ScoringPlan,
-    *,
-    application_id: str,
-    role_arn: str,
-    aws_conn_id: str,
-    script_uri: str,
-    python_env_uri: str,
-    log_uri: str,
-) -> EmrJob:
+def emr_job_run(plan: ScoringPlan, config: PipelineConfig) -> EmrJob:
     """The job run for EMR Serverless: the pinned version's files straight from S3, the output under the run."""
+    script_uri, python_env_uri = config.spark_job_script_uri, config.emr_python_env_uri
     if not script_uri.startswith("s3://"):
         raise ConfigError(f"spark_job_script_uri {script_uri!r} must be an s3:// URI for EMR (make deploy uploads it)")
     for uri in (plan["source"], plan["output_uri"]):
@@ -87,10 +81,11 @@ def emr_job(
             )
         )
     driver = {"entryPoint": script_uri, "entryPointArguments": job_arguments(plan, model_uri)}
+    log_uri = join(config.artifact_root, "emr-logs") + "/"
     return EmrJob(
-        application_id=application_id,
-        execution_role_arn=role_arn,
-        aws_conn_id=aws_conn_id,
+        application_id=config.emr_application_id,
+        execution_role_arn=config.emr_execution_role_arn,
+        aws_conn_id=config.aws_conn_id,
         name=f"score {plan['model_name']} v{plan['model_version']}",
         job_driver={"sparkSubmit": driver | ({"sparkSubmitParameters": parameters} if parameters else {})},
         configuration_overrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},

@@ -77,12 +77,12 @@ def explained_s3_errors(uri: str) -> Iterator[None]:
             f"{uri}: no AWS credentials ({error}); configure the Airflow connection (aws_conn_id) or the worker's role"
         ) from None
     except (ClientError, S3UploadFailedError) as raised:
-        error = raised if isinstance(raised, ClientError) else raised.__context__  # upload_file wraps S3's error
-        if not isinstance(error, ClientError):
+        s3_error = raised if isinstance(raised, ClientError) else raised.__context__  # upload_file wraps S3's error
+        if not isinstance(s3_error, ClientError):
             raise
-        if is_transient(error):
-            raise error from None
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        if is_transient(s3_error):
+            raise s3_error from None
+        code = str(s3_error.response.get("Error", {}).get("Code", ""))
         if code == "NoSuchBucket":
             raise StorageError(f"{uri}: bucket {bucket} does not exist; create it or fix the URI") from None
         if code in ("NoSuchKey", "404"):
@@ -91,7 +91,7 @@ def explained_s3_errors(uri: str) -> Iterator[None]:
             raise StorageError(
                 f"{uri}: access denied ({code}); grant the worker's AWS role access to s3://{bucket}"
             ) from None
-        raise StorageError(f"{uri}: {code or 'S3 error'}: {error}") from None
+        raise StorageError(f"{uri}: {code or 'S3 error'}: {s3_error}") from None
 
 
 @contextmanager
