@@ -22,7 +22,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install lock test test-ui lint airflow-db run predict score bench bench-scale bench-score ui
+.PHONY: help install lock test test-ui lint docs airflow-db run predict score bench bench-scale bench-score ui
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ lint: $(BIN)/.installed lint-deploy ## Static checks (ruff, mypy; cfn-lint, chec
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+docs: $(BIN)/.installed ## Regenerate docs/configuration.md from the configuration model
+	$(BIN)/python scripts/config_docs.py --write
 
 test: lint ## Lint and run the whole test suite (offline)
 	@scripts/ensure_java.sh
@@ -122,7 +125,7 @@ infra-destroy: $(BIN)/.installed ## Delete the environment, then empty and delet
 	$(BIN)/python -m deploy destroy $(INFRA_ARGS)
 
 # ---- local docker-compose stack (issue: compose) ----
-# Airflow (CeleryExecutor) + Postgres + Redis + MLflow + S3 endpoint in containers, like MWAA; see README "Local stack".
+# Airflow (CeleryExecutor) + Postgres + Redis + MLflow + S3 endpoint in containers, like MWAA; see docs/local-stack.md.
 COMPOSE ?= docker compose
 
 .PHONY: up down logs compose-test

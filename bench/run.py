@@ -33,7 +33,7 @@ TARGETS = {
 RATIOS = {
     "lookup": ("load_model", 1.5, True),
     "train_mapped": ("train_sequential", 0.8, True),
-    "make_run": ("plain_process", 1.5, False),  # upstream cost, see README: reported, not failed
+    "make_run": ("plain_process", 1.5, False),  # upstream: docs/benchmarks.md, "What is left is upstream"
     "log_forest_4000": ("log_forest_1000", 4.5, True),  # 4x the trees: linear is at most 4x (less with overheads)
 }
 # Shown for what they explain, without a target.

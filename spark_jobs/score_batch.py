@@ -3,8 +3,8 @@
 The batch_predictions DAG submits this file (`scoring_engine=spark`). It applies the local engine's rules
 (dags/ml_pipeline/scoring/rows.py) as Spark expressions, and runs the model through MLflow's own Spark integration,
 `mlflow.pyfunc.spark_udf`. It needs only pyspark, mlflow and scikit-learn, so it runs in the job's own Python
-environment (README, Spark on EMR Serverless). Under --output it writes predictions/, rejected/ and _counts/; the
-DAG writes the `_SUCCESS` marker once it has checked the counts.
+environment (docs/emr-serverless.md, "How the model's Python environment reaches EMR Serverless"). Under --output
+it writes predictions/, rejected/ and _counts/; the DAG writes the `_SUCCESS` marker once it has checked the counts.
 
     spark-submit spark_jobs/score_batch.py --model-uri models:/wine-classifier/3 --model-name wine-classifier \\
         --model-version 3 --source s3://bucket/new-rows/ --output s3://bucket/batch_predictions/<run>/

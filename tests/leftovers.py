@@ -10,7 +10,7 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 WATCHED = (Path("/"), REPOSITORY)
-CACHES = frozenset({".pytest_cache", ".ruff_cache", "__pycache__"})  # tools' own caches, git-ignored
+CACHES = frozenset({".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"})  # tools' own caches, git-ignored
 
 
 def _entries() -> set[Path]:

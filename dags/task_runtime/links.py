@@ -89,7 +89,7 @@ def _mlflow_ui(config: PipelineConfig) -> str | None:
 
     base = mlflow_ui_base(config.mlflow_tracking_uri, config.mlflow_ui_url)
     if base is None:
-        log.info("No MLflow links: set mlflow_ui_url to the tracking server's UI address (README, UI links)")
+        log.info("No MLflow links: set mlflow_ui_url to the tracking server's UI address (docs/configuration.md)")
     return base
 
 

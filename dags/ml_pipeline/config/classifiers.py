@@ -1,4 +1,5 @@
-"""The classifiers a run can train, defined once. Adding one is one entry here (see the README).
+"""The classifiers a run can train, defined once. Adding one is one entry here:
+docs/configuration.md, "Adding a classifier".
 
 Estimators are named by import path and imported only when a model is built, so configuration stays light.
 """
@@ -46,7 +47,7 @@ CLASSIFIERS: dict[str, Classifier] = {
 }
 
 # What a run trains when the configuration names no candidates: a linear model and two tree ensembles, sized so
-# that a million rows train in about a minute each on one core (see the README's scale table). Extra trees rather
+# that a million rows train in about a minute each on one core (docs/benchmarks.md, "Scale"). Extra trees rather
 # than a random forest: as accurate here, and ten times faster to fit on large data (random split points).
 DEFAULT_CANDIDATES: list[dict[str, Any]] = [
     {"classifier": "logistic_regression"},

@@ -87,8 +87,8 @@ class PipelineConfig(BaseModel):
     )
     mlflow_ui_url: str = Field(  # empty: derived (task_runtime/urls.py)
         "",
-        description="The MLflow UI as a browser reaches it, for the tasks' links; default: the tracking URI if it is "
-        "http(s)://, else make ui's http://127.0.0.1:5000",
+        description="The MLflow UI's address in a browser, for the tasks' links; default: the tracking URI if "
+        "http(s)://, else http://127.0.0.1:5000",
     )
     artifact_root: str = Field(
         str(LOCAL_STATE / "artifacts"),

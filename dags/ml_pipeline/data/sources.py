@@ -97,7 +97,7 @@ def _parquet_batches(path: Path, uri: str, batch_rows: int, columns: tuple[str, 
 
     try:
         # Without pre-buffering Arrow reads a batch's pages as it decodes them, instead of whole row groups at once:
-        # about half the peak memory of get_data on large files (README, Scale).
+        # about half the peak memory of get_data on large files (docs/benchmarks.md, "Scale").
         parquet = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as error:
         raise DataValidationError(f"{uri} could not be parsed as PARQUET: {error}") from None

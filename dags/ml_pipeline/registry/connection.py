@@ -2,7 +2,7 @@
 
 MLflow's HTTP client retries a request for about four minutes by default; tasks bound it instead (the values below,
 unless the environment sets them), so an unreachable server fails an attempt in seconds and the task's own retries
-decide the rest. See the README's "Time to fail" for the whole budget.
+decide the rest. The whole budget: docs/how-it-works.md, "Every wait is bounded".
 """
 
 from __future__ import annotations

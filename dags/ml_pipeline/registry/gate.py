@@ -1,6 +1,6 @@
 """The champion gate: the registered version, loaded back from the registry, against the champion on the same rows.
 
-Rules (the README's guarantees state them for users):
+Rules (docs/how-it-works.md, "The champion gate", states them for users):
 - the candidate is scored as registered (`models:/<name>/<version>`), never by the training's own numbers;
 - it takes `champion` if it scores higher than the champion on this run's holdout, or equal and it is newer;
   an older version never takes `champion` from a newer one on a tie;
