@@ -1,6 +1,9 @@
-"""Look a registered model up the way other services do (`models:/<name>@champion`) and predict with it.
+"""The rows `scripts/lookup_model.py --input` predicts: a .csv with a header or a .json object or list of objects.
 
-Only scripts/lookup_model.py (`make predict`) uses this, so it lives here rather than in the DAG code MWAA loads.
+Checked before the registry is contacted; anything that cannot be scored is one InputError naming the file and,
+where it can, the column and the first row. The batch scoring's rules (ml_pipeline/scoring/rows.py) are not used
+here: they reject per row, naming only the first bad feature, and take booleans for numbers, where a person asking
+for a few predictions wants every bad column named, and a boolean refused.
 """
 
 from __future__ import annotations
@@ -13,10 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
 
 from ml_pipeline.contract import FEATURES
 
@@ -27,21 +27,6 @@ SHOWN_CHARACTERS = 40  # of a bad value quoted in a message
 
 class InputError(ValueError):
     """Rows to predict that cannot be scored; the message names the file, and the column and row where it can."""
-
-
-def describe(client: MlflowClient, model_version: ModelVersion) -> dict[str, Any]:
-    """What a person deciding whether to trust a version wants to see (`model_version` as `resolve` returns it)."""
-    run = client.get_run(model_version.run_id) if model_version.run_id else None
-    return {
-        "name": model_version.name,
-        "version": str(model_version.version),
-        "aliases": list(model_version.aliases),
-        "run_id": model_version.run_id,
-        "metrics": {key: run.data.metrics[key] for key in ("accuracy", "f1_macro") if run and key in run.data.metrics},
-        "data_hash": model_version.tags.get("data_hash"),
-        "gate": model_version.tags.get("gate"),
-        "uri": f"models:/{model_version.name}/{model_version.version}",
-    }
 
 
 def read_rows(path: Path) -> pd.DataFrame:
@@ -168,8 +153,3 @@ def kind(value: Any) -> str:
 
 def shown(text: str) -> str:
     return text if len(text) <= SHOWN_CHARACTERS else f"{text[: SHOWN_CHARACTERS - 3]}..."
-
-
-def predict(model_version: ModelVersion, rows: pd.DataFrame) -> list[Any]:
-    model = mlflow.pyfunc.load_model(f"models:/{model_version.name}/{model_version.version}")
-    return [value.item() if hasattr(value, "item") else value for value in model.predict(rows)]

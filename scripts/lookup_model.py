@@ -1,6 +1,7 @@
 """Look up a registered model (default `models:/wine-classifier@champion`) and predict rows from CSV or JSON.
 
-This is what a downstream service does: resolve an alias in MLflow's registry, load that version, predict.
+This is what a downstream service does: resolve an alias in MLflow's registry, load that version, predict. The rows
+of --input are read and checked by lookup_input.py, before the registry is contacted.
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "dags"))
+
+from ml_pipeline.contract import CHAMPION_ALIAS, METRICS, TAG_DATA_HASH, TAG_GATE  # noqa: E402 (dags/ on the path)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -25,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=defaults.model_name, help="registered model name")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--alias", default="champion", help="registry alias to resolve (default: champion)")
+    which.add_argument("--alias", default=CHAMPION_ALIAS, help=f"registry alias to resolve (default: {CHAMPION_ALIAS})")
     which.add_argument("--version", help="a version number instead of an alias")
     parser.add_argument("--input", type=Path, help="rows to predict: a .csv with a header or a .json list of objects")
     parser.add_argument("--tracking-uri", default=defaults.mlflow_tracking_uri, help="default: MLFLOW_TRACKING_URI")
@@ -34,8 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def look_up(args: argparse.Namespace) -> dict[str, Any]:
     """The input rows first (no registry call for a bad file), then the model's description and predictions."""
+    from lookup_input import read_rows
     from mlflow import MlflowClient
-    from model_lookup import describe, predict, read_rows
 
     from ml_pipeline.registry.connection import use_tracking_server
     from ml_pipeline.registry.lookup import resolve
@@ -50,10 +58,33 @@ def look_up(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def describe(client: MlflowClient, model_version: ModelVersion) -> dict[str, Any]:
+    """What a person deciding whether to trust a version wants to see (`model_version` as `resolve` returns it)."""
+    run = client.get_run(model_version.run_id) if model_version.run_id else None
+    return {
+        "name": model_version.name,
+        "version": str(model_version.version),
+        "aliases": list(model_version.aliases),
+        "run_id": model_version.run_id,
+        "metrics": {key: run.data.metrics[key] for key in METRICS if run and key in run.data.metrics},
+        "data_hash": model_version.tags.get(TAG_DATA_HASH),
+        "gate": model_version.tags.get(TAG_GATE),
+        "uri": f"models:/{model_version.name}/{model_version.version}",
+    }
+
+
+def predict(model_version: ModelVersion, rows: pd.DataFrame) -> list[Any]:
+    """Predictions of that very version, loaded as any service loads it (pyfunc), as plain JSON values."""
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(f"models:/{model_version.name}/{model_version.version}")
+    return [value.item() if hasattr(value, "item") else value for value in model.predict(rows)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from lookup_input import InputError
     from mlflow.exceptions import MlflowException  # imports mlflow, which sets up its loggers
-    from model_lookup import InputError
 
     from ml_pipeline.registry.lookup import ModelNotFoundError
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-import run_report
+from local_airflow import command_line, run_log, run_report
 
 DAG_ID = "classification_pipeline"
 TASKS = ("get_data", "train_model", "persist_model")
@@ -42,7 +42,7 @@ def success_summary(run_id: str, results: dict[str, Any], tracking_uri: str, log
         f"  champion     {'yes' if result['promoted'] else 'no'} - {result['alias']}: {result['reason']}\n"
         f"  holdout      {metrics} (the registered version, scored by the gate)\n"
         f"  tracking     {tracking_uri}\n"
-        f"  log          {run_report.shown(log)}\n"
+        f"  log          {run_log.shown(log)}\n"
         f"  look it up   make predict   (or: .venv/bin/python scripts/lookup_model.py --name {result['model_name']}"
         f" {lookup})"
     )
@@ -60,8 +60,8 @@ def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_report.main(DAG_ID, __doc__.splitlines()[0], run, '{"classifier": "random_forest"}', argv)
+    return command_line.main(DAG_ID, __doc__.splitlines()[0], run, '{"classifier": "random_forest"}', argv)
 
 
 if __name__ == "__main__":
-    run_report.tuned_exit(main)
+    command_line.tuned_exit(main)

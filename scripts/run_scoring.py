@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import IO, Any
 
-import run_report
+from local_airflow import command_line, run_log, run_report
 
 DAG_ID = "batch_predictions"
 TASKS = (
@@ -34,10 +34,10 @@ def success_summary(outcome: run_report.Outcome) -> str:
         f"  engine       {summary['engine']}\n"
         f"  rows         {summary['rows_in']:,} in, {summary['rows_scored']:,} scored, "
         f"{summary['rows_rejected']:,} rejected ({rate})\n"
-        f"  predictions  {run_report.shown(summary['predictions_uri'])}\n"
-        f"  rejected     {run_report.shown(summary['rejected_uri'])}\n"
+        f"  predictions  {run_log.shown(summary['predictions_uri'])}\n"
+        f"  rejected     {run_log.shown(summary['rejected_uri'])}\n"
         f"  mlflow run   {mlflow_run}\n"
-        f"  log          {run_report.shown(outcome.log)}"
+        f"  log          {run_log.shown(outcome.log)}"
     )
 
 
@@ -50,8 +50,8 @@ def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple
 
 def main(argv: list[str] | None = None) -> int:
     shortcuts = {"--engine": "scoring_engine", "--source": "scoring_source_uri", "--model-version": "model_version"}
-    return run_report.main(DAG_ID, __doc__.splitlines()[0], run, '{"max_rejected_fraction": 0.05}', argv, shortcuts)
+    return command_line.main(DAG_ID, __doc__.splitlines()[0], run, '{"max_rejected_fraction": 0.05}', argv, shortcuts)
 
 
 if __name__ == "__main__":
-    run_report.tuned_exit(main)
+    command_line.tuned_exit(main)

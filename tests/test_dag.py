@@ -133,7 +133,15 @@ def test_an_unreachable_mlflow_fails_the_run_within_four_minutes_by_construction
 # The Amazon provider's operator modules import boto3 (about 0.3 s); batch_predictions needs its EMR operator.
 PARSE_MAY_IMPORT = {"classification_pipeline": "", "batch_predictions": "boto3"}
 # The trigger form is made from the configuration model: that model, and nothing of the pipeline's work.
-FORM_MODULES = "ml_pipeline,ml_pipeline.config,ml_pipeline.config.classifiers,ml_pipeline.config.model,ml_pipeline.contract"
+FORM_MODULES = ",".join(
+    (
+        "ml_pipeline",
+        "ml_pipeline.config",
+        "ml_pipeline.config.classifiers",
+        "ml_pipeline.config.model",
+        "ml_pipeline.contract",
+    )
+)
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

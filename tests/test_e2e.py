@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import local_run
 import mlflow
 import pandas as pd
 import pytest
 import synthetic_wine
+from local_airflow import metadata
 from mlflow import MlflowClient
 from sklearn.metrics import accuracy_score
 
@@ -262,7 +262,7 @@ def test_a_hundred_thousand_rows_from_an_s3_prefix_of_parquet_parts(stores, s3_c
         s3_client.upload_file(str(part), "ml-artifacts", f"sources/wine/{part.name}")
     conf = {"source_uri": "s3://ml-artifacts/sources/wine/"}
     output = run_pipeline(on_s3(stores, moto_server), "2026-10-10T00:00:00+00:00", conf=conf)
-    dataset = local_run.xcom_values("classification_pipeline", run_id_of("2026-10-10T00:00:00+00:00"), "dataset")
+    dataset = metadata.xcom_values("classification_pipeline", run_id_of("2026-10-10T00:00:00+00:00"), "dataset")
     assert (dataset["get_data"]["rows"], dataset["get_data"]["holdout_rows"]) == (100_000, 25_000)
     assert versions() == [1] and alias_version("champion") == "1"
     assert float(MlflowClient().get_model_version(MODEL, "1").tags["holdout.f1_macro"]) > 0.9, output
@@ -358,7 +358,7 @@ def test_a_signal_stops_a_run_within_seconds_and_changes_nothing(stores, signum)
     assert process.returncode == 128 + signum
     assert out.rstrip().splitlines()[-1].startswith(f"Stopped by {signal.Signals(signum).name}")
     run_id = "manual__2026-11-26T00:00:00+00:00"
-    assert local_run.task_states("classification_pipeline", run_id) == {
+    assert metadata.task_states("classification_pipeline", run_id) == {
         "get_data": "success", "train_model[logistic_regression]": "failed", "persist_model": "upstream_failed",
     }  # fmt: skip
     assert versions() == [1] and alias_version("champion") == "1"

@@ -1,5 +1,6 @@
-"""scripts/local_run.py: a direct run uses the repository's Airflow; the Airflow UI shows its DAG runs with their own
-start and end, and each task's log. (Stopping on Ctrl-C or SIGTERM: test_stop_signals.py.)"""
+"""scripts/local_airflow (dag_test, task_logs, run_start): a direct run uses the repository's Airflow; the Airflow
+UI shows its DAG runs with their own start and end, and each task's log. (Stopping on Ctrl-C or SIGTERM:
+test_stop_signals.py.)"""
 
 import json
 import os
@@ -8,8 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import local_run
 import pytest
+from local_airflow import home, metadata
 
 
 def test_a_direct_run_defaults_to_the_repositorys_airflow_home(monkeypatch):
@@ -17,9 +18,9 @@ def test_a_direct_run_defaults_to_the_repositorys_airflow_home(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "True")
     monkeypatch.setattr("sys.path", list(__import__("sys").path))
-    local_run.use_repository_airflow()
-    assert os.environ["AIRFLOW_HOME"] == str(local_run.REPO / ".local" / "airflow")
-    assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(local_run.REPO / "dags")
+    home.use_repository_airflow()
+    assert os.environ["AIRFLOW_HOME"] == str(home.REPO / ".local" / "airflow")
+    assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(home.REPO / "dags")
     assert os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] == "True", "the environment wins"
 
 
@@ -37,7 +38,7 @@ def local_runs(airflow_home, tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ML_PIPELINE_", "MLFLOW_", "AWS_"))}
     env |= {
         "AIRFLOW_HOME": airflow_home,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(local_run.REPO / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home.REPO / "dags"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{stores}/mlflow.db",
         "ML_PIPELINE_ARTIFACT_ROOT": str(stores / "artifacts"),
     }
@@ -49,7 +50,7 @@ def local_runs(airflow_home, tmp_path_factory):
         ("rerun", ["--logical-date", OLD_DATE, "--conf", json.dumps(missing)]),
     ):
         started = datetime.now(UTC)
-        command = [sys.executable, str(local_run.REPO / "scripts" / "run_pipeline.py"), *args]
+        command = [sys.executable, str(home.REPO / "scripts" / "run_pipeline.py"), *args]
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert result.returncode == (0 if name == "success" else 1), result.stdout + result.stderr
         run_id = result.stdout.split()[2]  # "<dag_id> run <run_id> (log: ...)"
@@ -114,7 +115,7 @@ def test_each_task_instance_has_its_log_where_the_ui_reads_it(local_runs):
 
 def test_a_failed_tasks_log_gives_its_one_line_reason_once(local_runs):
     run_id = local_runs["rerun"]["run_id"]
-    reason = local_run.xcom_values(DAG_ID, run_id, "failure")["get_data"]
+    reason = metadata.xcom_values(DAG_ID, run_id, "failure")["get_data"]
     assert local_runs["rerun"]["output"].rstrip().endswith(reason)
     get_data = next(ti for ti in task_instances(run_id) if ti.task_id == "get_data")
     errors = [message for message in ui_log(get_data) if "error_detail" in message]

@@ -5,7 +5,7 @@ import json
 import lookup_model
 import mlflow
 import pytest
-from model_lookup import read_rows
+from lookup_input import read_rows
 from pipeline_runs import publish
 
 from ml_pipeline.data.snapshot import FEATURES

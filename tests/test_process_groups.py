@@ -1,11 +1,11 @@
-"""scripts/process_groups.py: `make ui`'s servers stop in a bounded time, even if their starter dies."""
+"""scripts/local_airflow/process_groups.py: `make ui`'s servers stop in a bounded time, even if their starter dies."""
 
 import signal
 import subprocess
 import sys
 import time
 
-import process_groups
+from local_airflow import process_groups
 
 
 def process_group(script: str) -> subprocess.Popen:

@@ -1,4 +1,5 @@
-"""scripts/run_dates.py: each local run gets a logical date (so a run id) of its own, however many start at once."""
+"""local_airflow/run_dates.py: each local run gets a logical date (so a run id) of its own, however many start at
+once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from threading import Barrier
 
 import pytest
-from run_dates import RunInProgress, held_alone, new_logical_date
+from local_airflow.run_dates import RunInProgress, held_alone, new_logical_date
 
 NOW = datetime(2026, 12, 3, 10, 0, 0, 250_000, tzinfo=UTC)
 

@@ -1,20 +1,20 @@
-"""scripts/stop_signals.py: Ctrl-C or SIGTERM stops a local run promptly, even while a task is in native code."""
+"""local_airflow/stop_signals.py: Ctrl-C or SIGTERM stops a local run promptly, even while a task is in native code."""
 
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import stop_signals
+from local_airflow import stop_signals
 
-SCRIPTS = Path(stop_signals.__file__).resolve().parent
+SCRIPTS = Path(stop_signals.__file__).resolve().parent.parent
 
 # Each case runs in a fresh process, as `make run` does: the signal mask only covers threads started after it is set,
 # and a test session has threads of its own (the moto server's, for one).
 CASE = """
 import ctypes, os, signal, sys, threading, time
 sys.path.insert(0, {scripts!r})
-import stop_signals
+from local_airflow import stop_signals
 stop_signals.GRACE_SECONDS = 0.5
 stuck = []
 try:

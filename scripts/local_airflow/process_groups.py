@@ -41,7 +41,7 @@ def stop_groups(pgids: list[int], grace: float, reap: Callable[[], object] = lam
         stop=tenacity.stop_after_delay(grace),
         wait=tenacity.wait_fixed(0.1),
         retry=tenacity.retry_if_result(bool),
-        retry_error_callback=lambda state: state.outcome.result(),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else [],
     )
     for pgid in polling(alive):
         with suppress(ProcessLookupError):
@@ -62,10 +62,12 @@ def watchdog(grace: float) -> Iterator[Callable[[int], None]]:
     guard = subprocess.Popen(
         [sys.executable, __file__, "--grace", str(grace)], stdin=subprocess.PIPE, text=True, start_new_session=True
     )
+    orders = guard.stdin
+    assert orders is not None  # stdin=PIPE
 
     def watch(pgid: int) -> None:
-        guard.stdin.write(f"{pgid}\n")
-        guard.stdin.flush()
+        orders.write(f"{pgid}\n")
+        orders.flush()
 
     try:
         yield watch

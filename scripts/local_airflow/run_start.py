@@ -17,8 +17,9 @@ from typing import Any
 @contextmanager
 def starting_when_created(run_id: str) -> Iterator[None]:
     """While in this block, the DAG run `run_id`, when inserted, gets the current time as its start."""
-    from airflow.models.dagrun import DagRun
     from sqlalchemy import event
+
+    from .airflow_internals import DagRun
 
     def start_now(mapper: Any, connection: Any, dag_run: DagRun) -> None:
         if dag_run.run_id == run_id:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import Any, BinaryIO
 
 import structlog
 from airflow.listeners import hookimpl
@@ -26,14 +26,13 @@ class TaskLogs(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        self.file: IO[bytes] | None = None
+        self.file: BinaryIO | None = None
         self.task_log: Any = None  # a structlog logger writing JSON lines to `file`, while a task runs
         self.begun: set[str] = set()  # task instances whose file this process started: a resumed one appends
 
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
-        from airflow.sdk.log import init_log_file, logging_processors
-        from airflow.utils.helpers import log_filename_template_renderer
+        from .airflow_internals import init_log_file, log_filename_template_renderer, logging_processors
 
         self.end_task()  # a deferred task ends without a hook
         # The path a worker is given (the executors render it the same way), created as the supervisor creates it.
@@ -97,7 +96,7 @@ def written_per_task() -> Iterator[None]:
     The copying processor goes into the processor list Airflow configured structlog with, in place and before the
     renderer: loggers made earlier (and cached) keep that very list, so they are copied too.
     """
-    from airflow.sdk.listener import get_listener_manager
+    from .airflow_internals import get_listener_manager
 
     task_logs = TaskLogs()
     processors = structlog.get_config()["processors"]

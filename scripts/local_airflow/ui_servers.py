@@ -1,36 +1,34 @@
-"""Start the Airflow UI (and the MLflow UI when tracking is local) on 127.0.0.1 until Ctrl-C; `make ui` runs this.
+"""The servers of `make ui`: the Airflow UI (and the MLflow UI when tracking is local) on 127.0.0.1.
 
 Airflow runs as the four components `airflow standalone` starts, but started one by one: Airflow 3.3.1's task log
 servers (8793/8794) listen on every interface whatever the settings, and `standalone` cannot skip them. They only
 serve log files to API servers on other machines; here the API server reads the files itself.
 Each server runs in its own session, its output in a log file; process_groups stops them in a bounded time, even
-if this script dies first.
+if the script that started them dies first.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import process_groups
 import tenacity
 
-REPO = Path(__file__).resolve().parent.parent
+from . import process_groups
+from .airflow_internals import INTERNALS
+from .home import REPO
+
 HOST = "127.0.0.1"
 # The triggerer sometimes needs 10 s (its runner's shutdown timeout) and a loaded laptop a few more.
 GRACE_SECONDS = 25.0
 STARTUP_SECONDS = 180.0
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 AIRFLOW_COMPONENTS = {  # name: arguments of `airflow`
     "api-server": ["api-server"],
     "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -73,7 +71,7 @@ def airflow_env(home: Path, port: int, mlflow_url: str | None, base: Mapping[str
         "AIRFLOW_HOME": str(home),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', os.defpath)}",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__AUTH_MANAGER": INTERNALS["SimpleAuthManager"].path,
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "simple_auth_manager_passwords.json.generated"),
         "AIRFLOW__API__HOST": HOST,
         "AIRFLOW__API__PORT": str(port),
@@ -175,44 +173,3 @@ def running_ui(
             checks["mlflow"] = f"{mlflow_url}/health"
         wait_until_up(ui, checks, startup_timeout)
         yield ui
-
-
-def stop_on_signal(signum: int, _frame: object) -> None:
-    """The first of Ctrl-C, SIGTERM, SIGHUP exits through the cleanup; later ones are ignored so it can finish
-    (it is bounded). SystemExit, unlike KeyboardInterrupt, ends without a traceback."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    os.write(sys.stdout.fileno(), b"\nStopping the UIs...\n")
-    raise SystemExit(128 + signum)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", type=Path, default=Path(os.environ.get("AIRFLOW_HOME", REPO / ".local" / "airflow")))
-    parser.add_argument("--airflow-port", type=int, default=8080)
-    parser.add_argument("--mlflow-port", type=int, default=5000)
-    parser.add_argument("--grace", type=float, default=GRACE_SECONDS, help="seconds to stop cleanly before killing")
-    args = parser.parse_args(argv)
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, stop_on_signal)
-    print("Starting the UIs (about a minute)...", flush=True)
-    try:
-        with running_ui(args.home, args.airflow_port, args.mlflow_port, grace=args.grace) as ui:
-            print(f"Airflow UI: {ui.airflow_url}  user admin, password in {ui.password_file}")
-            print(f"MLflow UI:  {ui.mlflow_url}" if ui.mlflow_url else "MLflow:     remote tracking URI, no local UI")
-            print(f"Logs:       {ui.logs['api-server'].parent}/ ({', '.join(p.name for p in ui.logs.values())})")
-            print("Ctrl-C stops them.", flush=True)
-            while not (name := ui.exited()):
-                time.sleep(1)
-            print(f"{name} stopped unexpectedly (exit {ui.processes[name].returncode}); see {ui.logs[name]}")
-            return 1
-    except SystemExit:
-        print("Stopped.")
-        raise
-    except RuntimeError as error:
-        print(f"Could not start the UIs: {error}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
