@@ -39,16 +39,18 @@ def register_model(tracking_uri: str) -> None:
     """A hist_gradient_boosting pipeline trained on Wine, registered as the champion of a throwaway registry."""
     from sklearn.datasets import load_wine
 
+    from ml_pipeline.registry.connection import connect
     from ml_pipeline.training.train import build_pipeline
 
     wine = load_wine(as_frame=True)
     model = build_pipeline("hist_gradient_boosting", {}, 42).fit(wine.data, wine.target)
-    mlflow.set_tracking_uri(tracking_uri)
-    info = mlflow.sklearn.log_model(
-        model, name="model", input_example=wine.data.head(2), registered_model_name=MODEL,
-        pip_requirements=["scikit-learn"],
-        skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
-    )  # fmt: skip
+    experiment_id = connect(tracking_uri, "bench-score")  # its artifacts beside the database, not in ./mlruns
+    with mlflow.start_run(experiment_id=experiment_id):
+        info = mlflow.sklearn.log_model(
+            model, name="model", input_example=wine.data.head(2), registered_model_name=MODEL,
+            pip_requirements=["scikit-learn"],
+            skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
+        )  # fmt: skip
     mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", info.registered_model_version)
 
 
