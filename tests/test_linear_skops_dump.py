@@ -1,4 +1,4 @@
-"""persist_model logs a large forest in time linear in its trees (skops' dump, made linear by mlflow_runs)."""
+"""persist_model logs a large forest in time linear in its trees (skops' dump, made linear by registry/run_log.py)."""
 
 
 def test_skops_dump_finds_its_entry_names_through_the_zip_index(monkeypatch, wine_frame):
