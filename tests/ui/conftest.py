@@ -2,7 +2,7 @@
 throwaway MLflow store, Debian's Chromium driven by Playwright, and a screenshot of every step.
 
 Screenshots go to `.local/ui-screenshots/<test>/` and are kept only when the test fails. `UI_SCREENSHOTS_DOCS=1`
-also copies the ones the README shows into docs/.
+also copies the ones docs/ui.md shows into docs/.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ FAILED = pytest.StashKey[bool]()
 
 
 class Shots:
-    """Numbered screenshots of each step; `docs` names the copy the README shows (with UI_SCREENSHOTS_DOCS=1)."""
+    """Numbered screenshots of each step; `docs` names the copy docs/ui.md shows (with UI_SCREENSHOTS_DOCS=1)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder, self.count = folder, 0
@@ -100,6 +101,9 @@ def shots(request: pytest.FixtureRequest, page: Page) -> Iterator[Shots]:
         page.screenshot(path=taken.folder / "failure.png")  # where the Airflow tab was when it failed
     else:
         shutil.rmtree(taken.folder)
+        for made in (SHOTS, SHOTS.parent):  # the folders it made, if nothing else is in them
+            with suppress(OSError):
+                made.rmdir()
 
 
 @pytest.fixture
