@@ -6,10 +6,11 @@ writes the predictions as Parquet for the next system: **pin_model** fixes the v
 follows `scoring_engine` (the Airflow worker, local Spark, or EMR Serverless through **emr_job** and
 **score_on_emr**), and **publish_predictions** checks the counts and marks the output complete.
 
-Output: `<artifact_root>/batch_predictions/<run_id>/predictions/` (every input column, `prediction`, one
-`probability_<class>` per class, `model_name`, `model_version`, `scored_at`) and `rejected/` (the rows that could
-not be scored, with `reason`). A rerun replaces its own output; an output without `_SUCCESS` is not complete. Each
-task's doc says what it does; the repository's `docs/batch-predictions.md` has the whole story.
+Output: `<artifact_root>/batch_predictions/<run_id>/predictions/` (every input column, `prediction` as the original
+label, one probability column per class, `model_name`, `model_version`, `scored_at`) and `rejected/` (the rows that
+could not be scored by the schema the model carries, with `reason`). A rerun replaces its own output; an output
+without `_SUCCESS` is not complete. Each task's doc says what it does; the repository's `docs/batch-predictions.md`
+has the whole story.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def batch_predictions() -> None:
     @task(execution_timeout=SCORING_TIMEOUT)
     def score_locally(plan: ScoringPlan) -> ScoringCounts:
         """Streams the source through the model in record batches on this worker (memory stays flat whatever the
-        rows); writes scored and rejected rows as Parquet parts, and the counts."""
+        rows), checking each row against the schema the model carries; writes scored and rejected rows as Parquet
+        parts, and the counts (rows with categories training never saw are scored and counted)."""
         from ml_pipeline.scoring.batch import score_on_worker
 
         with pipeline_task() as run:
@@ -102,7 +104,8 @@ def batch_predictions() -> None:
         Checks the counts (more than `max_rejected_fraction` rejected rows fails the run), logs them to MLflow and
         writes `_SUCCESS` last, then announces the Asset `batch_predictions_output`.
 
-        - **Out:** rows in, scored and rejected, rows per second, the output URI and the model version.
+        - **Out:** rows in, scored and rejected, rows with unseen categories, rows per second, the output URI and the
+          model version.
         - **Links:** "Predictions" (the output folder in the S3 console, when it is in AWS S3), "Model version" (the
           version used) and "MLflow run" (this scoring's run, which also names the output).
         """

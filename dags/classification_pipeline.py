@@ -59,11 +59,13 @@ def classification_pipeline() -> None:
         """
         #### get_data
         Checks the settings (each candidate's hyperparameters with scikit-learn's own constraints) before reading
-        anything, reads `source_uri` in batches and validates each one, makes a stratified train/holdout split that
-        cannot leak, and writes both as Parquet under `<artifact_root>/classification_pipeline/<run_id>/data/`.
+        anything, reads `source_uri` in batches (a stratified sample beyond `max_training_rows`; rows without a label
+        dropped and counted), infers the data set's schema (features, their kinds, gaps, categories, labels; columns
+        that cannot be features set aside by name), validates the rows, makes a stratified train/holdout split that
+        cannot leak, and writes the split and the schema under `<artifact_root>/classification_pipeline/<run_id>/data/`.
 
         - **Out:** the candidates to train (its return value: one train_model instance each) and XCom `dataset`: the
-          split's URIs, row counts, settings and a SHA-256 of the values.
+          split's and schema's URIs, row counts, what was set aside or skipped, and a SHA-256 of the values.
         - **Fails at once** (one line, XCom `failure`) on bad settings or data, when no candidate has valid settings,
           or when the store refuses (a missing bucket, denied access, a full disk).
         """
@@ -87,9 +89,10 @@ def classification_pipeline() -> None:
     def train_model(dataset: DatasetSnapshot, candidate: Candidate) -> TrainingResult:
         """
         #### train_model (one instance per candidate)
-        Fits a scaling + classifier pipeline on the training rows, within what a candidate may cost (`max_model_mb`,
-        `max_fit_minutes`), scores it on the holdout (accuracy, macro F1, per-class report, confusion matrix) and
-        writes model and evaluation under `model/<candidate>/` in the run's folder.
+        Fits the schema's preprocessing (imputation, category encoding, scaling where the classifier needs it) and the
+        classifier as one pipeline that takes raw rows, within what a candidate may cost (`max_model_mb`,
+        `max_fit_minutes`), scores it on the holdout (accuracy, balanced accuracy, macro F1, ROC AUC, log loss,
+        per-class report, confusion matrix) and writes model and evaluation under `model/<candidate>/`.
 
         - **Out:** the model's URI, its settings, holdout metrics and a fingerprint of the data, split and settings.
         - **Fails alone** (the others go on) when the candidate's settings cannot be fitted or cost too much.
@@ -114,10 +117,11 @@ def classification_pipeline() -> None:
     ) -> PersistResult:
         """
         #### persist_model
-        Logs one MLflow parent run (split, lineage, leaderboard) with a child run per trained candidate, registers
-        the best (a retry reuses its version), loads that version back from the registry, scores it and the champion
-        on the same holdout rows, and moves `@champion` only if it is better (or as good and newer); otherwise it
-        sets `@challenger`. Failed candidates are listed as skipped, with their reason.
+        Logs one MLflow parent run (split, lineage, schema, leaderboard) with a child run per trained candidate,
+        registers the best with the schema in its metadata (a retry reuses its version), loads that version back from
+        the registry, scores it and the champion on the same holdout rows, and moves `@champion` only if it is better
+        (or as good and newer); otherwise it sets `@challenger`. A champion that cannot read the new data's schema
+        stays, unless `allow_schema_change`. Failed candidates are listed as skipped, with their reason.
 
         - **Out:** the registered version, its metrics and the gate's decision. Services load
           `models:/<model_name>@champion`.

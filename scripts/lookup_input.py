@@ -1,9 +1,8 @@
 """The rows `scripts/lookup_model.py --input` predicts: a .csv with a header or a .json object or list of objects.
 
-Checked before the registry is contacted; anything that cannot be scored is one InputError naming the file and,
-where it can, the column and the first row. The batch scoring's rules (ml_pipeline/scoring/rows.py) are not used
-here: they reject per row, naming only the first bad feature, and take booleans for numbers, where a person asking
-for a few predictions wants every bad column named, and a boolean refused.
+The file's form is checked before the registry is contacted; its values are then checked against the model's own
+schema by the batch scoring's rules (ml_pipeline/scoring/rows.py), so a row the lookup refuses is one batch scoring
+would reject, for the same reason. Each problem is one InputError naming the file and, where it can, the row.
 """
 
 from __future__ import annotations
@@ -11,37 +10,52 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ml_pipeline.contract import FEATURES
+from ml_pipeline.data.schema import DatasetSchema
+from ml_pipeline.scoring.rows import check_columns, reject_reasons
 
 Record = dict[str, Any]
-ABSENT = object()  # a JSON row without the key
-SHOWN_CHARACTERS = 40  # of a bad value quoted in a message
+SHOWN_ROWS = 5  # bad rows named in one message
 
 
 class InputError(ValueError):
-    """Rows to predict that cannot be scored; the message names the file, and the column and row where it can."""
+    """Rows to predict that cannot be scored; the message names the file, and the row where it can."""
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    """Rows to score from CSV (header row) or JSON (a list of objects, or one object), as float64 features.
-
-    Anything that cannot be scored raises InputError: an unreadable or empty file, malformed CSV or JSON, no rows,
-    missing feature columns, or a value that is not a finite number (null, NaN, inf, text, nested).
-    """
+    """Rows from CSV (header row; every value as text, as batch scoring reads a CSV's text columns) or JSON (a list
+    of objects, or one object). Raises InputError for an unreadable or empty file, malformed CSV or JSON, no rows, or
+    a value that is a nested list or object."""
     parse = RECORD_PARSERS.get(path.suffix.lower())
     if parse is None:
         raise InputError(f"{path}: expected a .csv or .json file; give the rows in one of those formats")
     records = parse(path, read_text(path))
-    check_columns(path, records)
-    check_values(path, records)
-    return pd.DataFrame([[float(record[name]) for name in FEATURES] for record in records], columns=list(FEATURES))
+    for number, record in enumerate(records, 1):
+        for column, value in record.items():
+            if isinstance(value, list | dict):
+                raise InputError(f"{path}: {column!r} in row {number} is {kind(value)}; give plain values")
+    return pd.DataFrame.from_records(records).set_axis(range(1, len(records) + 1))
+
+
+def check_rows(path: Path, rows: pd.DataFrame, schema: DatasetSchema) -> None:
+    """The rows against the model's schema: every input column present, every row one batch scoring would score."""
+    dtypes = {column: str(dtype) for column, dtype in rows.dtypes.items()}
+    try:
+        check_columns(list(rows.columns), dtypes, schema, f"{path}:")
+    except ValueError as error:
+        raise InputError(f"{error} (scripts/sample_input.csv is an example for Wine)") from None
+    reasons = reject_reasons(rows, schema).dropna()
+    if len(reasons):
+        shown = "; ".join(f"row {row}: {reason}" for row, reason in reasons.head(SHOWN_ROWS).items())
+        more = f" and {len(reasons) - SHOWN_ROWS} more" if len(reasons) > SHOWN_ROWS else ""
+        raise InputError(
+            f"{path}: {len(reasons)} of {len(rows)} rows cannot be scored ({shown}{more}); fix or remove those rows"
+        )
 
 
 def read_text(path: Path) -> str:
@@ -71,7 +85,8 @@ def csv_records(path: Path, text: str) -> list[Record]:
                 f"{path}: row {number} has {len(row)} values but the header has {len(header)} columns; "
                 "give every row one value per column"
             )
-    return [dict(zip(header, row, strict=True)) for row in rows]
+    # An empty field is a missing value, as when batch scoring reads the file.
+    return [{name: value if value.strip() else None for name, value in zip(header, row, strict=True)} for row in rows]
 
 
 def json_records(path: Path, text: str) -> list[Record]:
@@ -99,57 +114,7 @@ def json_records(path: Path, text: str) -> list[Record]:
 RECORD_PARSERS: dict[str, Callable[[Path, str], list[Record]]] = {".csv": csv_records, ".json": json_records}
 
 
-def check_columns(path: Path, records: list[Record]) -> None:
-    present = {key for record in records for key in record}
-    missing = [column for column in FEATURES if column not in present]
-    if missing:
-        raise InputError(
-            f"{path}: missing feature columns: {', '.join(missing)}; "
-            f"give all {len(FEATURES)} (scripts/sample_input.csv has them)"
-        )
-
-
-def check_values(path: Path, records: list[Record]) -> None:
-    problems = [problem for column in FEATURES if (problem := first_problem(records, column))]
-    if problems:
-        raise InputError(
-            f"{path}: features must be finite numbers, but {', '.join(problems)}; fix or remove those rows"
-        )
-
-
-def first_problem(records: list[Record], column: str) -> str | None:
-    """Where and why `column` first holds something other than a finite number (rows count from 1)."""
-    for number, record in enumerate(records, 1):
-        problem = value_problem(record.get(column, ABSENT))
-        if problem:
-            return f"'{column}' in row {number} is {problem}"
-    return None
-
-
-def value_problem(value: Any) -> str | None:
-    """Why one value cannot be scored, or None for a finite number (text that reads as one included)."""
-    if value is ABSENT:
-        return "missing"
-    if value is None or isinstance(value, bool | list | dict):
-        return kind(value)
-    if isinstance(value, str) and not value.strip():
-        return "empty"
-    try:
-        number = float(value)
-    except OverflowError:
-        return "not finite (too large for float64)"
-    except ValueError:
-        return f"text {shown(repr(value))}"
-    if math.isnan(number):
-        return "NaN"
-    return None if math.isfinite(number) else f"not finite ({shown(str(value).strip())})"
-
-
 def kind(value: Any) -> str:
     """A JSON value's type, as a person reads it."""
     names = {type(None): "null", bool: "a boolean", str: "a string", list: "a nested list", dict: "a nested object"}
     return names.get(type(value), "a number")
-
-
-def shown(text: str) -> str:
-    return text if len(text) <= SHOWN_CHARACTERS else f"{text[: SHOWN_CHARACTERS - 3]}..."

@@ -1,7 +1,8 @@
 """Look up a registered model (default `models:/wine-classifier@champion`) and predict rows from CSV or JSON.
 
-This is what a downstream service does: resolve an alias in MLflow's registry, load that version, predict. The rows
-of --input are read and checked by lookup_input.py, before the registry is contacted.
+This is what a downstream service does: resolve an alias in MLflow's registry, load that version, predict. The file
+given as --input is read by lookup_input.py before the registry is contacted; its rows are then checked against the
+schema the version carries, by batch scoring's rules.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+    from ml_pipeline.data.schema import DatasetSchema
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from ml_pipeline.config.layers import load_config
@@ -42,11 +45,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def look_up(args: argparse.Namespace) -> dict[str, Any]:
     """The input rows first (no registry call for a bad file), then the model's description and predictions."""
-    from lookup_input import read_rows
+    from lookup_input import check_rows, read_rows
     from mlflow import MlflowClient
 
     from ml_pipeline.registry.connection import use_tracking_server
-    from ml_pipeline.registry.lookup import resolve
+    from ml_pipeline.registry.lookup import load_version, resolve
 
     rows = read_rows(args.input) if args.input else None
     use_tracking_server(args.tracking_uri)
@@ -54,7 +57,11 @@ def look_up(args: argparse.Namespace) -> dict[str, Any]:
     model_version = resolve(client, args.name, args.alias, args.version)
     result = describe(client, model_version)
     if rows is not None:
-        result["predictions"] = predict(model_version, rows)
+        model, schema = load_version(model_version.name, model_version.version)
+        if schema is None:
+            raise ValueError(f"{result['uri']} carries no data set schema; run classification_pipeline to register one")
+        check_rows(args.input, rows, schema)
+        result["predictions"] = predict(model, schema, rows)
     return result
 
 
@@ -73,12 +80,11 @@ def describe(client: MlflowClient, model_version: ModelVersion) -> dict[str, Any
     }
 
 
-def predict(model_version: ModelVersion, rows: pd.DataFrame) -> list[Any]:
-    """Predictions of that very version, loaded as any service loads it (pyfunc), as plain JSON values."""
-    import mlflow
+def predict(model: Any, schema: DatasetSchema, rows: pd.DataFrame) -> list[Any]:
+    """The version's predictions (its original labels), as plain JSON values."""
+    from ml_pipeline.data.schema import model_input
 
-    model = mlflow.pyfunc.load_model(f"models:/{model_version.name}/{model_version.version}")
-    return [value.item() if hasattr(value, "item") else value for value in model.predict(rows)]
+    return [value.item() if hasattr(value, "item") else value for value in model.predict(model_input(rows, schema))]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,23 +19,51 @@ TASKS = ("get_data", "train_model", "persist_model")
 
 def candidates_line(results: dict[str, Any], best: str, skipped: dict[str, str], metric: str) -> str:
     """Each candidate's holdout score, best first (ties in the configured order), then the skipped ones."""
+    from ml_pipeline.contract import LOWER_IS_BETTER
+
     order = [candidate["name"] for candidate in results["get_data"]]
     trained = [value for label, value in results.items() if label.startswith("train_model")]
-    ranked = sorted(trained, key=lambda t: (-t["metrics"][metric], order.index(t["candidate"])))
+    sign = 1 if metric in LOWER_IS_BETTER else -1
+    ranked = sorted(trained, key=lambda t: (sign * t["metrics"][metric], order.index(t["candidate"])))
     scores = [
         f"{t['candidate']} {t['metrics'][metric]:.4f}{' (best)' if t['candidate'] == best else ''}" for t in ranked
     ]
     return ", ".join(scores + [f"{name} skipped ({reason})" for name, reason in skipped.items()])
 
 
-def success_summary(run_id: str, results: dict[str, Any], tracking_uri: str, log: Path) -> str:
+def data_lines(dataset: dict[str, Any]) -> str:
+    """What get_data read and kept: rows, features, and what it set aside or skipped, by name."""
+    rows = f"{dataset['rows']:,} rows of {dataset['source']}"
+    if dataset["rows_read"] != dataset["rows"]:
+        dropped = dataset["unlabeled_rows"]
+        sampled = dataset["rows_read"] - dropped != dataset["rows"]
+        notes = ([f"{dropped:,} without a label dropped"] if dropped else []) + (
+            ["sampled to max_training_rows, stratified by label"] if sampled else []
+        )
+        rows += f" ({dataset['rows_read']:,} read; {'; '.join(notes)})"
+    ignored = ", ".join(f"{column} ({why})" for column, why in dataset["ignored_columns"].items())
+    lines = f"  data         {rows}, {len(dataset['classes'])} classes, {dataset['features']} features\n"
+    lines += f"  not used     {ignored}\n" if ignored else ""
+    lines += (
+        f"  skipped      files that are not data: {', '.join(dataset['skipped_files'])}\n"
+        if dataset["skipped_files"]
+        else ""
+    )
+    return lines
+
+
+def success_summary(run_id: str, results: dict[str, Any], dataset: dict[str, Any], tracking_uri: str, log: Path) -> str:
+    from ml_pipeline.contract import BUNDLED_SOURCE
+
     result = results["persist_model"]
     metric = result["gate_metric"]
     metrics = ", ".join(f"{name}={value:.4f}" for name, value in result["metrics"].items())
     origin = "reused: an earlier attempt registered this same training" if result["reused"] else "new"
-    lookup = "--alias champion" if result["promoted"] else f"--version {result['version']}"
+    which = "" if result["promoted"] else f" --version {result['version']}"
+    rows = "" if dataset["source"] == BUNDLED_SOURCE else " INPUT=<rows.csv or .json>"
     return (
         f"{DAG_ID} run {run_id}: success\n"
+        f"{data_lines(dataset)}"
         f"  candidates   {metric}: {candidates_line(results, result['best_candidate'], result['skipped'], metric)}\n"
         f"  registered   {result['model_name']} version {result['version']} ({origin}; MLflow run"
         f" {result['mlflow_run_id']})\n"
@@ -43,8 +71,7 @@ def success_summary(run_id: str, results: dict[str, Any], tracking_uri: str, log
         f"  holdout      {metrics} (the registered version, scored by the gate)\n"
         f"  tracking     {tracking_uri}\n"
         f"  log          {run_log.shown(log)}\n"
-        f"  look it up   make predict   (or: .venv/bin/python scripts/lookup_model.py --name {result['model_name']}"
-        f" {lookup})"
+        f"  look it up   make predict{rows} ARGS='--name {result['model_name']}{which}'"
     )
 
 
@@ -55,8 +82,13 @@ def run(conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple
     outcome = run_report.run_logged(DAG_ID, conf, logical_date, console, TASKS)
     if not outcome.succeeded:
         return outcome.exit_code, run_report.failure_summary(outcome, "the registry's champion did not change")
+    from local_airflow.metadata import xcom_values
+
+    from task_runtime import DATASET_KEY
+
     tracking_uri = load_config(conf=conf).mlflow_tracking_uri
-    return 0, success_summary(outcome.run_id, outcome.results, tracking_uri, outcome.log)
+    dataset = xcom_values(DAG_ID, outcome.run_id, DATASET_KEY)["get_data"]
+    return 0, success_summary(outcome.run_id, outcome.results, dataset, tracking_uri, outcome.log)
 
 
 def main(argv: list[str] | None = None) -> int:

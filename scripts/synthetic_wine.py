@@ -20,10 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
-
-from ml_pipeline.contract import FEATURES, TARGET
-
+TARGET = "target"  # the bundled Wine data's label column, and the pipeline's default target_column
 BATCH_ROWS = 100_000
 
 
@@ -32,15 +29,16 @@ def batches(rows: int, seed: int = 7, noise: float = 1.0) -> Iterator[pd.DataFra
     from sklearn.datasets import load_wine
 
     wine = load_wine(as_frame=True).frame
-    features = wine[list(FEATURES)].to_numpy()
+    names = [column for column in wine.columns if column != TARGET]
+    features = wine[names].to_numpy()
     labels = wine[TARGET].to_numpy()
     spread = np.stack([features[labels == label].std(axis=0) for label in np.unique(labels)])
     rng = np.random.default_rng(seed)
     for start in range(0, rows, BATCH_ROWS):
         size = min(BATCH_ROWS, rows - start)
         picked = rng.integers(0, len(features), size)
-        noisy = features[picked] + rng.normal(size=(size, len(FEATURES))) * spread[labels[picked]] * noise
-        frame = pd.DataFrame(np.abs(noisy), columns=list(FEATURES))  # measurements are never negative
+        noisy = features[picked] + rng.normal(size=(size, len(names))) * spread[labels[picked]] * noise
+        frame = pd.DataFrame(np.abs(noisy), columns=names)  # measurements are never negative
         frame[TARGET] = labels[picked]
         yield frame
 

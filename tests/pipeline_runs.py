@@ -7,8 +7,9 @@ from typing import Any
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
-from ml_pipeline.data.snapshot import snapshot_dataset
+from ml_pipeline.data.snapshot import read_schema, read_split, snapshot_dataset
 from ml_pipeline.registry.publish import persist
+from ml_pipeline.registry.run_log import Holdout
 from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.train import train_and_evaluate
 
@@ -20,9 +21,11 @@ def candidate(classifier: str = "logistic_regression", hyperparams: dict[str, An
     return Candidate(name=name or classifier, classifier=classifier, hyperparams=hyperparams or {})
 
 
-def snapshot(root: str | Path, run_id: str, *, source: str = "", seed: int = 42, storage: Storage | None = None):
-    """get_data for one DAG run, writing under `root`/<run_id>."""
-    config = PipelineConfig(source_uri=source, random_seed=seed)
+def snapshot(
+    root: str | Path, run_id: str, *, source: str = "", seed: int = 42, storage: Storage | None = None, **settings: Any
+):
+    """get_data for one DAG run, writing under `root`/<run_id>; `settings` are more of the configuration's."""
+    config = PipelineConfig(source_uri=source, random_seed=seed, **settings)
     return snapshot_dataset(config, join(str(root), run_id), storage or Storage())
 
 
@@ -36,10 +39,12 @@ def train(
     seed: int = 42,
     storage: Storage | None = None,
     dataset: DatasetSnapshot | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[DatasetSnapshot, TrainingResult]:
-    """get_data (unless `dataset` is given) and one train_model instance."""
+    """get_data (unless `dataset` is given) and one train_model instance; `settings` are more of the configuration's
+    (target_column, ...)."""
     storage = storage or Storage()
-    dataset = dataset or snapshot(root, run_id, source=source, seed=seed, storage=storage)
+    dataset = dataset or snapshot(root, run_id, source=source, seed=seed, storage=storage, **(settings or {}))
     training = train_and_evaluate(dataset, join(str(root), run_id), storage, candidate(classifier, hyperparams))
     return dataset, training
 
@@ -53,13 +58,23 @@ def publish(
     trained: tuple[DatasetSnapshot, TrainingResult | list[TrainingResult]] | None = None,
     candidates: list[Candidate] | None = None,
     failures: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
     **training_settings: Any,
 ) -> PersistResult:
-    """A whole DAG run: snapshot, train (one candidate unless `trained` holds more), then persist_model."""
+    """A whole DAG run: snapshot, train (one candidate unless `trained` holds more), then persist_model. `settings`
+    are more of the configuration's, for every step (target_column, allow_schema_change, ...)."""
     storage = storage or Storage()
-    dataset, trainings = trained or train(root, run_id, storage=storage, **training_settings)
+    dataset, trainings = trained or train(root, run_id, storage=storage, settings=settings, **training_settings)
     trainings = trainings if isinstance(trainings, list) else [trainings]
-    config = PipelineConfig(mlflow_tracking_uri=tracking_uri, artifact_root=str(root), experiment_name=DAG_ID,
-                            model_name=MODEL, gate_metric="f1_macro")  # fmt: skip
+    config = PipelineConfig(**{"mlflow_tracking_uri": tracking_uri, "artifact_root": str(root),
+                               "experiment_name": DAG_ID, "model_name": MODEL, "gate_metric": "f1_macro"}
+                            | (settings or {}))  # fmt: skip
     candidates = candidates or [candidate(t["classifier"], name=t["candidate"]) for t in trainings]
     return persist(config, RunIds(DAG_ID, run_id), storage, dataset, candidates, trainings, failures or {})
+
+
+def holdout_of(dataset: DatasetSnapshot, storage: Storage | None = None) -> Holdout:
+    """A run's holdout as persist_model reads it."""
+    storage = storage or Storage()
+    schema = read_schema(dataset["schema_uri"], storage)
+    return Holdout(schema, *read_split(dataset["holdout_uri"], schema, storage))

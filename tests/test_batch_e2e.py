@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 from scoring_rows_fixture import BAD_ROWS
 from test_e2e import MODEL, REPO, extra_links, run_pipeline
-
-from ml_pipeline.contract import FEATURES
+from wine import FEATURES
 
 pytestmark = pytest.mark.e2e
 DAG_ID = "batch_predictions"

@@ -43,11 +43,12 @@ def test_parts_counts_and_marker_on_s3_and_a_clear_removes_only_this_output(s3_c
     writer = PartWriter(storage, f"{output}/predictions", part_rows=2)
     writer.write(frame(3))
     writer.close()
-    write_counts(storage, output, {"rows_in": 3, "rows_scored": 3, "rows_rejected": 0, "seconds": 1.5})
+    counts = {"rows_in": 3, "rows_scored": 3, "rows_rejected": 0, "rows_with_unseen_categories": 1, "seconds": 1.5}
+    write_counts(storage, output, counts)
     mark_complete(storage, output, {"rows_in": 3})
     keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket="artifacts")["Contents"]}
     assert {"batch_predictions/run_1/predictions/part-00001.parquet", "batch_predictions/run_1/_SUCCESS"} <= keys
-    assert read_counts(storage, output) == {"rows_in": 3, "rows_scored": 3, "rows_rejected": 0, "seconds": 1.5}
+    assert read_counts(storage, output) == counts
     clear(storage, output)
     keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket="artifacts")["Contents"]}
     assert keys == {"batch_predictions/run_10/_SUCCESS"}  # the run whose name starts the same is left alone
@@ -56,10 +57,11 @@ def test_parts_counts_and_marker_on_s3_and_a_clear_removes_only_this_output(s3_c
 def test_counts_from_several_json_lines_files_are_summed(tmp_path):
     (tmp_path / "_counts").mkdir()
     (tmp_path / "_counts" / "part-0.json").write_text('{"rows_in": 2, "rows_scored": 1, "rows_rejected": 1, '
-                                                      '"seconds": 3}\n')  # fmt: skip
+                                                      '"rows_with_unseen_categories": 1, "seconds": 3}\n')  # fmt: skip
     (tmp_path / "_counts" / "part-1.json").write_text('{"rows_in": 5, "rows_scored": 5, "rows_rejected": 0, '
-                                                      '"seconds": 4}\n')  # fmt: skip
-    assert read_counts(Storage(), str(tmp_path)) == {"rows_in": 7, "rows_scored": 6, "rows_rejected": 1, "seconds": 4.0}
+                                                      '"rows_with_unseen_categories": 2, "seconds": 4}\n')  # fmt: skip
+    assert read_counts(Storage(), str(tmp_path)) == {"rows_in": 7, "rows_scored": 6, "rows_rejected": 1,
+                                                     "rows_with_unseen_categories": 3, "seconds": 4.0}  # fmt: skip
 
 
 def test_missing_counts_mean_the_scoring_step_did_not_finish(tmp_path):

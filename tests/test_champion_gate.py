@@ -8,10 +8,9 @@ import multiprocessing
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from pipeline_runs import MODEL, publish, train
+from pipeline_runs import MODEL, holdout_of, publish, train
 
 from ml_pipeline.contract import CHALLENGER_ALIAS, CHAMPION_ALIAS, TAG_GATE, TAG_HOLDOUT, RunIds
-from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import DataValidationError, ModelLoadError, is_transient
 from ml_pipeline.registry import gate as gate_module
 from ml_pipeline.registry.connection import connect
@@ -52,9 +51,9 @@ def test_the_first_version_becomes_champion(tmp_path, tracking_uri):
 def test_the_candidate_is_scored_as_registered_not_by_what_training_reported(tmp_path, tracking_uri):
     publish(tmp_path, tracking_uri, "good")
     dataset, training = train(tmp_path, "weak", **WEAK)
-    boasting = training | {"metrics": {"accuracy": 1.0, "f1_macro": 1.0}}  # what a buggy or stale training claims
-    result = publish(tmp_path, tracking_uri, "weak", trained=(dataset, boasting))
-    holdout = read_frame(dataset["holdout_uri"], Storage())
+    claims = training["metrics"] | {"accuracy": 1.0, "f1_macro": 1.0}  # what a buggy or stale training claims
+    result = publish(tmp_path, tracking_uri, "weak", trained=(dataset, training | {"metrics": claims}))
+    holdout = holdout_of(dataset)
     as_registered = score(MODEL, "2", holdout)
     assert result["metrics"] == as_registered and as_registered["f1_macro"] < 0.9
     assert {name: float(tags("2")[TAG_HOLDOUT + name]) for name in as_registered} == pytest.approx(as_registered)
@@ -148,7 +147,7 @@ def test_compare_and_set_gates_again_when_the_champion_moved_while_gating(tmp_pa
     publish(tmp_path, tracking_uri, "run-a")
     storage, client = Storage(), MlflowClient()
     dataset, training = train(tmp_path, "run-c")
-    holdout = read_frame(dataset["holdout_uri"], storage)
+    holdout = holdout_of(dataset)
     candidate, _ = register(
         storage, client, experiment_id=connect(tracking_uri, "classification_pipeline"), model_name=MODEL,
         run=RunIds("classification_pipeline", "run-c"), results=RunResults(dataset, [training], {}, holdout),
@@ -174,14 +173,14 @@ def test_compare_and_set_gates_again_when_the_champion_moved_while_gating(tmp_pa
 
 def test_a_champion_that_cannot_be_scored_is_not_replaced_automatically(tmp_path, tracking_uri, monkeypatch):
     publish(tmp_path, tracking_uri, "first")
-    real_score = gate_module.score
+    real_scored = gate_module.scored
 
-    def champion_expects_another_schema(model_name, version, holdout):
+    def champion_that_cannot_be_loaded(model_name, version, holdout):
         if str(version) == "1":
-            raise ModelLoadError("schema mismatch")
-        return real_score(model_name, version, holdout)
+            raise ModelLoadError("model.skops is truncated")
+        return real_scored(model_name, version, holdout)
 
-    monkeypatch.setattr(gate_module, "score", champion_expects_another_schema)
+    monkeypatch.setattr(gate_module, "scored", champion_that_cannot_be_loaded)
     second = publish(tmp_path, tracking_uri, "second")
     assert second["alias"] == CHALLENGER_ALIAS and "could not be scored on this holdout" in second["reason"]
     assert alias(CHAMPION_ALIAS) == "1"
@@ -254,8 +253,34 @@ def test_the_registry_says_what_each_version_is_how_it_scored_and_why_it_is_cham
         "logistic_regression trained by Airflow DAG classification_pipeline, run good"
     )
     assert (
-        "Holdout (this version loaded back from the registry): accuracy 1.0000, f1_macro 1.0000" in champion.description
+        "Holdout (this version loaded back from the registry): accuracy 1.0000, balanced_accuracy 1.0000, "
+        "f1_macro 1.0000, roc_auc 1.0000, log_loss 0.0" in champion.description
     )
     assert champion.description.endswith("Gate: champion, because no champion yet.")
     assert f"Gate: challenger, because {tags('2')[TAG_GATE].removeprefix('challenger: ')}." in challenger.description
     assert "@champion" in client.get_registered_model(MODEL).description
+
+
+def wine_source(tmp_path, name, change):
+    from sklearn.datasets import load_wine
+
+    path = tmp_path / f"{name}.csv"
+    change(load_wine(as_frame=True).frame).to_csv(path, index=False)
+    return str(path)
+
+
+def test_a_champion_that_cannot_read_the_new_schema_stays_until_allow_schema_change_promotes(tmp_path, tracking_uri):
+    publish(tmp_path, tracking_uri, "wine")
+    fewer = wine_source(tmp_path, "fewer", lambda frame: frame.drop(columns=["hue"]))
+    held = publish(tmp_path, tracking_uri, "fewer", source=fewer)
+    assert (held["alias"], alias(CHAMPION_ALIAS)) == (CHALLENGER_ALIAS, "1")
+    assert "the data's schema changed (hue removed)" in held["reason"] and "set allow_schema_change" in held["reason"]
+    allowed = publish(tmp_path, tracking_uri, "allowed", source=fewer, settings={"allow_schema_change": True})
+    assert allowed["promoted"] and alias(CHAMPION_ALIAS) == allowed["version"] == "3"
+
+
+def test_a_champion_that_can_read_the_new_data_is_compared_as_usual_and_the_change_is_named(tmp_path, tracking_uri):
+    publish(tmp_path, tracking_uri, "wine")
+    wider = wine_source(tmp_path, "wider", lambda frame: frame.assign(vintage=2000 + frame.index % 7))
+    result = publish(tmp_path, tracking_uri, "wider", source=wider)
+    assert result["champion_score"] is not None and "(schema changed: columns added: vintage)" in result["reason"]

@@ -57,7 +57,8 @@ def test_missing_variable_and_empty_conf_are_ignored():
     [
         ({"ML_PIPELINE_CLASSIFIER": "svm"}, None, None,
          "classifier = 'svm' (from environment variable ML_PIPELINE_CLASSIFIER) should be one of logistic_regression"),
-        ({}, None, {"gate_metric": "auc"}, "gate_metric = 'auc' (from run conf) should be 'f1_macro' or 'accuracy'"),
+        ({}, None, {"gate_metric": "auc"}, "gate_metric = 'auc' (from run conf) should be 'f1_macro', 'accuracy', "
+         "'balanced_accuracy', 'roc_auc' or 'log_loss'"),
         ({"ML_PIPELINE_TEST_SIZE": "1.5"}, None, None, "test_size = 1.5 (from environment variable"),
         ({}, {"test_size": 0}, None, "test_size = 0 (from Airflow Variable ml_pipeline) should be greater than 0"),
         ({"ML_PIPELINE_RANDOM_SEED": "seven"}, None, None,

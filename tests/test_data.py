@@ -3,28 +3,26 @@
 import numpy as np
 import pandas as pd
 import pytest
+from wine import FEATURES, TARGET
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.data.snapshot import (
-    FEATURES,
-    TARGET,
-    content_hash,
-    load_source,
-    read_frame,
-    snapshot_dataset,
-    split,
-    validate,
-)
+from ml_pipeline.data.snapshot import load_source, prepare, read_frame, read_schema, snapshot_dataset, split
 from ml_pipeline.errors import DataValidationError
 from ml_pipeline.store.objects import Storage
 
 
-def snapshot(source_uri, prefix, storage=None, min_rows=100, test_size=0.25, max_holdout_overlap=0.05):
-    config = PipelineConfig(
-        source_uri=source_uri, test_size=test_size, random_seed=42, min_rows=min_rows,
-        max_holdout_overlap=max_holdout_overlap,
-    )  # fmt: skip
+def snapshot(source_uri, prefix, storage=None, **settings):
+    config = PipelineConfig(source_uri=source_uri, random_seed=42, **settings)
     return snapshot_dataset(config, str(prefix), storage or Storage())
+
+
+def prepared(frame, **settings):
+    """get_data's checks of one frame: the schema and the rows as the model reads them."""
+    return prepare(frame, PipelineConfig(**settings))
+
+
+def loaded(source_uri, **settings):
+    return load_source(PipelineConfig(source_uri=source_uri, **settings), Storage())
 
 
 def test_bundled_wine_data_is_snapshotted_with_references_and_small_facts(tmp_path):
@@ -32,8 +30,21 @@ def test_bundled_wine_data_is_snapshotted_with_references_and_small_facts(tmp_pa
     assert facts["source"] == "sklearn:wine"
     assert (facts["rows"], facts["train_rows"], facts["holdout_rows"]) == (178, 133, 45)
     assert facts["classes"] == ["0", "1", "2"]
+    assert (facts["features"], facts["rows_read"], facts["unlabeled_rows"], facts["ignored_columns"]) == (
+        13,
+        178,
+        0,
+        {},
+    )
     assert (facts["test_size"], facts["random_seed"]) == (0.25, 42)
     assert len(facts["data_hash"]) == 64
+    schema = read_schema(facts["schema_uri"], Storage())
+    assert schema.feature_names == list(FEATURES) and {f.kind for f in schema.features} == {"numeric"}
+    assert schema.labels == [0, 1, 2] and schema.probability_columns == [
+        "probability_0",
+        "probability_1",
+        "probability_2",
+    ]
     train = read_frame(facts["train_uri"], Storage())
     holdout = read_frame(facts["holdout_uri"], Storage())
     assert list(train.columns) == [*FEATURES, TARGET]
@@ -41,9 +52,9 @@ def test_bundled_wine_data_is_snapshotted_with_references_and_small_facts(tmp_pa
 
 
 def test_split_is_deterministic_and_stratified(wine_frame):
-    frame = validate(wine_frame, 100)
-    train_a, holdout_a = split(frame, 0.25, 42)
-    train_b, holdout_b = split(frame, 0.25, 42)
+    _, frame = prepared(wine_frame)
+    train_a, holdout_a = split(frame, TARGET, 0.25, 42)
+    train_b, holdout_b = split(frame, TARGET, 0.25, 42)
     assert (train_a == train_b).all() and (holdout_a == holdout_b).all()
     assert sorted([*train_a, *holdout_a]) == list(range(len(frame))), "every row on exactly one side"
     overall = frame[TARGET].value_counts(normalize=True)
@@ -55,8 +66,8 @@ def test_the_snapshot_holds_the_split_rows_in_source_order(tmp_path, monkeypatch
 
     monkeypatch.setattr(ml_pipeline.data.snapshot, "WRITE_ROWS", 40)  # several slices per file
     facts = snapshot("", tmp_path / "run")
-    frame = validate(load_source("", Storage()), 100)
-    train_positions, holdout_positions = split(frame, 0.25, 42)
+    _, frame = prepared(loaded("").frame)
+    train_positions, holdout_positions = split(frame, TARGET, 0.25, 42)
     written = read_frame(facts["holdout_uri"], Storage())
     pd.testing.assert_frame_equal(written, frame.iloc[holdout_positions].reset_index(drop=True))
     assert len(read_frame(facts["train_uri"], Storage())) == len(train_positions) == facts["train_rows"]
@@ -72,10 +83,14 @@ def test_csv_and_parquet_sources_with_the_same_rows_have_the_same_hash(tmp_path,
     assert from_csv["source"] == str(tmp_path / "wine.csv")
 
 
-def test_changed_data_changes_the_hash(wine_frame):
+def test_changed_data_changes_the_hash(tmp_path, wine_frame):
     changed = wine_frame.copy()
     changed.loc[0, "alcohol"] += 0.01
-    assert content_hash(validate(wine_frame, 100)) != content_hash(validate(changed, 100))
+    changed.to_csv(tmp_path / "changed.csv", index=False)
+    assert (
+        snapshot(str(tmp_path / "changed.csv"), tmp_path / "a")["data_hash"]
+        != snapshot("", tmp_path / "b")["data_hash"]
+    )
 
 
 def test_s3_source_is_read_and_snapshot_written_to_s3(s3_client, wine_frame):
@@ -85,7 +100,7 @@ def test_s3_source_is_read_and_snapshot_written_to_s3(s3_client, wine_frame):
     facts = snapshot("s3://data/in/wine.csv", "s3://data/runs/r1", storage)
     assert facts["train_uri"] == "s3://data/runs/r1/data/train.parquet"
     keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket="data", Prefix="runs/r1/")["Contents"]}
-    assert keys == {"runs/r1/data/train.parquet", "runs/r1/data/holdout.parquet"}
+    assert keys == {"runs/r1/data/train.parquet", "runs/r1/data/holdout.parquet", "runs/r1/data/schema.json"}
 
 
 def _repeated(frame, distinct, times):
@@ -102,12 +117,23 @@ def _huge(frame):
 @pytest.mark.parametrize(
     ("corrupt", "message"),
     [
-        (lambda f: f.drop(columns=["hue", "proline"]), "missing columns: hue, proline; the source needs the 13 Wine"),
-        (lambda f: f.drop(columns=[TARGET]), "missing columns: target"),
-        (lambda f: f.assign(ash=["high"] * len(f)), "non-numeric values in feature column ash (e.g. 'high' in row 1)"),
-        (lambda f: f.assign(ash=f["ash"].astype(str).where(f.index != 4, "unknown")), "(e.g. 'unknown' in row 5)"),
-        (lambda f: f.assign(magnesium=f["magnesium"].where(f.index % 10 != 0)), "missing values in: magnesium (18)"),
-        (lambda f: f.assign(target=f[TARGET].where(f.index != 0)), "missing values in: target (1)"),
+        (
+            lambda f: f.drop(columns=[TARGET]),
+            "no column 'target' (target_column) in the source; its columns are alcohol",
+        ),
+        (
+            lambda f: f.assign(ash=f["ash"].astype(str).where(f.index != 4, "unknown")),
+            "column ash holds numbers and text (e.g. 'unknown' in row 5); leave missing values empty",
+        ),
+        (
+            lambda f: f.assign(magnesium=f["magnesium"].where(f.index % 10 < 4)),
+            "too many missing values in: magnesium (60%), more than max_missing_fraction 0.5",
+        ),
+        (
+            lambda f: f.assign(target=f[TARGET].where(f.index % 5 != 0)),
+            "36 of 178 rows (20%) have no 'target', more than max_unlabeled_fraction 0.1",
+        ),
+        (lambda f: f.assign(**dict.fromkeys(FEATURES, 1.0)), "no column can be a feature (alcohol: constant"),
         (lambda f: f.head(60), "only 60 rows; at least 100 are required (min_rows)"),
         (lambda f: _repeated(f, 12, 20), "only 12 distinct rows among 240 (the source repeats rows)"),
         (lambda f: f.assign(target=1), "only one class in 'target' (1); need at least two"),
@@ -165,30 +191,34 @@ def test_a_split_that_cannot_hold_every_class_says_which_test_size_would(tmp_pat
 def test_malformed_csv_files_say_what_is_wrong_with_them(tmp_path, content, message):
     (tmp_path / "source.csv").write_bytes(content)
     with pytest.raises(DataValidationError, match=message):
-        load_source(str(tmp_path / "source.csv"), Storage())
+        loaded(str(tmp_path / "source.csv"))
 
 
 def test_unreadable_sources_fail_clearly(tmp_path):
-    with pytest.raises(DataValidationError, match="cannot read the source: .* does not exist; check source_uri"):
-        load_source(str(tmp_path / "missing.csv"), Storage())
+    with pytest.raises(DataValidationError, match="missing.csv does not exist; check source_uri"):
+        loaded(str(tmp_path / "missing.csv"))
+    with pytest.raises(DataValidationError, match="no-such-folder does not exist; check source_uri"):
+        loaded(str(tmp_path / "no-such-folder"))
+    (tmp_path / "wine.xlsx").write_bytes(b"x")
     with pytest.raises(DataValidationError, match="unsupported format; use a .csv or .parquet file"):
-        load_source(str(tmp_path / "wine.xlsx"), Storage())
+        loaded(str(tmp_path / "wine.xlsx"))
     (tmp_path / "broken.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataValidationError, match="could not be parsed as PARQUET"):
-        load_source(str(tmp_path / "broken.parquet"), Storage())
+        loaded(str(tmp_path / "broken.parquet"))
 
 
-def test_extra_columns_are_ignored_and_integer_features_become_doubles(wine_frame):
-    frame = wine_frame.assign(note="x", magnesium=wine_frame["magnesium"].astype(int))
-    validated = validate(frame, 100)
-    assert list(validated.columns) == [*FEATURES, TARGET]
-    assert all(validated[column].dtype == "float64" for column in FEATURES)
+def test_identifier_and_constant_columns_are_set_aside_by_name_and_integer_features_become_doubles(wine_frame):
+    frame = wine_frame.assign(note="x", row=range(len(wine_frame)), magnesium=wine_frame["magnesium"].astype(int))
+    schema, rows = prepared(frame)
+    assert schema.ignored == {"note": "constant", "row": "unique per row: an identifier"}
+    assert list(rows.columns) == [*FEATURES, TARGET]
+    assert all(rows[column].dtype == "float64" for column in FEATURES)
 
 
 def test_labels_mixing_text_and_numbers_are_refused(wine_frame):
     mixed = wine_frame.assign(target=wine_frame[TARGET].astype(object).where(wine_frame.index % 2 == 0, "one"))
     with pytest.raises(DataValidationError, match="'target' mixes text and numbers"):
-        validate(mixed, 100)
+        prepared(mixed)
 
 
 def test_text_class_labels_are_accepted(tmp_path, wine_frame):

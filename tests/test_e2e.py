@@ -20,8 +20,7 @@ import synthetic_wine
 from local_airflow import metadata
 from mlflow import MlflowClient
 from sklearn.metrics import accuracy_score
-
-from ml_pipeline.data.snapshot import FEATURES, TARGET
+from wine import FEATURES, TARGET
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "wine-classifier"

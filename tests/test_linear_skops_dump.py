@@ -8,14 +8,16 @@ def test_skops_dump_finds_its_entry_names_through_the_zip_index(monkeypatch, win
 
     import skops.io
     from skops.io import _persist
+    from wine import FEATURES, TARGET
 
-    from ml_pipeline.contract import FEATURES, TARGET
     from ml_pipeline.registry import run_log as mlflow_runs
     from ml_pipeline.registry.publish import import_skops_quietly
     from ml_pipeline.training.train import build_pipeline, skops_trusted_types
 
     import_skops_quietly()
-    model = build_pipeline("extra_trees", {"n_estimators": 3}, 42).fit(wine_frame[list(FEATURES)], wine_frame[TARGET])
+    model = build_pipeline("extra_trees", {"n_estimators": 3}, 42, schema=None).fit(
+        wine_frame[list(FEATURES)], wine_frame[TARGET]
+    )
     lookups = []
     indexed = mlflow_runs._IndexedZipFile.namelist
     monkeypatch.setattr(mlflow_runs._IndexedZipFile, "namelist", lambda self: lookups.append(1) or indexed(self))

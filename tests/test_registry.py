@@ -7,10 +7,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
-from pipeline_runs import DAG_ID, MODEL, candidate, publish, snapshot, train
+from pipeline_runs import DAG_ID, MODEL, candidate, holdout_of, publish, snapshot, train
 
 from ml_pipeline.contract import TAG_DAG_ID, TAG_FINGERPRINT, TAG_LOGGED_MODEL, TAG_RUN_ID, RunIds
-from ml_pipeline.data.snapshot import read_frame
 from ml_pipeline.errors import PipelineError
 from ml_pipeline.registry.connection import connect
 from ml_pipeline.registry.run_log import RunResults, log_runs, run_tags
@@ -61,7 +60,7 @@ def test_a_run_logs_a_parent_a_child_per_candidate_and_a_leaderboard_and_registe
     assert {"confusion_matrix.png", "classification_report.json"} <= artifacts
     assert parent.data.params["test_size"] == "0.25" and parent.data.params["best_candidate"] == "logistic_regression"
     assert parent.data.tags["data.source"] == "sklearn:wine" and parent.data.tags["data.rows"] == "178"
-    assert {item.dataset.name for item in parent.inputs.dataset_inputs} == {"wine-training", "wine-holdout"}
+    assert {item.dataset.name for item in parent.inputs.dataset_inputs} == {"training", "holdout"}
     table = mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/leaderboard.json")
     board = pd.DataFrame(table["data"], columns=table["columns"])
     assert list(board["candidate"]) == ["logistic_regression", "hist_gradient_boosting", "random_forest",
@@ -115,7 +114,7 @@ def test_a_run_left_running_by_a_crashed_attempt_is_ended_as_failed(tmp_path, tr
 def test_a_run_that_logged_its_model_before_the_crash_is_registered_instead_of_logged_again(tmp_path, tracking_uri):
     dataset, training = train(tmp_path, "crashed")
     experiment_id = connect(tracking_uri, DAG_ID)
-    holdout = read_frame(dataset["holdout_uri"], Storage())
+    holdout = holdout_of(dataset)
     log_runs(Storage(), experiment_id, RunIds(DAG_ID, "crashed"), RunResults(dataset, [training], {}, holdout))
     result = publish(tmp_path, tracking_uri, "crashed", trained=(dataset, training))
     runs = MlflowClient().search_runs([experiment_id])

@@ -9,9 +9,10 @@ import pytest
 from mlflow import MlflowClient
 from pipeline_runs import MODEL
 from scoring_rows_fixture import BAD_ROWS
+from wine import FEATURES
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import FEATURES, RunIds
+from ml_pipeline.contract import RunIds
 from ml_pipeline.errors import DataValidationError
 from ml_pipeline.registry.lookup import ModelNotFoundError
 from ml_pipeline.scoring.batch import pin_version, publish_output, score_on_worker

@@ -8,8 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-from ml_pipeline.contract import FEATURES, TARGET
+from wine import FEATURES, TARGET
 
 
 @pytest.mark.parametrize(("name", "parts"), [("rows.parquet", 1), ("rows.csv", 1), ("parts", 3)])

@@ -1,14 +1,18 @@
-"""train_model: a scaling + classifier pipeline, fitted and scored on the holdout, written to the store."""
+"""train_model: the schema's preprocessing and a classifier as one pipeline, fitted and scored on the holdout,
+written to the store."""
 
 import json
 
 import pytest
+import tables
 from pipeline_runs import candidate, snapshot, train
+from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ml_pipeline.config.classifiers import CLASSIFIERS
 from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.data.inference import infer_schema
+from ml_pipeline.data.schema import model_input
 from ml_pipeline.errors import ConfigError, ModelLoadError
 from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.train import build_pipeline, model_from_bytes, train_and_evaluate
@@ -25,7 +29,7 @@ def test_each_classifier_learns_wine_well(tmp_path, classifier):
 def test_model_and_evaluation_are_written_to_the_store(tmp_path):
     dataset, result = train(tmp_path, "run")
     model = model_from_bytes(Storage().read_bytes(result["model_uri"]), result["model_uri"])
-    assert isinstance(model, Pipeline) and isinstance(model.named_steps["scaler"], StandardScaler)
+    assert isinstance(model, Pipeline) and isinstance(model.named_steps["preprocess"], ColumnTransformer)
     evaluation = json.loads(Storage().read_bytes(result["evaluation_uri"]))
     matrix = evaluation["confusion_matrix"]
     assert len(matrix) == 3 and sum(map(sum, matrix)) == dataset["holdout_rows"]
@@ -70,7 +74,7 @@ def test_the_fingerprint_is_the_same_for_the_same_training_and_changes_with_any_
 )
 def test_invalid_hyperparameters_are_a_configuration_error_before_fitting(classifier, hyperparams, message):
     with pytest.raises(ConfigError, match=message):
-        build_pipeline(classifier, hyperparams, 42)
+        build_pipeline(classifier, hyperparams, 42, schema=None)
 
 
 def test_settings_that_only_fail_when_fitting_are_a_configuration_error_too(tmp_path):
@@ -86,25 +90,41 @@ def test_a_model_file_that_cannot_be_loaded_is_a_permanent_error():
 def test_every_classifier_the_configuration_accepts_can_be_built():
     assert {candidate.classifier for candidate in PipelineConfig().candidate_list()} <= set(CLASSIFIERS)
     for name in CLASSIFIERS:
-        assert isinstance(build_pipeline(name, {}, 42), Pipeline)
+        assert isinstance(build_pipeline(name, {}, 42, schema=None), Pipeline)
+
+
+def mixed_schema_and_rows():
+    frame = tables.mixed()
+    schema = infer_schema(frame, PipelineConfig(target_column="churn", categorical_columns=["store_code"]))
+    return schema, model_input(frame, schema), frame["churn"]
 
 
 @pytest.mark.parametrize("classifier", list(CLASSIFIERS))
-def test_each_classifier_round_trips_through_mlflows_skops_format(tmp_path, wine_frame, classifier):
-    """A classifier added without the types skops must trust fails here, naming them, not in persist_model."""
+def test_each_classifier_takes_raw_rows_with_categories_and_gaps_and_unseen_values(classifier):
+    schema, rows, labels = mixed_schema_and_rows()
+    model = build_pipeline(classifier, {}, 42, schema).fit(rows, labels)
+    new = rows.head(4).assign(city=["madrid", None, "paris", "lyon"], age=[None, 30.0, 40.0, 50.0])
+    assert set(model.predict(new)) <= {"stays", "leaves"}
+    assert model.score(rows, labels) > 0.7
+
+
+@pytest.mark.parametrize("classifier", list(CLASSIFIERS))
+def test_each_classifier_round_trips_through_mlflows_skops_format(tmp_path, classifier):
+    """A classifier or preprocessing step added without the types skops must trust fails here, naming them, not in
+    persist_model."""
     import mlflow.sklearn
 
-    from ml_pipeline.contract import FEATURES, TARGET
     from ml_pipeline.registry.publish import import_skops_quietly
     from ml_pipeline.training.train import skops_trusted_types
 
     import_skops_quietly()
-    model = build_pipeline(classifier, {}, 42).fit(wine_frame[list(FEATURES)], wine_frame[TARGET])
+    schema, rows, labels = mixed_schema_and_rows()
+    model = build_pipeline(classifier, {}, 42, schema).fit(rows, labels)
     path = tmp_path / "model"
     mlflow.sklearn.save_model(model, path, serialization_format="skops",
                               skops_trusted_types=skops_trusted_types(classifier))  # fmt: skip
     loaded = mlflow.sklearn.load_model(str(path))
-    assert (loaded.predict(wine_frame[list(FEATURES)]) == model.predict(wine_frame[list(FEATURES)])).all()
+    assert (loaded.predict_proba(rows) == model.predict_proba(rows)).all()
 
 
 def test_a_candidate_named_to_climb_out_of_the_store_writes_nothing_outside_it(tmp_path):

@@ -8,26 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
-FEATURES = (
-    "alcohol",
-    "malic_acid",
-    "ash",
-    "alcalinity_of_ash",
-    "magnesium",
-    "total_phenols",
-    "flavanoids",
-    "nonflavanoid_phenols",
-    "proanthocyanins",
-    "color_intensity",
-    "hue",
-    "od280/od315_of_diluted_wines",
-    "proline",
-)
-TARGET = "target"
 BUNDLED_SOURCE = "sklearn:wine"
 
-# Holdout metrics every model is scored with; the gate compares one of them (configuration `gate_metric`).
-METRICS = ("accuracy", "f1_macro")
+# Holdout metrics every model is scored with; the gate compares one of them (configuration `gate_metric`). ROC AUC is
+# one-vs-rest for more than two classes. Higher is better, except for these:
+METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
+LOWER_IS_BETTER = frozenset({"log_loss"})
 
 # Registry aliases.
 CHAMPION_ALIAS = "champion"
@@ -61,16 +47,23 @@ class Candidate(TypedDict):
 
 
 class DatasetSnapshot(TypedDict):
-    """get_data's XCom `dataset` (its return value lists the candidates): where the split lives, what it is of."""
+    """get_data's XCom `dataset` (its return value lists the candidates): where the split and its schema live, what
+    they are of."""
 
     source: str
     data_hash: str
-    rows: int
+    rows: int  # labelled rows kept: all of them, or the stratified sample of max_training_rows
+    rows_read: int
+    unlabeled_rows: int
+    skipped_files: list[str]  # files of a source folder that are not data, by name
+    classes: list[str]
+    features: int
+    ignored_columns: dict[str, str]  # column -> why it is not a feature
     train_rows: int
     holdout_rows: int
-    classes: list[str]
     test_size: float
     random_seed: int
+    schema_uri: str
     train_uri: str
     holdout_uri: str
 
@@ -107,10 +100,10 @@ class PersistResult(TypedDict):
 
 
 # ---- batch_predictions ----
-# The output's columns after the input's own: the predicted class, one `probability_<class>` per class, and which
-# model scored the row, when. Rejected rows keep their input columns and gain `reason`.
+# The output's columns after the input's own: the predicted class (the original label), one probability column per
+# class (named by data/schema.py's probability_columns), and which model scored the row, when. Rejected rows keep
+# their input columns and gain `reason`.
 PREDICTION = "prediction"
-PROBABILITY_PREFIX = "probability_"
 MODEL_NAME_COLUMN = "model_name"
 MODEL_VERSION_COLUMN = "model_version"
 SCORED_AT = "scored_at"
@@ -135,17 +128,20 @@ class ScoringPlan(TypedDict):
     artifact_uri: str  # where the version's files are, for engines that read them directly (EMR Serverless)
     tracking_uri: str
     source: str
+    csv_encoding: str  # of the source's CSV files
     output_uri: str
     engine: Engine
     max_rejected_fraction: float
 
 
 class ScoringCounts(TypedDict):
-    """What an engine writes to the output's `_counts/`: the rows it read, scored and rejected, and its time."""
+    """What an engine writes to the output's `_counts/`: the rows it read, scored and rejected, how many scored rows
+    held a category training never saw (they are scored all the same), and its time."""
 
     rows_in: int
     rows_scored: int
     rows_rejected: int
+    rows_with_unseen_categories: int
     seconds: float
 
 

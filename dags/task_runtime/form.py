@@ -14,12 +14,28 @@ from ml_pipeline.config.model import PipelineConfig
 
 TRAINING_FORM = {
     "Candidates": ("classifier", "hyperparams", "candidates"),
-    "Data": ("source_uri", "test_size", "random_seed", "min_rows", "max_holdout_overlap"),
-    "Champion gate": ("gate_metric",),
+    "Your data": (
+        "source_uri",
+        "target_column",
+        "feature_columns",
+        "exclude_columns",
+        "categorical_columns",
+        "csv_encoding",
+    ),
+    "Data checks": (
+        "test_size",
+        "random_seed",
+        "min_rows",
+        "max_holdout_overlap",
+        "max_missing_fraction",
+        "max_unlabeled_fraction",
+        "max_training_rows",
+    ),
+    "Champion gate": ("gate_metric", "allow_schema_change"),
 }
 SCORING_FORM = {
     "Model": ("model_version",),
-    "Data": ("scoring_source_uri", "max_rejected_fraction"),
+    "Data": ("scoring_source_uri", "csv_encoding", "max_rejected_fraction"),
     "Engine": ("scoring_engine", "log_scoring_to_mlflow"),
 }
 FORMS = {"training": TRAINING_FORM, "scoring": SCORING_FORM}

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
+from typing import Any, Literal
+
+# How a classifier reads categories (training/preprocessing.py): one column per category, integer codes, or codes
+# the estimator itself treats as categories (HistGradientBoosting's native support).
+Encoding = Literal["one_hot", "ordinal", "native"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,8 @@ class Classifier:
     skops_trusted_types: tuple[str, ...] = ()
     # The setting that counts the steps of an ensemble that grows step by step (warm_start), for training/budget.py.
     grows_with: str = ""
+    encoding: Encoding = "ordinal"
+    scaled: bool = False  # numeric features standardised first (models fitted by gradient on raw magnitudes)
 
     def estimator_class(self) -> type:
         module, _, name = self.estimator.partition(":")
@@ -26,7 +32,9 @@ class Classifier:
 
 
 CLASSIFIERS: dict[str, Classifier] = {
-    "logistic_regression": Classifier("sklearn.linear_model:LogisticRegression", {"max_iter": 1000}),
+    "logistic_regression": Classifier(
+        "sklearn.linear_model:LogisticRegression", {"max_iter": 1000}, encoding="one_hot", scaled=True
+    ),
     "random_forest": Classifier(
         "sklearn.ensemble:RandomForestClassifier", {"n_estimators": 200}, ("sklearn.tree._tree.Tree",), "n_estimators"
     ),
@@ -41,8 +49,14 @@ CLASSIFIERS: dict[str, Classifier] = {
     "hist_gradient_boosting": Classifier(
         "sklearn.ensemble:HistGradientBoostingClassifier",
         {},
-        ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+        # With categorical features it keeps a small preprocessor of its own: check_array bound with functools.partial.
+        (
+            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            "functools.partial",
+            "sklearn.utils.validation.check_array",
+        ),
         "max_iter",
+        encoding="native",
     ),
 }
 

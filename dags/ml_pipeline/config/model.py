@@ -6,6 +6,7 @@ these fields; layers.py reads the values from the environment, the Airflow Varia
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from ml_pipeline.contract import Candidate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 LOCAL_STATE = REPO_ROOT / ".local"
-GateMetric = Literal["f1_macro", "accuracy"]
+GateMetric = Literal["f1_macro", "accuracy", "balanced_accuracy", "roc_auc", "log_loss"]
 ScoringEngine = Literal["local", "spark"]
 SPARK_JOB_SCRIPT = REPO_ROOT / "spark_jobs" / "score_batch.py"
 
@@ -99,7 +100,28 @@ class PipelineConfig(BaseModel):
         "aws_default", min_length=1, description="The Airflow connection for S3 (on MWAA: the execution role)"
     )
     source_uri: str = Field(
-        "", description="A .csv or .parquet file or a Parquet folder (s3:// or a path); default: the Wine data"
+        "", description="A .csv or .parquet file, or a folder of them (s3:// or a path); default: the Wine data"
+    )
+    csv_encoding: str = Field("utf-8", min_length=1, description="The text encoding of CSV sources, e.g. latin-1")
+    target_column: str = Field("target", min_length=1, description="The column holding the class labels")
+    feature_columns: list[str] | None = Field(
+        None, description="The columns the model reads; default: every other column but identifiers and constants"
+    )
+    exclude_columns: list[str] = Field(
+        [], description="Columns that must not be features: identifiers, timestamps, leaks"
+    )
+    categorical_columns: list[str] = Field(
+        [],
+        description="Numeric columns to treat as categories (codes, zip codes); text and boolean ones always are",
+    )
+    max_training_rows: int = Field(
+        1_000_000, ge=2, description="A larger source is sampled to this many rows, stratified by label"
+    )
+    max_missing_fraction: float = Field(
+        0.5, ge=0, lt=1, description="Largest share of missing values a feature column may have in training"
+    )
+    max_unlabeled_fraction: float = Field(
+        0.1, ge=0, lt=1, description="Largest share of rows without a label; they are dropped and counted"
     )
     model_name: str = Field("wine-classifier", min_length=1, description="The registered model's name in MLflow")
     experiment_name: str = Field(
@@ -121,6 +143,9 @@ class PipelineConfig(BaseModel):
         0.05, ge=0, lt=1, description="Largest share of holdout rows that may also be training rows (duplicates)"
     )
     gate_metric: GateMetric = Field("f1_macro", description="The holdout metric that decides the champion")
+    allow_schema_change: bool = Field(
+        False, description="Promote a better model whose data schema the champion cannot score (columns, labels)"
+    )
     max_model_mb: float = Field(
         Budget.max_model_mb, gt=0, description="Largest model a candidate may make, in MB (1 MB = 10^6 bytes)"
     )
@@ -129,7 +154,7 @@ class PipelineConfig(BaseModel):
     )
     # batch_predictions (docs/batch-predictions.md)
     scoring_source_uri: str = Field(
-        "", description="Rows to score (a file or a Parquet folder); default: the Wine features"
+        "", description="Rows to score (a .csv or .parquet file or a folder of them); default: the Wine features"
     )
     model_version: str = Field(
         "", description="A registered version number; default: @champion", json_schema_extra={"pattern": "^[0-9]*$"}
@@ -182,6 +207,26 @@ class PipelineConfig(BaseModel):
             raise ValueError("set either candidates or classifier/hyperparams, not both")
         if self.candidates == []:
             raise ValueError("candidates is empty; list at least one, or leave it out for the defaults")
+        return self
+
+    @field_validator("csv_encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError("should be a text encoding Python knows, such as utf-8, latin-1 or cp1252") from None
+        return value
+
+    @model_validator(mode="after")
+    def _columns_agree(self) -> PipelineConfig:
+        features = set(self.feature_columns or ())
+        if self.target_column in features | set(self.exclude_columns):
+            raise ValueError(f"target_column {self.target_column!r} cannot also be a feature or excluded")
+        if both := sorted(features & set(self.exclude_columns)):
+            raise ValueError(f"{', '.join(both)} cannot be both in feature_columns and exclude_columns")
+        if self.feature_columns == []:
+            raise ValueError("feature_columns is empty; list at least one, or leave it out for every other column")
         return self
 
     @model_validator(mode="after")

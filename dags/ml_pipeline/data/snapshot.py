@@ -1,9 +1,12 @@
-"""get_data: load the Wine data (or a CSV/Parquet source with its schema), validate it, split it, snapshot it."""
+"""get_data: read the source (sampled beyond max_training_rows), infer its schema, validate it, split it, and
+snapshot the split and the schema in the run's folder."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,65 +14,81 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import BUNDLED_SOURCE, FEATURES, TARGET, DatasetSnapshot
-from ml_pipeline.data import sources
+from ml_pipeline.contract import BUNDLED_SOURCE, DatasetSnapshot
 from ml_pipeline.data import validation as check
+from ml_pipeline.data.inference import infer_schema
+from ml_pipeline.data.sampling import StratifiedSample
+from ml_pipeline.data.schema import DatasetSchema, labels_of, model_input
+from ml_pipeline.data.sources import Source, open_source
 from ml_pipeline.store.objects import Storage, explained_local_errors, join
+
+log = logging.getLogger(__name__)
 
 WRITE_ROWS = 100_000  # rows per slice (and Parquet row group) of the snapshot
 
-__all__ = ["BUNDLED_SOURCE", "FEATURES", "TARGET", "load_source", "read_frame", "snapshot_dataset", "validate"]
+
+@dataclass(frozen=True)
+class Loaded:
+    """The labelled rows get_data keeps (all of them, or the sample), and what reading the source came to."""
+
+    frame: pd.DataFrame
+    source: Source
+    rows_read: int
+    unlabeled: int
 
 
-def load_source(source_uri: str, storage: Storage) -> pd.DataFrame:
-    """The source's rows with the expected columns, float features, checked batch by batch as they are read.
-
-    Only what training needs is kept (14 columns as float64 and the labels): one copy of the data in memory.
-    """
-    frames = []
-    for batch in sources.batches(source_uri, storage):
-        frames.append(validate_batch(batch))
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    frames.clear()
-    return frame
-
-
-def validate_batch(batch: pd.DataFrame) -> pd.DataFrame:
-    """Checks that each row can answer on its own: columns, numbers, missing and non-finite values."""
-    check.check_columns(batch)
-    batch = batch[[*FEATURES, TARGET]]
-    check.check_numeric_features(batch)
-    check.check_missing(batch)
-    # One schema whatever the file held (a CSV may give int columns): the model signature expects doubles.
-    batch = batch.astype(dict.fromkeys(FEATURES, "float64"))
-    check.check_finite(batch[list(FEATURES)])
-    return batch
+def load_source(config: PipelineConfig, storage: Storage) -> Loaded:
+    """The source's labelled rows, read in batches; rows without a label are dropped and counted, and beyond
+    max_training_rows a stratified sample is kept as the batches stream past."""
+    target = config.target_column
+    source = open_source(config.source_uri, storage, encoding=config.csv_encoding)
+    columns = [*config.feature_columns, target] if config.feature_columns else None
+    sample = StratifiedSample(config.max_training_rows, config.random_seed, target)
+    unlabeled = 0
+    for batch in source.batches(storage, columns=columns):
+        check.check_target_column(batch, target)
+        labelled = batch[target].notna()
+        unlabeled += int((~labelled).sum())
+        sample.add(batch[labelled])
+    rows_read = sample.rows_seen + unlabeled
+    check.check_unlabeled(unlabeled, rows_read, target, config.max_unlabeled_fraction)
+    frame = sample.result().reset_index(drop=True)
+    frame[target] = labels_of(frame[target])
+    return Loaded(frame, source, rows_read, unlabeled)
 
 
-def validate(frame: pd.DataFrame, min_rows: int, test_size: float = 0.25) -> pd.DataFrame:
-    """The whole data set's checks (on top of each batch's): size, distinct rows, labels, a possible split."""
-    frame = validate_batch(frame).reset_index(drop=True)
-    check_dataset(frame, min_rows, test_size)
-    return frame
+def prepare(frame: pd.DataFrame, config: PipelineConfig) -> tuple[DatasetSchema, pd.DataFrame]:
+    """The schema and the rows as the model reads them (features in model_input's form, then the label)."""
+    check.check_target(frame[config.target_column], len(frame))
+    schema = infer_schema(frame, config)
+    check.check_finite(frame[schema.of_kind("numeric")])
+    check.check_missing(frame, schema.feature_names, config.max_missing_fraction)
+    return schema, model_input(frame, schema).assign(**{schema.target: frame[schema.target]})
 
 
-def check_dataset(frame: pd.DataFrame, min_rows: int, test_size: float) -> None:
-    check.check_size(frame[list(FEATURES)], min_rows)
-    check.check_target(frame[TARGET], len(frame))
-    check.check_classes(frame[TARGET])
-    check.check_split_possible(frame[TARGET], test_size)
+def check_dataset(data: pd.DataFrame, schema: DatasetSchema, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The whole data set's checks (size, distinct rows, labels, a possible split) then the split's; returns it."""
+    labels = data[schema.target]
+    hashes = check.row_hashes(data[schema.feature_names])
+    repeated = check.copies(hashes, labels)
+    check.check_size(hashes, repeated, config.min_rows)
+    check.check_classes(labels)
+    check.check_split_possible(labels, config.test_size)
+    positions = split(data, schema.target, config.test_size, config.random_seed)
+    check.check_holdout(labels.to_numpy(), hashes, repeated, positions, config.max_holdout_overlap)
+    return positions
 
 
-def content_hash(frame: pd.DataFrame) -> str:
+def content_hash(data: pd.DataFrame) -> str:
     """A hash of the values themselves, so the same data gives the same hash whatever file it came from."""
-    return hashlib.sha256(check.row_hashes(frame[[*FEATURES, TARGET]]).tobytes()).hexdigest()
+    return hashlib.sha256(check.row_hashes(data).tobytes()).hexdigest()
 
 
-def split(frame: pd.DataFrame, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split(frame: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic stratified split: the same data and seed always give the same holdout. Returns the rows'
     positions (sorted), so the data itself is never copied into two more frames."""
     positions = np.arange(len(frame))
-    train, holdout = train_test_split(positions, test_size=test_size, random_state=seed, stratify=frame[TARGET])
+    train, holdout = train_test_split(positions, test_size=test_size, random_state=seed, stratify=frame[target])
     return np.sort(train), np.sort(holdout)
 
 
@@ -98,21 +117,40 @@ def read_frame(uri: str, storage: Storage) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
+def read_schema(uri: str, storage: Storage) -> DatasetSchema:
+    return DatasetSchema.model_validate_json(storage.read_bytes(uri))
+
+
+def read_split(uri: str, schema: DatasetSchema, storage: Storage) -> tuple[pd.DataFrame, pd.Series]:
+    """A split's features as the model reads them, and its labels."""
+    frame = read_frame(uri, storage)
+    return model_input(frame, schema), labels_of(frame[schema.target])
+
+
 def snapshot_dataset(config: PipelineConfig, run_prefix: str, storage: Storage) -> DatasetSnapshot:
-    """Load, validate, split and write the data under `run_prefix`; return references and small facts."""
-    frame = load_source(config.source_uri, storage)
-    check_dataset(frame, config.min_rows, config.test_size)
-    train, holdout = split(frame, config.test_size, config.random_seed)
-    check.check_holdout(frame, train, holdout, config.max_holdout_overlap)
+    """Load, validate, split and write the data and its schema under `run_prefix`; return references and facts."""
+    loaded = load_source(config, storage)
+    read, unlabeled, skipped = loaded.rows_read, loaded.unlabeled, loaded.source.skipped
+    schema, data = prepare(loaded.frame, config)
+    del loaded  # one copy of the rows in memory from here on
+    train, holdout = check_dataset(data, schema, config)
+    log.info("Schema: %s", schema.describe())
+    folder = join(run_prefix, "data")
     return DatasetSnapshot(
         source=config.source_uri or BUNDLED_SOURCE,
-        data_hash=content_hash(frame),
-        rows=len(frame),
-        classes=sorted(str(label) for label in frame[TARGET].unique()),
+        data_hash=content_hash(data),
+        rows=len(data),
+        rows_read=read,
+        unlabeled_rows=unlabeled,
+        skipped_files=skipped,
+        classes=[str(label) for label in schema.labels],
+        features=len(schema.features),
+        ignored_columns=schema.ignored,
         train_rows=len(train),
         holdout_rows=len(holdout),
         test_size=config.test_size,
         random_seed=config.random_seed,
-        train_uri=write_rows(frame, train, join(run_prefix, "data", "train.parquet"), storage),
-        holdout_uri=write_rows(frame, holdout, join(run_prefix, "data", "holdout.parquet"), storage),
+        schema_uri=storage.write_bytes(join(folder, "schema.json"), schema.model_dump_json(indent=1).encode()),
+        train_uri=write_rows(data, train, join(folder, "train.parquet"), storage),
+        holdout_uri=write_rows(data, holdout, join(folder, "holdout.parquet"), storage),
     )

@@ -12,13 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_pipeline.contract import FEATURES, TARGET
 from ml_pipeline.errors import DataValidationError
 
 # |x| at or above this overflows float64 once squared (as scaling and most solvers do): 1.3e154 ** 2 > 1.8e308.
 OVERFLOW_LIMIT = 1e154
 # Beyond this many classes per row, a target is a measurement or an identifier rather than a label.
 MAX_CLASS_SHARE = 0.5
+# Share of repeated rows with disagreeing labels from which repeats are taken as the data's nature, not copies.
+NATURAL_REPEATS = 0.1
 
 
 def listed(items: Iterable[Any], limit: int = 5) -> str:
@@ -41,56 +42,63 @@ def check_separator(frame: pd.DataFrame, source: str) -> None:
             )
 
 
-def check_columns(frame: pd.DataFrame) -> None:
-    missing = [column for column in (*FEATURES, TARGET) if column not in frame.columns]
-    if missing:
+def check_target_column(frame: pd.DataFrame, target: str) -> None:
+    if target not in frame.columns:
         raise DataValidationError(
-            f"missing columns: {listed(missing, 13)}; the source needs the 13 Wine feature columns and {TARGET!r}"
+            f"no column {target!r} (target_column) in the source; its columns are "
+            f"{listed(map(str, frame.columns), 20)}: set target_column to the one holding the labels"
         )
 
 
-def check_numeric_features(frame: pd.DataFrame) -> None:
-    for column in FEATURES:
-        if pd.api.types.is_bool_dtype(frame[column]) or not pd.api.types.is_numeric_dtype(frame[column]):
-            values = pd.to_numeric(frame[column], errors="coerce")
-            bad = frame[column][values.isna() & frame[column].notna()]
-            example = f" (e.g. {bad.iloc[0]!r} in row {bad.index[0] + 1})" if len(bad) else ""
-            raise DataValidationError(
-                f"non-numeric values in feature column {column}{example}; features must be numbers"
-            )
+def check_missing(frame: pd.DataFrame, columns: Iterable[str], max_fraction: float) -> None:
+    """Missing values are imputed in training, up to a share per column: beyond it, the column is mostly guesses."""
+    shares = frame[list(columns)].isna().mean()
+    if (over := shares[shares > max_fraction]).any():
+        worst = [f"{column} ({share:.0%})" for column, share in over.sort_values(ascending=False).items()]
+        raise DataValidationError(
+            f"too many missing values in: {listed(worst)}, more than max_missing_fraction {max_fraction}; fill them in "
+            "the source, list those columns in exclude_columns, or raise max_missing_fraction"
+        )
 
 
-def check_missing(frame: pd.DataFrame) -> None:
-    nulls = frame[[*FEATURES, TARGET]].isna().sum()
-    if nulls.any():
-        counts = [f"{column} ({count})" for column, count in nulls[nulls > 0].items()]
-        raise DataValidationError(f"missing values in: {listed(counts)}; fill or drop those rows in the source")
+def check_unlabeled(unlabeled: int, rows: int, target: str, max_fraction: float) -> None:
+    if rows and unlabeled / rows > max_fraction:
+        raise DataValidationError(
+            f"{unlabeled} of {rows} rows ({unlabeled / rows:.0%}) have no {target!r}, more than max_unlabeled_fraction "
+            f"{max_fraction}; label them in the source, or raise max_unlabeled_fraction"
+        )
 
 
 def check_finite(features: pd.DataFrame) -> None:
-    values = features.to_numpy(dtype="float64")
-    for problem, mask in (
-        ("infinite", np.isinf(values)),
-        (f"too large (|x| >= {OVERFLOW_LIMIT:g}, overflows when squared)", np.abs(values) >= OVERFLOW_LIMIT),
-    ):
-        if mask.any():
-            counts = [f"{column} ({count})" for column, count in zip(FEATURES, mask.sum(axis=0), strict=True) if count]
-            raise DataValidationError(f"{problem} values in: {listed(counts)}; fix or drop those rows in the source")
+    """Numeric features: a missing value can be imputed, an infinite or overflowing one cannot."""
+    values = features.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        for problem, mask in (
+            ("infinite", np.isinf(values)),
+            (f"too large (|x| >= {OVERFLOW_LIMIT:g}, overflows when squared)", np.abs(values) >= OVERFLOW_LIMIT),
+        ):
+            if mask.any():
+                found = pd.Series(mask.sum(axis=0), index=features.columns)
+                counts = [f"{column} ({count})" for column, count in found[found > 0].items()]
+                raise DataValidationError(
+                    f"{problem} values in: {listed(counts)}; fix or drop those rows in the source"
+                )
 
 
 def check_target(target: pd.Series, rows: int) -> None:
+    name = target.name
     kinds = {type(value.item() if hasattr(value, "item") else value).__name__ for value in target.unique()}
     if len(kinds & {"str"}) and len(kinds) > 1:
-        raise DataValidationError(f"{TARGET!r} mixes text and numbers ({listed(sorted(kinds))}); use one kind of label")
+        raise DataValidationError(f"{name!r} mixes text and numbers ({listed(sorted(kinds))}); use one kind of label")
     if pd.api.types.is_float_dtype(target) and not np.all(np.mod(target.to_numpy(), 1) == 0):
         raise DataValidationError(
-            f"{TARGET!r} looks continuous (e.g. {listed(target.head(3))}); "
+            f"{name!r} looks continuous (e.g. {listed(target.head(3))}); "
             "this pipeline trains classifiers, so the target must hold class labels"
         )
     classes = target.nunique()
     if classes > max(20, MAX_CLASS_SHARE * rows):
         raise DataValidationError(
-            f"{TARGET!r} has {classes} distinct values in {rows} rows: it looks continuous or like an identifier, "
+            f"{name!r} has {classes} distinct values in {rows} rows: it looks continuous or like an identifier, "
             "not class labels"
         )
 
@@ -98,7 +106,7 @@ def check_target(target: pd.Series, rows: int) -> None:
 def check_classes(target: pd.Series) -> None:
     counts = target.value_counts()
     if len(counts) < 2:
-        raise DataValidationError(f"only one class in {TARGET!r} ({listed(counts.index)}); need at least two")
+        raise DataValidationError(f"only one class in {target.name!r} ({listed(counts.index)}); need at least two")
     rare = counts[counts < 2]
     if not rare.empty:
         raise DataValidationError(
@@ -112,13 +120,26 @@ def row_hashes(features: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(features, index=False).to_numpy()
 
 
-def check_size(features: pd.DataFrame, min_rows: int) -> None:
-    if len(features) < min_rows:
-        raise DataValidationError(f"only {len(features)} rows; at least {min_rows} are required (min_rows)")
-    distinct = np.unique(row_hashes(features)).size
+def copies(hashes: np.ndarray, labels: pd.Series) -> np.ndarray:
+    """Per row: whether it is a copy of another record. Rows whose feature values repeat are copies when their labels
+    agree; but where a share of repeated rows (NATURAL_REPEATS) carry labels that disagree, rows sharing values are a
+    property of the data (a table of a few categorical features, a census) and none count as copies."""
+    groups = pd.DataFrame({"values": hashes, "label": pd.factorize(labels)[0]}).groupby("values")["label"]
+    repeated = (groups.transform("size") > 1).to_numpy()
+    agreeing = (groups.transform("nunique") == 1).to_numpy()
+    if repeated.any() and (~agreeing[repeated]).mean() >= NATURAL_REPEATS:
+        return np.zeros(len(hashes), dtype=bool)
+    return repeated & agreeing
+
+
+def check_size(hashes: np.ndarray, repeated: np.ndarray, min_rows: int) -> None:
+    rows = len(hashes)
+    if rows < min_rows:
+        raise DataValidationError(f"only {rows} rows; at least {min_rows} are required (min_rows)")
+    distinct = int((~repeated).sum()) + np.unique(hashes[repeated]).size
     if distinct < min_rows:
         raise DataValidationError(
-            f"only {distinct} distinct rows among {len(features)} (the source repeats rows); "
+            f"only {distinct} distinct rows among {rows} (the source repeats rows); "
             f"at least {min_rows} distinct rows are required (min_rows)"
         )
 
@@ -135,19 +156,24 @@ def check_split_possible(target: pd.Series, test_size: float) -> None:
         )
 
 
-def check_holdout(frame: pd.DataFrame, train: np.ndarray, holdout: np.ndarray, max_overlap: float) -> None:
-    """The holdout (rows at positions `holdout`) must hold every class and rows the model has not seen (at
-    `train`), or its score means nothing."""
-    labels = frame[TARGET].to_numpy()
+def check_holdout(
+    labels: np.ndarray,
+    hashes: np.ndarray,
+    repeated: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray],
+    max_overlap: float,
+) -> None:
+    """The holdout (rows at positions `split[1]`) must hold every class and rows the model has not seen (at
+    `split[0]`): copies of training rows would inflate its score."""
+    train, holdout = split
     absent = sorted(set(labels[train]) - set(labels[holdout]), key=str)
     if absent:
         raise DataValidationError(f"classes without holdout rows: {listed(absent)}; raise test_size")
-    hashes = row_hashes(frame[list(FEATURES)])
-    repeated = int(np.isin(hashes[holdout], hashes[train]).sum())
-    share = repeated / len(holdout)
+    seen = int((np.isin(hashes[holdout], hashes[train]) & repeated[holdout]).sum())
+    share = seen / len(holdout)
     if share > max_overlap:
         raise DataValidationError(
-            f"{repeated} of {len(holdout)} holdout rows ({share:.0%}) also appear in the training split, so the "
+            f"{seen} of {len(holdout)} holdout rows ({share:.0%}) also appear in the training split, so the "
             f"holdout score would be inflated; remove duplicate rows from the source "
             f"(or raise max_holdout_overlap, now {max_overlap})"
         )

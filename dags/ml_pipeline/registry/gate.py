@@ -5,7 +5,8 @@ Rules (docs/how-it-works.md, "The champion gate", states them for users):
 - it takes `champion` if it scores higher than the champion on this run's holdout, or equal and it is newer;
   an older version never takes `champion` from a newer one on a tie;
 - otherwise it becomes `challenger` (unless a newer version already is) and the champion stays;
-- a champion that cannot be scored on this holdout is not replaced automatically;
+- a champion that cannot be scored on this holdout (the data's schema changed: a feature removed or retyped) is not
+  replaced automatically, unless `allow_schema_change` is set; a new label or an added column does not stop it;
 - the decision tag is written first and the aliases last, under the registry lock, after re-reading the champion
   (compare-and-set): if it moved since it was scored, the candidate is gated again against the new one.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import mlflow
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -24,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from ml_pipeline.contract import (
     CHALLENGER_ALIAS,
     CHAMPION_ALIAS,
+    LOWER_IS_BETTER,
     METRICS,
     TAG_CANDIDATE,
     TAG_DAG_ID,
@@ -32,9 +32,12 @@ from ml_pipeline.contract import (
     TAG_HOLDOUT,
     TAG_RUN_ID,
 )
-from ml_pipeline.errors import ModelLoadError, RegistryBusyError
+from ml_pipeline.data.schema import DatasetSchema
+from ml_pipeline.errors import RegistryBusyError
 from ml_pipeline.registry.connection import is_not_found
-from ml_pipeline.training.train import evaluate
+from ml_pipeline.registry.lookup import load_version
+from ml_pipeline.registry.run_log import Holdout
+from ml_pipeline.training.metrics import better, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +65,46 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> ModelVer
         raise
 
 
-def score(model_name: str, version: str, holdout: pd.DataFrame) -> dict[str, float]:
-    """Holdout metrics of a registered version, loaded as any service would load it."""
-    try:
-        model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
-    except Exception as error:
-        raise ModelLoadError(f"{model_name} v{version} cannot be loaded from the registry: {error}") from error
-    metrics = evaluate(model, holdout)["metrics"]
-    return {name: metrics[name] for name in METRICS}
+def score(model_name: str, version: str, holdout: Holdout) -> dict[str, float]:
+    """Holdout metrics of a registered version."""
+    return scored(model_name, version, holdout)[0]
+
+
+def scored(model_name: str, version: str, holdout: Holdout) -> tuple[dict[str, float], DatasetSchema | None]:
+    """Holdout metrics of a registered version, and the schema it carries. Raises SchemaChange when the version reads
+    features this holdout lacks or holds with another kind."""
+    model, schema = load_version(model_name, version)
+    features = holdout.features
+    if schema is not None:
+        if changes := blocking_changes(schema, holdout.schema):
+            raise SchemaChange(f"the data's schema changed ({'; '.join(changes)})")
+        features = features[schema.feature_names]
+    metrics = evaluate(model, features, holdout.labels)["metrics"]
+    return {name: metrics[name] for name in METRICS}, schema
+
+
+class SchemaChange(Exception):
+    """The champion cannot read this run's data."""
+
+
+def blocking_changes(old: DatasetSchema, new: DatasetSchema) -> list[str]:
+    """Changes from `old` to `new` that stop a model trained on `old` from scoring `new` rows."""
+    kinds = {feature.name: feature.kind for feature in new.features}
+    changes = [f"{f.name} removed" for f in old.features if f.name not in kinds]
+    changes += [f"{f.name} now {kinds[f.name]}" for f in old.features if kinds.get(f.name, f.kind) != f.kind]
+    return changes
+
+
+def schema_notes(old: DatasetSchema | None, new: DatasetSchema) -> str:
+    """Changes a model can live with, for the gate's reason: added columns, new labels."""
+    if old is None:
+        return ""
+    added = [name for name in new.feature_names if name not in old.feature_names]
+    labels = [str(label) for label in new.labels if label not in old.labels]
+    notes = ([f"columns added: {', '.join(added)}"] if added else []) + (
+        [f"new labels: {', '.join(labels)}"] if labels else []
+    )
+    return f" (schema changed: {'; '.join(notes)})" if notes else ""
 
 
 def decide(
@@ -77,8 +112,9 @@ def decide(
     candidate: ModelVersion,
     candidate_score: float,
     champion: ModelVersion | None,
-    holdout: pd.DataFrame,
+    holdout: Holdout,
     metric: str,
+    allow_schema_change: bool = False,
 ) -> Decision:
     """Compare the candidate with the champion on the same holdout rows."""
     if champion is None:
@@ -87,20 +123,45 @@ def decide(
         reason = "already champion (a retry or rerun of the same training)"
         return Decision(CHAMPION_ALIAS, reason, champion, candidate_score)
     try:
-        champion_score = score(model_name, champion.version, holdout)[metric]
-    except Exception as error:  # an unloadable champion, or one that expects another schema
+        champion_metrics, champion_schema = scored(model_name, champion.version, holdout)
+        champion_score = champion_metrics[metric]
+    except SchemaChange as change:
+        if allow_schema_change:
+            reason = (
+                f"{change}, so champion v{champion.version} cannot score this run's data; allow_schema_change is set"
+            )
+            return Decision(CHAMPION_ALIAS, reason, champion, None)
+        reason = (
+            f"{change}, so champion v{champion.version} cannot score this run's data and stays champion; set "
+            "allow_schema_change to promote a version trained on the new schema"
+        )
+        return Decision(CHALLENGER_ALIAS, reason, champion, None)
+    except Exception as error:  # an unloadable champion, or one that cannot read these rows
         reason = f"champion v{champion.version} could not be scored on this holdout ({error}); it stays champion"
         return Decision(CHALLENGER_ALIAS, " ".join(reason.split())[:500], champion, None)
     newer = int(candidate.version) > int(champion.version)
-    if candidate_score > champion_score or (candidate_score == champion_score and newer):
-        verdict = ">" if candidate_score > champion_score else "= (and newer than)"
+    if better(metric, candidate_score, champion_score) or (candidate_score == champion_score and newer):
+        verdict = (
+            "= (and newer than)"
+            if candidate_score == champion_score
+            else ">"
+            if candidate_score > champion_score
+            else "<"
+        )
         alias = CHAMPION_ALIAS
     else:
-        verdict = "<" if candidate_score < champion_score else "= (but older than)"
+        verdict = (
+            "= (but older than)"
+            if candidate_score == champion_score
+            else ">"
+            if candidate_score > champion_score
+            else "<"
+        )
         alias = CHALLENGER_ALIAS
+    direction = " (lower is better)" if metric in LOWER_IS_BETTER else ""
     reason = (
         f"{metric} {candidate_score:.4f} {verdict} champion v{champion.version}'s {champion_score:.4f} "
-        "on this run's holdout"
+        f"on this run's holdout{direction}{schema_notes(champion_schema, holdout.schema)}"
     )
     return Decision(alias, reason, champion, champion_score)
 
@@ -117,7 +178,7 @@ def _move_aliases(client: MlflowClient, model_name: str, candidate: ModelVersion
 
 
 def score_candidate(
-    client: MlflowClient, model_name: str, candidate: ModelVersion, holdout: pd.DataFrame
+    client: MlflowClient, model_name: str, candidate: ModelVersion, holdout: Holdout
 ) -> dict[str, float]:
     """The candidate's holdout metrics as registered, recorded on the version (no lock needed)."""
     metrics = score(model_name, candidate.version, holdout)
@@ -131,13 +192,14 @@ def gate(
     model_name: str,
     candidate: ModelVersion,
     metrics: dict[str, float],
-    holdout: pd.DataFrame,
+    holdout: Holdout,
     metric: str,
+    allow_schema_change: bool = False,
 ) -> Decision:
     """Decide against the champion, tag the decision, then move the aliases. Call under the registry lock."""
     champion = alias_version(client, model_name, CHAMPION_ALIAS)
     for _ in range(MAX_REGATES):
-        decision = decide(model_name, candidate, metrics[metric], champion, holdout, metric)
+        decision = decide(model_name, candidate, metrics[metric], champion, holdout, metric, allow_schema_change)
         client.set_model_version_tag(model_name, candidate.version, TAG_GATE, f"{decision.alias}: {decision.reason}")
         client.update_model_version(model_name, candidate.version, description=describe(candidate, metrics, decision))
         latest = alias_version(client, model_name, CHAMPION_ALIAS)  # compare-and-set: has it moved since it was read?

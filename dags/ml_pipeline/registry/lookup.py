@@ -1,6 +1,9 @@
-"""Which registered version a model name and an alias (`@champion`) or a version number mean, or why none does."""
+"""Which registered version a model name and an alias (`@champion`) or a version number mean, or why none does, and
+that version loaded with the data set schema it carries."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
@@ -8,7 +11,8 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
 from ml_pipeline.contract import CHAMPION_ALIAS
-from ml_pipeline.errors import PipelineError
+from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
+from ml_pipeline.errors import ModelLoadError, PipelineError
 from ml_pipeline.registry.connection import is_not_found
 
 
@@ -50,3 +54,14 @@ def what_it_has(model: RegisteredModel) -> str:
         return "it has no versions yet; run the pipeline to register one"
     aliases = f"alias {' or '.join(sorted(model.aliases))}, or " if model.aliases else ""
     return f"use {aliases}a version up to {latest}"
+
+
+def load_version(model_name: str, version: str) -> tuple[Any, DatasetSchema | None]:
+    """A registered version's scikit-learn model, loaded as any service would load it, and the schema it carries
+    (None for versions registered before models carried one)."""
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+    except Exception as error:
+        raise ModelLoadError(f"{model_name} v{version} cannot be loaded from the registry: {error}") from error
+    carried = (model.metadata.metadata or {}).get(METADATA_KEY)
+    return model.get_raw_model(), DatasetSchema.model_validate(carried) if carried else None

@@ -8,12 +8,12 @@ from mlflow import MlflowClient
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
-from ml_pipeline.data.snapshot import read_frame
+from ml_pipeline.data.snapshot import read_schema, read_split
 from ml_pipeline.errors import EnvironmentFailure, is_environment_failure_line
 from ml_pipeline.registry.connection import connect, explained_tracking_errors
 from ml_pipeline.registry.gate import gate, score_candidate
 from ml_pipeline.registry.registration import no_candidate_trained, rank, register
-from ml_pipeline.registry.run_log import RunResults
+from ml_pipeline.registry.run_log import Holdout, RunResults
 from ml_pipeline.store.locks import registry_lock
 from ml_pipeline.store.objects import Storage
 
@@ -31,10 +31,11 @@ def import_skops_quietly() -> None:
 
 
 MODEL_DESCRIPTION = (
-    "A scikit-learn classifier of the Wine data's 13 features, trained daily by the Airflow DAG "
-    "classification_pipeline (MLflow experiment {experiment}). Each version's description gives its holdout "
-    "metrics and the champion gate's decision. Services load models:/<this name>@champion: the version that scored "
-    "at least as well as the previous champion on the same holdout rows; @challenger is the latest that did not."
+    "A scikit-learn classifier of {target} from {features}, trained daily by the Airflow DAG "
+    "classification_pipeline (MLflow experiment {experiment}); it takes raw rows and carries its data set's schema. "
+    "Each version's description gives its holdout metrics and the champion gate's decision. Services load "
+    "models:/<this name>@champion: the version that scored at least as well as the previous champion on the same "
+    "holdout rows; @challenger is the latest that did not."
 )
 
 
@@ -73,18 +74,22 @@ def persist(
     model_name, metric = config.model_name, config.gate_metric
     ranked = rank(trainings, metric, [candidate["name"] for candidate in candidates])
     import_skops_quietly()
-    results = RunResults(dataset, ranked, skipped, holdout=read_frame(dataset["holdout_uri"], storage))
+    schema = read_schema(dataset["schema_uri"], storage)
+    holdout = Holdout(schema, *read_split(dataset["holdout_uri"], schema, storage))
+    results = RunResults(dataset, ranked, skipped, holdout)
     with explained_tracking_errors(config.mlflow_tracking_uri):
         experiment_id = connect(config.mlflow_tracking_uri, config.experiment_name)
         client = MlflowClient()
         version, reused = register(
             storage, client, experiment_id=experiment_id, model_name=model_name, run=run, results=results
         )
-        description = MODEL_DESCRIPTION.format(experiment=config.experiment_name)
+        description = MODEL_DESCRIPTION.format(
+            target=schema.target, features=schema.describe(), experiment=config.experiment_name
+        )
         client.update_registered_model(model_name, description=description)
-        metrics = score_candidate(client, model_name, version, results.holdout)
+        metrics = score_candidate(client, model_name, version, holdout)
         with registry_lock(storage, config.artifact_root, model_name):
-            decision = gate(client, model_name, version, metrics, results.holdout, metric)
+            decision = gate(client, model_name, version, metrics, holdout, metric, config.allow_schema_change)
     return PersistResult(
         best_candidate=ranked[0]["candidate"],
         skipped=skipped,

@@ -18,7 +18,6 @@ from mlflow.entities import RunStatus
 from mlflow.entities.model_registry import ModelVersion
 
 from ml_pipeline.contract import (
-    METRICS,
     TAG_CANDIDATE,
     TAG_DAG_ID,
     TAG_FINGERPRINT,
@@ -30,6 +29,7 @@ from ml_pipeline.contract import (
 from ml_pipeline.errors import PipelineError
 from ml_pipeline.registry.run_log import RunResults, log_runs, run_tags
 from ml_pipeline.store.objects import Storage
+from ml_pipeline.training.metrics import ranking_key
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +58,9 @@ def find_version(
 
 
 def rank(trainings: list[TrainingResult], metric: str, order: list[str]) -> list[TrainingResult]:
-    """Best first by the gate metric, then the other metrics; equal scores keep the configured candidates' `order`
-    (list the candidate you prefer on a tie, say the simpler model, first)."""
-    others = [name for name in METRICS if name != metric]
-
-    def key(training: TrainingResult) -> tuple[float, ...]:
-        scores = [-training["metrics"][metric], *(-training["metrics"][name] for name in others)]
-        return (*scores, order.index(training["candidate"]))
-
-    return sorted(trainings, key=key)
+    """Best first by the gate metric; equal scores keep the configured candidates' `order` (list the candidate you
+    prefer on a tie, say the simpler model, first)."""
+    return sorted(trainings, key=lambda t: (ranking_key(metric, t["metrics"][metric]), order.index(t["candidate"])))
 
 
 def no_candidate_trained(skipped: dict[str, str]) -> PipelineError:

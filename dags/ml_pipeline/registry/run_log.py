@@ -16,7 +16,6 @@ import mlflow
 import pandas as pd
 
 from ml_pipeline.contract import (
-    FEATURES,
     METRICS,
     TAG_CANDIDATE,
     TAG_DAG_ID,
@@ -24,11 +23,11 @@ from ml_pipeline.contract import (
     TAG_FINGERPRINT,
     TAG_LOGGED_MODEL,
     TAG_RUN_ID,
-    TARGET,
     DatasetSnapshot,
     RunIds,
     TrainingResult,
 )
+from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
 from ml_pipeline.store.objects import Storage
 
 MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
@@ -63,27 +62,28 @@ def _confusion_matrix_figure(evaluation: dict[str, Any]) -> Any:
     return display.figure_
 
 
-def _log_inputs(dataset: DatasetSnapshot, holdout: pd.DataFrame) -> None:
+def _log_inputs(dataset: DatasetSnapshot, holdout: Holdout) -> None:
     """The holdout as a pandas dataset (it is in memory); the training split by reference only, so persist_model
     never loads it: name, source, schema and the data set's hash."""
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.pandas_dataset import from_pandas
-    from mlflow.models import infer_signature
 
     from ml_pipeline.data.snapshot import content_hash
 
+    rows = holdout.features.assign(**{holdout.schema.target: holdout.labels})
     with warnings.catch_warnings():
         # MLflow registers its local-file source class twice, then warns that every local source is ambiguous.
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)  # labels
         holdout_set = from_pandas(
-            holdout, source=dataset["holdout_uri"], targets=TARGET, name="wine-holdout",
-            digest=content_hash(holdout)[:16],
+            rows, source=dataset["holdout_uri"], targets=holdout.schema.target, name="holdout",
+            digest=content_hash(rows)[:16],
         )  # fmt: skip
         # MLflow's own class for a dataset known by reference; its base marks `profile` abstract, unenforced.
         training_set = MetaDataset(  # type: ignore[abstract]
-            resolve_dataset_source(dataset["train_uri"]), name="wine-training",
-            digest=dataset["data_hash"][:16], schema=infer_signature(holdout.head(1)).inputs,
+            resolve_dataset_source(dataset["train_uri"]), name="training",
+            digest=dataset["data_hash"][:16], schema=holdout.signature().inputs,
         )  # fmt: skip
     mlflow.log_input(training_set, context="training")
     mlflow.log_input(holdout_set, context="holdout")
@@ -129,39 +129,60 @@ def linear_skops_dump() -> Iterator[None]:
         _persist.ZipFile = zipfile.ZipFile
 
 
-def log_model(model: Any, classifier: str, holdout: pd.DataFrame) -> str:
-    """The model in the active run, as MLflow's skops format (loading it runs no pickle); returns its URI."""
-    from mlflow.models import infer_signature
-
+def log_model(model: Any, classifier: str, holdout: Holdout) -> str:
+    """The model in the active run, as MLflow's skops format (loading it runs no pickle), with the signature of the
+    holdout's rows and the data set's schema in its metadata; returns its URI."""
     from ml_pipeline.training.train import skops_trusted_types
 
-    features = holdout[list(FEATURES)]
-    with warnings.catch_warnings():
-        # Class labels are integers and never missing: MLflow's hint about integer columns does not apply.
-        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)
-        signature = infer_signature(features, model.predict(features))
     with linear_skops_dump():
         info = mlflow.sklearn.log_model(
             model,
             name="model",
-            signature=signature,
-            input_example=features.head(3),
+            signature=holdout.signature(model),
+            input_example=holdout.features.head(3),
             pip_requirements=model_requirements(),
             skops_trusted_types=skops_trusted_types(classifier),
+            metadata={METADATA_KEY: holdout.schema.model_dump(mode="json")},
         )
     mlflow.set_tag(TAG_LOGGED_MODEL, info.model_uri)
     return info.model_uri
 
 
 @dataclass(frozen=True)
+class Holdout:
+    """The holdout rows as every model reads them (data/schema.py's model_input), their labels and their schema."""
+
+    schema: DatasetSchema
+    features: pd.DataFrame
+    labels: pd.Series
+
+    def signature(self, model: Any = None) -> Any:
+        """MLflow's signature of these rows (and of the model's predictions, given a model): inferred from them, with
+        the columns that had missing values in training marked optional."""
+        from mlflow.models import ModelSignature, infer_signature
+        from mlflow.types.schema import ColSpec, Schema
+
+        rows = self.features.head(1000)
+        with warnings.catch_warnings():
+            # Class labels are never missing: MLflow's hint about integer columns does not apply.
+            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)
+            inferred = infer_signature(rows, model.predict(rows) if model is not None else None)
+        optional = {feature.name for feature in self.schema.features if feature.had_missing}
+        columns: list[Any] = [
+            ColSpec(spec.type, spec.name, required=spec.name not in optional) for spec in inferred.inputs.inputs
+        ]
+        return ModelSignature(Schema(columns), inferred.outputs)
+
+
+@dataclass(frozen=True)
 class RunResults:
     """What a DAG run's candidates came to, as persist_model records it: the data they trained on, the trained ones
-    best first, the skipped ones with their reason, and the holdout rows (in memory: the gate scores them too)."""
+    best first, the skipped ones with their reason, and the holdout (in memory: the gate scores it too)."""
 
     dataset: DatasetSnapshot
     ranked: list[TrainingResult]
     skipped: dict[str, str]
-    holdout: pd.DataFrame
+    holdout: Holdout
 
 
 def run_tags(run: RunIds, dataset: DatasetSnapshot) -> dict[str, str]:
@@ -185,6 +206,7 @@ def log_runs(storage: Storage, experiment_id: str, run: RunIds, results: RunResu
              "candidates": len(ranked) + len(results.skipped), "best_candidate": best_training["candidate"]}
         )  # fmt: skip
         _log_inputs(dataset, results.holdout)
+        mlflow.log_dict(results.holdout.schema.model_dump(mode="json"), "schema.json")
         mlflow.log_table(leaderboard(ranked, results.skipped), artifact_file="leaderboard.json")
         mlflow.log_metrics({f"best_{name}": value for name, value in best_training["metrics"].items()})
         for training in ranked:

@@ -20,19 +20,19 @@ from ml_pipeline.contract import (
     REJECTED_DIR,
     TAG_DAG_ID,
     TAG_RUN_ID,
-    TARGET,
     RunIds,
     ScoringCounts,
     ScoringPlan,
     ScoringSummary,
 )
-from ml_pipeline.data.sources import batches, is_bundled
+from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
+from ml_pipeline.data.sources import is_bundled, open_source
 from ml_pipeline.errors import DataValidationError, ModelLoadError
 from ml_pipeline.registry.connection import connect, explained_tracking_errors, use_tracking_server
 from ml_pipeline.registry.lookup import resolve
 from ml_pipeline.scoring import output as batch_output
 from ml_pipeline.scoring.output import PartWriter
-from ml_pipeline.scoring.rows import check_columns, reject_reasons, rejected_rows, scored_rows
+from ml_pipeline.scoring.rows import check_columns, reject_reasons, rejected_rows, scored_rows, unseen_categories
 from ml_pipeline.store.objects import Storage, join
 
 BATCH_ROWS = 100_000  # rows per record batch: the local engine's memory is a few of these, whatever the source
@@ -55,45 +55,52 @@ def pin_version(config: PipelineConfig, output_uri: str) -> ScoringPlan:
         artifact_uri=artifact_uri,
         tracking_uri=tracking_uri,
         source=config.scoring_source_uri,
+        csv_encoding=config.csv_encoding,
         output_uri=output_uri,
         engine="emr-serverless" if on_emr else config.scoring_engine,
         max_rejected_fraction=config.max_rejected_fraction,
     )
 
 
-def load_pinned(plan: ScoringPlan) -> tuple[Any, list[str]]:
-    """The pinned version's scikit-learn estimator and its input columns, from its signature."""
+def load_pinned(plan: ScoringPlan) -> tuple[Any, DatasetSchema]:
+    """The pinned version's scikit-learn estimator and the data set's schema it carries."""
     use_tracking_server(plan["tracking_uri"])
     with explained_tracking_errors(plan["tracking_uri"]):
         try:
             model = mlflow.pyfunc.load_model(plan["model_uri"])
         except (MlflowException, OSError) as error:
             raise ModelLoadError(f"{plan['model_uri']} cannot be loaded: {error}") from error
-    schema = model.metadata.get_input_schema()
-    if schema is None:
-        raise ModelLoadError(f"{plan['model_uri']} has no input signature; register it with one")
-    return model.get_raw_model(), schema.input_names()
+    carried = (model.metadata.metadata or {}).get(METADATA_KEY)
+    if carried is None:
+        raise ModelLoadError(
+            f"{plan['model_uri']} carries no data set schema (it was registered by an older version of this project); "
+            "run classification_pipeline to register one that does"
+        )
+    return model.get_raw_model(), DatasetSchema.model_validate(carried)
 
 
 def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS) -> ScoringCounts:
     """Score the source batch by batch, writing scored and rejected rows as they come; returns the counts."""
-    estimator, features = load_pinned(plan)
+    estimator, schema = load_pinned(plan)
     source, output = plan["source"], plan["output_uri"]
     batch_output.clear(storage, output)
     started, scored_at = time.monotonic(), datetime.now(UTC)
     predictions = PartWriter(storage, join(output, PREDICTIONS_DIR))
     rejected = PartWriter(storage, join(output, REJECTED_DIR))
-    rows_in = 0
-    for frame in batches(source, storage, batch_rows, columns=None, setting="scoring_source_uri"):
+    rows_in = unseen = 0
+    reading = open_source(source, storage, setting="scoring_source_uri", encoding=plan["csv_encoding"])
+    for frame in reading.batches(storage, batch_rows):
         if is_bundled(source):
-            frame = frame.drop(columns=TARGET)  # the Wine features, as new rows would come
+            frame = frame.drop(columns="target")  # the Wine features, as new rows would come
         dtypes = {column: str(dtype) for column, dtype in frame.dtypes.items()}
-        check_columns(list(frame.columns), dtypes, features, estimator.classes_, source or "the bundled Wine data")
-        reasons = reject_reasons(frame, features)
+        check_columns(list(frame.columns), dtypes, schema, source or "the bundled Wine data")
+        reasons = reject_reasons(frame, schema)
         valid = reasons.isna()
         if valid.any():
+            rows = frame[valid]
+            unseen += int(unseen_categories(rows, schema).sum())
             predictions.write(
-                scored_rows(frame[valid], features, estimator, plan["model_name"], plan["model_version"], scored_at)
+                scored_rows(rows, schema, estimator, plan["model_name"], plan["model_version"], scored_at)
             )
         if not valid.all():
             rejected.write(rejected_rows(frame, reasons))
@@ -102,6 +109,7 @@ def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH
         rows_in=rows_in,
         rows_scored=predictions.close(),
         rows_rejected=rejected.close(),
+        rows_with_unseen_categories=unseen,
         seconds=round(time.monotonic() - started, 3),
     )
     batch_output.write_counts(storage, output, counts)
@@ -127,6 +135,7 @@ def publish_output(plan: ScoringPlan, storage: Storage, run: RunIds, *, log_to_m
         "rows_in": counts["rows_in"],
         "rows_scored": counts["rows_scored"],
         "rows_rejected": counts["rows_rejected"],
+        "rows_with_unseen_categories": counts["rows_with_unseen_categories"],
         "seconds": counts["seconds"],
         "rows_per_second": rate,
     }

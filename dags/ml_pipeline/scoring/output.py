@@ -135,6 +135,7 @@ def read_counts(storage: Storage, output_uri: str) -> ScoringCounts:
         rows_in=total("rows_in"),
         rows_scored=total("rows_scored"),
         rows_rejected=total("rows_rejected"),
+        rows_with_unseen_categories=total("rows_with_unseen_categories"),
         seconds=max(float(line["seconds"]) for line in lines),
     )
 

@@ -1,106 +1,116 @@
-"""Rows in, predictions out: which rows a model can score, and the columns every scored row gets.
+"""Rows in, predictions out: which rows a model can score, and the columns every scored row gets, by the schema the
+model carries (data/schema.py).
 
-The local engine applies this to each record batch; the Spark job (spark_jobs/score_batch.py) applies the same
-rules with Spark expressions, and the tests hold both to the same outputs.
+A row is rejected, with the first reason in the model's feature order, when a feature is missing that never was in
+training, or a numeric feature is not a number or not finite. A category training never saw is scored (the model
+treats it as infrequent or unknown) and counted. The local engine applies this to each record batch; the Spark job
+(spark_jobs/score_batch.py) applies the same rules with Spark expressions, and the tests hold both to the same output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ml_pipeline.contract import (
-    MODEL_NAME_COLUMN,
-    MODEL_VERSION_COLUMN,
-    PREDICTION,
-    PROBABILITY_PREFIX,
-    REASON,
-    SCORED_AT,
-)
+from ml_pipeline.contract import MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, PREDICTION, REASON, SCORED_AT
+from ml_pipeline.data.schema import DatasetSchema, Feature, as_text, model_input
 from ml_pipeline.data.validation import listed
 from ml_pipeline.errors import DataValidationError
 
 # Why a row is rejected: the first feature column (in the model's order) holding a value that is ...
-MISSING = "{column} is missing"  # null or NaN (an empty CSV field reads as one)
+MISSING = "{column} is missing"  # null or NaN (an empty CSV field reads as one), where training had none
 NOT_A_NUMBER = "{column} is not a number"
 NOT_FINITE = "{column} is not finite"
 
 
-def output_columns(classes: Iterable[Any]) -> list[str]:
+def output_columns(schema: DatasetSchema) -> list[str]:
     """The columns scoring adds after the input's own."""
-    return [PREDICTION, *probability_columns(classes), MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, SCORED_AT]
+    return [PREDICTION, *schema.probability_columns, MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, SCORED_AT]
 
 
-def probability_columns(classes: Iterable[Any]) -> list[str]:
-    return [f"{PROBABILITY_PREFIX}{label}" for label in classes]
-
-
-def check_columns(
-    columns: Sequence[str], dtypes: dict[str, str], features: Sequence[str], classes: Sequence[Any], source: str
-) -> None:
-    """The source must hold the model's input columns, as numbers or text, and none of the columns scoring adds."""
-    missing = [column for column in features if column not in columns]
+def check_columns(columns: Sequence[str], dtypes: dict[str, str], schema: DatasetSchema, source: str) -> None:
+    """The source must hold the model's input columns, numeric ones as numbers or text, and none of the columns
+    scoring adds."""
+    missing = [column for column in schema.feature_names if column not in columns]
     if missing:
         raise DataValidationError(
             f"{source} lacks columns the model needs: {listed(missing, 13)}; "
-            f"give all {len(features)} of the model's input columns"
+            f"give all {len(schema.features)} of the model's input columns"
         )
-    clashes = [column for column in (*output_columns(classes), REASON) if column in columns]
+    clashes = [column for column in (*output_columns(schema), REASON) if column in columns]
     if clashes:
         raise DataValidationError(
             f"{source} already has columns named {listed(clashes)}, which scoring adds; rename them in the source"
         )
-    unusable = [column for column in features if dtypes.get(column) in ("bool", "boolean")]
-    if unusable:
-        raise DataValidationError(f"{source}: feature columns {listed(unusable)} hold booleans; features are numbers")
+    numeric = schema.of_kind("numeric")
+    if unusable := [column for column in numeric if dtypes.get(column) in ("bool", "boolean")]:
+        raise DataValidationError(
+            f"{source}: columns {listed(unusable)} hold booleans, but the model learned them as numbers"
+        )
 
 
-def reject_reasons(frame: pd.DataFrame, features: Sequence[str]) -> pd.Series:
+def _problems(raw: pd.Series, feature: Feature) -> list[tuple[str, pd.Series]]:
+    """(reason, rows it applies to) for one column, in the order they are reported."""
+    if feature.kind == "categorical":
+        missing = raw.isna()
+        return [] if feature.had_missing else [(MISSING, missing)]
+    if pd.api.types.is_numeric_dtype(raw):
+        values, missing = raw, raw.isna()
+    else:  # text (or JSON values): "NaN" and blanks are missing values, as in Spark's cast; a boolean is not a number
+        booleans = raw.map(lambda value: isinstance(value, bool | np.bool_)).astype(bool)
+        values = pd.to_numeric(raw.where(~booleans).map(_number), errors="coerce")
+        missing = raw.isna() | raw.astype("string").str.strip().str.lower().isin(["nan", ""]).fillna(False)
+    infinite = pd.Series(np.isinf(values.to_numpy(dtype="float64", na_value=np.nan)), index=raw.index)
+    problems = [] if feature.had_missing else [(MISSING, missing)]
+    return [*problems, (NOT_A_NUMBER, ~missing & values.isna()), (NOT_FINITE, infinite)]
+
+
+def _number(value: Any) -> Any:
+    """A value as pandas can convert it: integers too large for float64 are infinite, as float() makes them."""
+    return float("inf") if isinstance(value, int) and abs(value) > 2**1023 else value
+
+
+def reject_reasons(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
     """Per row, why it cannot be scored (the first bad feature, in the model's order), or NA."""
     reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
-    numeric = all(pd.api.types.is_numeric_dtype(frame[column]) for column in features)
-    if numeric and np.isfinite(frame[list(features)].to_numpy(dtype="float64")).all():
-        return reasons  # the usual batch: every value a finite number, checked in one pass
-    for column in features:
-        raw = frame[column]
-        if pd.api.types.is_numeric_dtype(raw):
-            values, missing = raw, raw.isna()
-        else:  # text: "NaN" is a missing value, as in Spark's cast
-            values = pd.to_numeric(raw, errors="coerce")
-            missing = raw.isna() | (raw.astype("string").str.strip().str.lower() == "nan")
-        for problem, mask in (
-            (MISSING, missing),
-            (NOT_A_NUMBER, ~missing & values.isna()),
-            (NOT_FINITE, np.isinf(values.to_numpy(dtype="float64", na_value=np.nan))),
-        ):
+    for feature in schema.features:
+        for problem, mask in _problems(frame[feature.name], feature):
             fill = mask & reasons.isna()
             if fill.any():
-                reasons[fill] = problem.format(column=column)
+                reasons[fill] = problem.format(column=feature.name)
     return reasons
+
+
+def unseen_categories(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
+    """Per row, whether a categorical feature holds a value training never saw (a missing value is not one)."""
+    unseen = pd.Series(False, index=frame.index)
+    for feature in schema.features:
+        if feature.kind == "categorical":
+            text = as_text(frame[feature.name])
+            unseen |= text.notna() & ~text.isin(feature.categories)
+    return unseen
 
 
 def scored_rows(
     frame: pd.DataFrame,
-    features: Sequence[str],
+    schema: DatasetSchema,
     model: Any,
     model_name: str,
     model_version: str,
     scored_at: datetime,
 ) -> pd.DataFrame:
-    """The rows (all valid) with their features as numbers, the model's class and class probabilities, and which
-    model version scored them, when. `model` is the pinned version's scikit-learn estimator."""
+    """The rows (all valid) with the model's class and class probabilities, and which model version scored them,
+    when. `model` is the pinned version's scikit-learn estimator; its classes are the schema's labels."""
     rows = frame.copy(deep=False)
-    for column in features:
-        rows[column] = pd.to_numeric(rows[column]).astype("float64")
     # One pass through the model: each classifier this project trains predicts the class of highest probability
     # (test_scoring_rows holds every one of them to it), so `predict` would compute the probabilities again.
-    probabilities = model.predict_proba(rows[list(features)])
+    probabilities = model.predict_proba(model_input(frame, schema))
     rows[PREDICTION] = model.classes_[probabilities.argmax(axis=1)]
-    for position, column in enumerate(probability_columns(model.classes_)):
+    for position, column in enumerate(schema.probability_columns):
         rows[column] = probabilities[:, position]
     rows[MODEL_NAME_COLUMN] = model_name
     rows[MODEL_VERSION_COLUMN] = model_version

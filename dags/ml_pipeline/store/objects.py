@@ -149,16 +149,24 @@ class Storage:
                 write_whole(local_path(uri), lambda temporary: temporary.write_bytes(data))
         return uri
 
-    def list_files(self, prefix_uri: str, suffixes: tuple[str, ...]) -> list[str]:
-        """The files under a folder or S3 prefix whose names end with one of `suffixes`, sorted."""
+    def list_files(self, prefix_uri: str, suffixes: tuple[str, ...] = ("",)) -> list[str]:
+        """The files under a folder or S3 prefix whose names end with one of `suffixes` (any, by default), sorted.
+        Hidden files (`.name`: temporary or checksum files of writers) are not listed."""
         if prefix_uri.startswith("s3://"):
             bucket, prefix = split_s3(prefix_uri.rstrip("/") + "/")
             pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             with explained_s3_errors(prefix_uri):
                 keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
-            return sorted(f"s3://{bucket}/{key}" for key in keys if key.lower().endswith(suffixes))
+            names = {key: key.rsplit("/", 1)[-1] for key in keys}
+            return sorted(
+                f"s3://{bucket}/{key}" for key, name in names.items()
+                if name and not name.startswith(".") and name.lower().endswith(suffixes)
+            )  # fmt: skip
         folder = local_path(prefix_uri)
-        return sorted(str(path) for path in folder.iterdir() if path.name.lower().endswith(suffixes))
+        return sorted(
+            str(path) for path in folder.iterdir()
+            if path.name.lower().endswith(suffixes) and not path.name.startswith(".")
+        )  # fmt: skip
 
     def delete_folder(self, prefix_uri: str) -> None:
         """Remove everything under a folder or S3 prefix (nothing to do when there is nothing)."""

@@ -1,4 +1,5 @@
-"""train_model: fit a scaling + classifier Pipeline, evaluate it on the holdout, fingerprint what was trained."""
+"""train_model: fit the schema's preprocessing and a classifier as one Pipeline, evaluate it on the holdout,
+fingerprint what was trained."""
 
 from __future__ import annotations
 
@@ -9,56 +10,39 @@ import time
 from typing import Any
 
 import joblib
-import pandas as pd
-from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ml_pipeline.config.classifiers import CLASSIFIERS
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import FEATURES, METRICS, TARGET, Candidate, DatasetSnapshot, TrainingResult
-from ml_pipeline.data.snapshot import read_frame
+from ml_pipeline.contract import METRICS, Candidate, DatasetSnapshot, TrainingResult
+from ml_pipeline.data.schema import DatasetSchema
+from ml_pipeline.data.snapshot import read_schema, read_split
 from ml_pipeline.errors import ConfigError, ModelLoadError, plain
 from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size, fit_within
+from ml_pipeline.training.metrics import evaluate
+from ml_pipeline.training.preprocessing import SKOPS_TRUSTED_TYPES, native_categories, preprocessor
 
 
-def build_pipeline(classifier: str, hyperparams: dict[str, Any], seed: int) -> Pipeline:
-    """Scaling + classifier; hyperparams override the classifier's defaults and are checked before any fit."""
+def build_pipeline(classifier: str, hyperparams: dict[str, Any], seed: int, schema: DatasetSchema | None) -> Pipeline:
+    """Preprocessing + classifier; hyperparams override the classifier's defaults and are checked before any fit
+    (without a schema, before the data is read, only the classifier is built: its settings are what is checked)."""
     spec = CLASSIFIERS[classifier]
-    estimator = spec.estimator_class()(random_state=seed, **spec.defaults)
+    defaults = spec.defaults | (native_categories(schema, spec) if schema else {})
+    estimator = spec.estimator_class()(random_state=seed, **defaults)
     try:
         estimator.set_params(**hyperparams)
         # scikit-learn's own parameter constraints (names, types, ranges), checked now rather than mid-fit.
         estimator._validate_params()
     except (ValueError, TypeError) as error:
         raise ConfigError(f"invalid hyperparams for {classifier}: {plain(str(error))}") from None
-    return Pipeline([("scaler", StandardScaler()), ("classifier", estimator)])
+    if schema is None:
+        return Pipeline([("classifier", estimator)])
+    return Pipeline([("preprocess", preprocessor(schema, spec)), ("classifier", estimator)])
 
 
 def skops_trusted_types(classifier: str) -> list[str]:
-    return list(CLASSIFIERS[classifier].skops_trusted_types)
-
-
-def evaluate(model: Any, holdout: pd.DataFrame) -> dict[str, Any]:
-    """Scores on the holdout: headline metrics, the per-class report and the confusion matrix."""
-    truth = holdout[TARGET]
-    predicted = model.predict(holdout[list(FEATURES)])
-    labels = sorted(truth.unique())
-    report = classification_report(truth, predicted, labels=labels, output_dict=True, zero_division=0)
-    metrics = {
-        "accuracy": float(accuracy_score(truth, predicted)),
-        "f1_macro": float(f1_score(truth, predicted, average="macro", labels=labels, zero_division=0)),
-    }
-    for label in labels:
-        for name in ("precision", "recall", "f1-score"):
-            metrics[f"{name.replace('-score', '')}_class_{label}"] = float(report[str(label)][name])
-    return {
-        "metrics": metrics,
-        "report": report,
-        "labels": [str(label) for label in labels],
-        "confusion_matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
-    }
+    return [*SKOPS_TRUSTED_TYPES, *CLASSIFIERS[classifier].skops_trusted_types]
 
 
 def model_to_bytes(model: Pipeline) -> bytes:
@@ -99,11 +83,12 @@ def train_and_evaluate(
     `run_prefix`/model/<candidate name>/, so candidates trained side by side never overwrite each other."""
     classifier, hyperparams = candidate["classifier"], candidate.get("hyperparams", {})
     folder = join(run_prefix, "model", candidate["name"])
-    model = build_pipeline(classifier, hyperparams, dataset["random_seed"])
-    train = read_frame(dataset["train_uri"], storage)
+    schema = read_schema(dataset["schema_uri"], storage)
+    model = build_pipeline(classifier, hyperparams, dataset["random_seed"], schema)
+    features, labels = read_split(dataset["train_uri"], schema, storage)
     started = time.perf_counter()
     try:
-        fit_within(model, classifier, train[list(FEATURES)], train[TARGET], budget)
+        fit_within(model, classifier, features, labels, budget)
     except OverBudgetError:
         raise
     except ValueError as error:  # e.g. a solver that does not support the chosen penalty
@@ -111,8 +96,8 @@ def train_and_evaluate(
             f"{classifier} cannot be trained with hyperparams {hyperparams}: {plain(str(error))}"
         ) from None
     fit_seconds = time.perf_counter() - started
-    del train
-    evaluation = evaluate(model, read_frame(dataset["holdout_uri"], storage))
+    del features, labels
+    evaluation = evaluate(model, *read_split(dataset["holdout_uri"], schema, storage))
     params = loggable_params(model)
     model_bytes = model_to_bytes(model)
     check_size(model_bytes, classifier, budget)
@@ -138,7 +123,7 @@ def check_hyperparams(config: PipelineConfig) -> dict[str, str]:
     candidates, invalid = config.candidate_list(), {}
     for candidate in candidates:
         try:
-            build_pipeline(candidate.classifier, candidate.hyperparams, config.random_seed)
+            build_pipeline(candidate.classifier, candidate.hyperparams, config.random_seed, schema=None)
         except ConfigError as error:
             named = "" if candidate.name == candidate.classifier else f"candidate {candidate.name}: "
             invalid[candidate.name] = f"{named}{error} (from {origin})"
