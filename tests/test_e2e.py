@@ -110,7 +110,8 @@ def test_runs_train_three_candidates_register_the_best_gate_the_champion_and_rer
     assert "candidates   f1_macro: " in first and "(best)" in first
     assert "registered   wine-classifier version 1 (new;" in first
     assert "champion     yes - champion: no champion yet" in first
-    assert "holdout      accuracy=1.0000, f1_macro=1.0000 (the registered version" in first
+    assert "  data         178 rows of sklearn:wine, 3 classes, 13 features\n" in first
+    assert "holdout      accuracy=1.0000, balanced_accuracy=1.0000, f1_macro=1.0000, roc_auc=1.0000, log_loss=" in first
     assert len(first.splitlines()) < 20, "a progress trail and a summary, not a log dump"
     log = Path(first.split("log          ")[1].split()[0])
     assert "[DAG TEST] end task task_id=persist_model" in log.read_text(), "the full log is in the named file"
@@ -245,7 +246,8 @@ def test_artifacts_travel_through_s3_via_the_airflow_connection(stores, s3_clien
     names = {item["Key"].removeprefix(run_prefix) for item in listed["Contents"]}
     models = {f"model/{name}/{file}" for name in ("logistic_regression", "extra_trees", "hist_gradient_boosting")
               for file in ("model.joblib", "evaluation.json")}  # fmt: skip
-    assert names == {"data/train.parquet", "data/holdout.parquet"} | models, "each mapped instance wrote its own"
+    data = {"data/train.parquet", "data/holdout.parquet", "data/schema.json"}
+    assert names == data | models, "each mapped instance wrote its own"
     assert versions() == [1] and alias_version("champion") == "1"
     assert len(mlflow_runs("2026-11-22T00:00:00+00:00")[1]) == 3
 
@@ -270,7 +272,7 @@ def test_a_hundred_thousand_rows_from_an_s3_prefix_of_parquet_parts(stores, s3_c
 @pytest.mark.parametrize(
     ("conf", "corrupt", "last_line"),
     [
-        (None, lambda frame: frame.drop(columns=["proline"]), "Invalid input data: missing columns: proline;"),
+        (None, lambda frame: frame.drop(columns=["target"]), "Invalid input data: no column 'target' (target_column)"),
         (None, lambda frame: frame.assign(target=0), "Invalid input data: only one class in 'target' (0)"),
         ({"hyperparams": {"C": -1}}, None, "Invalid configuration: invalid hyperparams for logistic_regression: The"),
     ],

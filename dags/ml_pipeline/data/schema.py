@@ -3,7 +3,8 @@ builds its preprocessing from it, the registered model carries it (MLmodel metad
 scoring (local and Spark), the lookup and the gate read it from there. docs/your-data.md says what is inferred.
 
 `model_input` is the one form rows take before a model sees them: numeric features as float64, categorical ones as
-text (booleans `true`/`false`, whole numbers without `.0`, as Spark's casts write them) with None for missing.
+text (booleans `true`/`false`, whole numbers without `.0`, as Spark's casts write them) with NaN for missing, as
+pandas and Spark's pandas UDFs hand a missing text value to a model.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def probability_columns(labels: list[Label]) -> list[str]:
 
 
 def as_text(column: pd.Series) -> pd.Series:
-    """A categorical column as the model reads it: text, None where missing."""
+    """A categorical column as the model reads it: text, NaN where missing."""
     present = column.notna()
     if pd.api.types.is_bool_dtype(column):
         text = column.map({True: "true", False: "false"})
@@ -92,7 +93,7 @@ def as_text(column: pd.Series) -> pd.Series:
         text = text.astype("string").astype(object)
     else:
         text = column.astype("string").astype(object)
-    return text.astype(object).where(present, None)
+    return text.astype(object).where(present, np.nan)
 
 
 def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:

@@ -75,7 +75,7 @@ def open_source(source_uri: str, storage: Storage, setting: str = "source_uri", 
     if storage.is_folder(source_uri):
         everything = storage.list_files(source_uri)
         files = [uri for uri in everything if uri.lower().endswith(SUFFIXES)]
-        skipped = [uri.rsplit("/", 1)[-1] for uri in everything if uri not in files]
+        skipped = [uri.removeprefix(source_uri.rstrip("/") + "/") for uri in everything if uri not in files]
         if not files:
             raise DataValidationError(
                 f"{source_uri} holds no .csv or .parquet files{f' (only {check.listed(skipped)})' if skipped else ''}; "

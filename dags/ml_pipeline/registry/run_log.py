@@ -85,8 +85,8 @@ def _log_inputs(dataset: DatasetSnapshot, holdout: Holdout) -> None:
             resolve_dataset_source(dataset["train_uri"]), name="training",
             digest=dataset["data_hash"][:16], schema=holdout.signature().inputs,
         )  # fmt: skip
-    mlflow.log_input(training_set, context="training")
-    mlflow.log_input(holdout_set, context="holdout")
+        mlflow.log_input(training_set, context="training")  # infers the holdout's schema: its labels are integers
+        mlflow.log_input(holdout_set, context="holdout")
 
 
 def _log_candidate(storage: Storage, training: TrainingResult) -> None:

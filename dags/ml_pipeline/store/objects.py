@@ -150,8 +150,8 @@ class Storage:
         return uri
 
     def list_files(self, prefix_uri: str, suffixes: tuple[str, ...] = ("",)) -> list[str]:
-        """The files under a folder or S3 prefix whose names end with one of `suffixes` (any, by default), sorted.
-        Hidden files (`.name`: temporary or checksum files of writers) are not listed."""
+        """The files under a folder or S3 prefix, subfolders included, whose names end with one of `suffixes` (any, by
+        default), sorted. Hidden files and folders (`.name`: temporary or checksum files of writers) are not listed."""
         if prefix_uri.startswith("s3://"):
             bucket, prefix = split_s3(prefix_uri.rstrip("/") + "/")
             pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
@@ -164,8 +164,9 @@ class Storage:
             )  # fmt: skip
         folder = local_path(prefix_uri)
         return sorted(
-            str(path) for path in folder.iterdir()
-            if path.name.lower().endswith(suffixes) and not path.name.startswith(".")
+            str(path) for path in folder.rglob("*")
+            if path.is_file() and path.name.lower().endswith(suffixes)
+            and not any(part.startswith(".") for part in path.relative_to(folder).parts)
         )  # fmt: skip
 
     def delete_folder(self, prefix_uri: str) -> None:

@@ -41,7 +41,7 @@ def _numeric(spec: Classifier) -> Pipeline:
 def _categorical(spec: Classifier) -> Any:
     limits = {"min_frequency": MIN_FREQUENCY, "max_categories": MAX_CATEGORIES}
     if spec.encoding == "one_hot":
-        return OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False, **limits)
+        return OneHotEncoder(handle_unknown="infrequent_if_exist", **limits)  # sparse: a column per category
     if spec.encoding == "native":
         return OrdinalEncoder(
             handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan, **limits
@@ -58,7 +58,8 @@ def preprocessor(schema: DatasetSchema, spec: Classifier) -> ColumnTransformer:
         parts.append(("categorical", _categorical(spec), categorical))
     if numeric := schema.of_kind("numeric"):
         parts.append(("numeric", _numeric(spec), numeric))
-    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0, verbose_feature_names_out=False)
+    # Sparse output where it is mostly zeros (one-hot columns): a million rows of 500 categories stay small.
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
 
 
 def native_categories(schema: DatasetSchema, spec: Classifier) -> dict[str, Any]:
