@@ -1,10 +1,10 @@
 """Score a source with one registered model version on Spark: EMR Serverless on AWS, local mode on a laptop.
 
 The batch_predictions DAG submits this file (`scoring_engine=spark`). It applies the local engine's rules
-(dags/ml_pipeline/scoring/rows.py) as Spark expressions, and runs the model through MLflow's own Spark integration,
-`mlflow.pyfunc.spark_udf`. It needs only pyspark, mlflow and scikit-learn, so it runs in the job's own Python
-environment (docs/emr-serverless.md, "How the model's Python environment reaches EMR Serverless"). Under --output
-it writes predictions/, rejected/ and _counts/; the DAG writes the `_SUCCESS` marker once it has checked the counts.
+(dags/ml_pipeline/scoring/rows.py) as Spark expressions, by the data set's schema the model carries (data/schema.py),
+and runs the model through `mlflow.pyfunc.spark_udf`. It needs only pyspark, mlflow and scikit-learn, never
+ml_pipeline, so it runs in the job's own Python environment (docs/emr-serverless.md). Under --output it writes
+predictions/, rejected/ and _counts/; the DAG writes the `_SUCCESS` marker once it has checked the counts.
 
     spark-submit spark_jobs/score_batch.py --model-uri models:/wine-classifier/3 --model-name wine-classifier \\
         --model-version 3 --source s3://bucket/new-rows/ --output s3://bucket/batch_predictions/<run>/
@@ -13,6 +13,7 @@ it writes predictions/, rejected/ and _counts/; the DAG writes the `_SUCCESS` ma
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import shutil
 import sys
@@ -20,11 +21,17 @@ import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import reduce
 from typing import Any
+
+import mlflow
+from mlflow.models import Model
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 # The output's layout and columns: the same names as dags/ml_pipeline/contract.py (a test holds them equal).
 PREDICTION = "prediction"
-PROBABILITY_PREFIX = "probability_"
 MODEL_NAME_COLUMN = "model_name"
 MODEL_VERSION_COLUMN = "model_version"
 SCORED_AT = "scored_at"
@@ -33,8 +40,18 @@ PREDICTIONS_DIR = "predictions"
 REJECTED_DIR = "rejected"
 COUNTS_DIR = "_counts"
 BUNDLED_SOURCE = "sklearn:wine"
+# As data/schema.py, scoring/rows.py and data/sources.py have them (the same test holds them equal).
+METADATA_KEY = "dataset_schema"
 MISSING, NOT_A_NUMBER, NOT_FINITE = "{column} is missing", "{column} is not a number", "{column} is not finite"
-RESULT_TYPES = {"i": "long", "u": "long", "f": "double", "b": "boolean"}  # numpy kind -> Spark type; else string
+DATA_FILES = (".csv", ".parquet", ".pq")
+# The local engine reads CSV with pandas, whose read_csv takes this text for a missing value; Spark keeps it.
+PANDAS_MISSING = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                  "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")  # fmt: skip
+# Text pandas' to_numeric takes for a number (Spark's cast also takes "1d" or "0x1p3"); blank or "nan" is missing.
+NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(?i:inf|infinity)\s*$"
+BLANK_OR_NAN = r"^\s*(?i:nan)?\s*$"
+FLOATS, NUMBERS = ("float", "double"), ("byte", "short", "integer", "long", "decimal", "float", "double")
+RESULT_TYPES = {bool: "boolean", int: "long", str: "string"}  # the labels' Python type -> Spark type
 
 
 class JobError(Exception):
@@ -45,97 +62,193 @@ class JobError(Exception):
 class PinnedModel:
     path: str  # the version's files, downloaded once on the driver
     probability_view: str  # the same files, with the pyfunc flavor answering predict_proba
-    features: list[str]
-    classes: list[Any]
-    class_type: str
+    features: list[dict[str, Any]]  # data/schema.py's Feature as JSON, in the model's order
+    probability_columns: list[str]  # one per label, in the model's order of classes
+    label_type: str  # the labels' Spark type: text labels stay text
 
 
-def pinned_model(model_uri: str) -> PinnedModel:
-    """Download the version once; spark_udf ships it to the executors.
+def pinned_model(model_uri: str, work: str) -> PinnedModel:
+    """Download the version once into `work` (spark_udf ships it to the executors) and read the schema its MLmodel
+    file carries.
 
     MLflow's pyfunc flavor of a scikit-learn model answers `predict`; its `predict_fn` setting can name
     `predict_proba` instead, so a copy with only that setting changed gives the probabilities of the same model.
     """
-    import mlflow
-    from mlflow.models import Model
-
-    path = mlflow.artifacts.download_artifacts(model_uri)
+    path = mlflow.artifacts.download_artifacts(model_uri, dst_path=os.path.join(work, "model"))
     metadata = Model.load(path)
-    schema = metadata.get_input_schema()
+    schema = (metadata.metadata or {}).get(METADATA_KEY)
     if schema is None:
-        raise JobError(f"{model_uri} has no input signature; register it with one")
-    view = tempfile.mkdtemp(prefix="probability-view-")
-    shutil.copytree(path, view, dirs_exist_ok=True)
+        raise JobError(
+            f"{model_uri} carries no data set schema (it was registered by an older version of this project); "
+            "run classification_pipeline to register one that does"
+        )
+    view = os.path.join(work, "probability-view")
+    shutil.copytree(path, view)
     metadata.flavors["python_function"]["predict_fn"] = "predict_proba"
     metadata.signature = None  # its outputs describe classes, not probabilities
     metadata.save(os.path.join(view, "MLmodel"))
-    classes = mlflow.sklearn.load_model(path).classes_
-    return PinnedModel(
-        path, view, schema.input_names(), classes.tolist(), RESULT_TYPES.get(classes.dtype.kind, "string")
-    )
+    kinds = {type(label) for label in schema["labels"]}
+    label_type = RESULT_TYPES.get(kinds.pop(), "string") if len(kinds) == 1 else "string"
+    return PinnedModel(path, view, schema["features"], schema["probability_columns"], label_type)
 
 
-def read_source(spark: Any, source: str) -> Any:
-    """A CSV file, or a Parquet file or folder (local or s3://), or the bundled Wine features."""
+def data_files(spark: SparkSession, source: str) -> list[str]:
+    """The source file, or the .csv and .parquet files under a folder or S3 prefix, through Hadoop's file system;
+    hidden files (writers' temporary ones) and other kinds are skipped, as data/sources.py does."""
+    fs, path = hadoop(spark, source)
+    if not fs.exists(path):
+        raise JobError(f"{source} does not exist; check scoring_source_uri")
+    if not fs.getFileStatus(path).isDirectory():
+        if not source.lower().endswith(DATA_FILES):
+            raise JobError(f"{source}: unsupported format; use a .csv or .parquet file, or a folder")
+        return [source]
+    files, listing = [], fs.listFiles(path, True)
+    while listing.hasNext():
+        name = listing.next().getPath()
+        if not name.getName().startswith(".") and name.getName().lower().endswith(DATA_FILES):
+            files.append(str(name.toString()))
+    if not files:
+        raise JobError(f"{source} holds no .csv or .parquet files; point scoring_source_uri at a file or a folder")
+    return sorted(files)
+
+
+def java_charset(spark: SparkSession, encoding: str) -> str:
+    """A name Java knows for a Python encoding (csv_encoding is checked by Python): not latin-1, but iso8859-1."""
+    name = codecs.lookup(encoding).name
+    if not spark._jvm.java.nio.charset.Charset.isSupported(name):  # type: ignore[union-attr]
+        raise JobError(f"Spark cannot read CSV in {encoding}; convert the source to utf-8, or score it locally")
+    return name
+
+
+def read_source(spark: SparkSession, source: str, encoding: str) -> DataFrame:
+    """The rows as the local engine reads them: CSV and Parquet files (a folder's unioned by name), or the bundled
+    Wine features."""
     if source == BUNDLED_SOURCE:
         from sklearn.datasets import load_wine
 
         return spark.createDataFrame(load_wine(as_frame=True).data)
-    if source.lower().endswith(".csv"):
-        return spark.read.csv(source, header=True, inferSchema=True)
-    return spark.read.parquet(source)
+    files, frames = data_files(spark, source), []
+    if csv := [file for file in files if file.lower().endswith(".csv")]:
+        charset = java_charset(spark, encoding)
+        frames.append(pandas_missing(spark.read.csv(csv, header=True, inferSchema=True, encoding=charset)))
+    if parquet := [file for file in files if not file.lower().endswith(".csv")]:
+        frames.append(spark.read.parquet(*parquet))
+    return reduce(lambda first, second: union(first, second, source), frames)
 
 
-def check_columns(frame: Any, model: PinnedModel, source: str) -> None:
-    from pyspark.sql.types import BooleanType
+def pandas_missing(frame: DataFrame) -> DataFrame:
+    """CSV text that pandas' read_csv takes for a missing value (`NA`, `null`, ...) as null, as the local engine
+    reads it."""
+    text = [name for name in frame.columns if type_of(frame, name) == "string"]
+    return frame.select(
+        *[F.when(~col(c).isin(*PANDAS_MISSING), col(c)).alias(c) if c in text else col(c) for c in frame.columns]
+    )
 
-    missing = [column for column in model.features if column not in frame.columns]
-    if missing:
-        raise JobError(f"{source} lacks columns the model needs: {', '.join(missing)}")
-    added = [PREDICTION, *probability_columns(model), MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, SCORED_AT, REASON]
-    clashes = [column for column in added if column in frame.columns]
-    if clashes:
+
+def union(first: DataFrame, second: DataFrame, source: str) -> DataFrame:
+    """A folder's CSV and Parquet rows together, by name. A column of two types (other than two kinds of number)
+    becomes text on both sides: Spark would cast the text to the other type, and fail the job on the first word."""
+    if set(first.columns) != set(second.columns):
+        differ = sorted(set(first.columns) ^ set(second.columns))
+        raise JobError(f"the CSV and Parquet files of {source} have different columns ({', '.join(differ)})")
+    for name in first.columns:
+        types = {type_of(first, name), type_of(second, name)}
+        if len(types) > 1 and not types <= set(NUMBERS):
+            first, second = (frame.withColumn(name, col(name).cast("string")) for frame in (first, second))
+    return first.unionByName(second, allowMissingColumns=False)
+
+
+def check_columns(frame: DataFrame, model: PinnedModel, source: str) -> None:
+    """As scoring/rows.py: the model's input columns are there, numeric ones not booleans, none scoring adds."""
+    features = [feature["name"] for feature in model.features]
+    if missing := [name for name in features if name not in frame.columns]:
+        raise JobError(f"{source} lacks columns the model needs: {', '.join(missing)}; give all {len(features)}")
+    added = [PREDICTION, *model.probability_columns, MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, SCORED_AT, REASON]
+    if clashes := [name for name in added if name in frame.columns]:
         raise JobError(f"{source} already has columns named {', '.join(clashes)}, which scoring adds; rename them")
-    booleans = [column for column in model.features if isinstance(frame.schema[column].dataType, BooleanType)]
-    if booleans:
-        raise JobError(f"{source}: feature columns {', '.join(booleans)} hold booleans; features are numbers")
+    numeric = [feature["name"] for feature in model.features if feature["kind"] == "numeric"]
+    if booleans := [name for name in numeric if type_of(frame, name) == "boolean"]:
+        raise JobError(f"{source}: columns {', '.join(booleans)} hold booleans, but the model learned them as numbers")
 
 
-def probability_columns(model: PinnedModel) -> list[str]:
-    return [f"{PROBABILITY_PREFIX}{label}" for label in model.classes]
+def col(name: str) -> Column:
+    return F.col(f"`{name}`")
 
 
-def reject_reason(features: list[str]) -> Any:
-    """Why a row cannot be scored (the first bad feature, in the model's order), or null."""
-    from pyspark.sql import functions as F
-
-    checks = []
-    for column in features:
-        raw = F.col(f"`{column}`")
-        value = F.expr(f"try_cast(`{column}` AS DOUBLE)")  # SQL's try_cast: Spark 3.5 (EMR 7) has no Column method
-        checks.append(
-            F.when(raw.isNull() | F.isnan(value), MISSING.format(column=column))
-            .when(value.isNull(), NOT_A_NUMBER.format(column=column))
-            .when(value.isin(float("inf"), float("-inf")), NOT_FINITE.format(column=column))
-        )
-    return F.coalesce(*checks)
+def type_of(frame: DataFrame, name: str) -> str:
+    """Spark's name for the column's type: string, boolean, long, double, decimal, ..."""
+    return str(frame.schema[name].dataType.typeName())
 
 
-def scored(frame: Any, model: PinnedModel, name: str, version: str, scored_at: datetime) -> Any:
-    """Valid rows with numeric features, the class, one probability per class, and the version that scored them."""
-    import mlflow
-    from pyspark.sql import functions as F
+def number(frame: DataFrame, name: str) -> Column:
+    """A numeric feature as a double; null where it is text that pandas does not take for a number (try_cast in
+    SQL: Spark 3.5, EMR 7's, has no Column method for it, and a plain cast fails the job on a word in ANSI mode)."""
+    if type_of(frame, name) in NUMBERS:
+        return col(name).cast("double")
+    return F.when(col(name).cast("string").rlike(NUMBER), F.expr(f"try_cast(CAST(`{name}` AS STRING) AS DOUBLE)"))
 
+
+def as_text(frame: DataFrame, name: str) -> Column:
+    """A categorical feature as data/schema.py's `as_text` writes it: booleans true/false, whole numbers without
+    `.0`, other numbers as Spark writes them, text as it is, null (or NaN) as null."""
+    if type_of(frame, name) not in FLOATS:
+        return col(name).cast("string")
+    value = col(name).cast("double")
+    whole = (F.abs(value) < 2**53) & (value % 1 == 0)
+    return F.when(F.isnan(value), None).when(whole, value.cast("long").cast("string")).otherwise(value.cast("string"))
+
+
+def problems(frame: DataFrame, feature: dict[str, Any]) -> list[tuple[Column, str]]:
+    """(condition, reason) for one feature, in the order scoring/rows.py reports them. Missing is null or NaN, and
+    for a numeric feature read as text also blank or "nan"; it is a reason only where training had none."""
+    name = feature["name"]
+    missing = col(name).isNull()
+    if type_of(frame, name) in FLOATS:
+        missing |= F.isnan(col(name))
+    elif feature["kind"] == "numeric" and type_of(frame, name) not in NUMBERS:
+        missing |= F.lower(col(name).cast("string")).rlike(BLANK_OR_NAN)
+    found = [] if feature["had_missing"] else [(missing, MISSING.format(column=name))]
+    if feature["kind"] == "numeric":
+        value = number(frame, name)
+        found += [(~missing & value.isNull(), NOT_A_NUMBER.format(column=name)),
+                  (value.isin(float("inf"), float("-inf")), NOT_FINITE.format(column=name))]  # fmt: skip
+    return found
+
+
+def reject_reason(frame: DataFrame, model: PinnedModel) -> Column:
+    """Why a row cannot be scored (the first problem, in the model's feature order), or null. A category training
+    never saw is no reason: the model scores it as infrequent or unknown."""
+    found = [problem for feature in model.features for problem in problems(frame, feature)]
+    if not found:  # every feature categorical, and training had gaps in each
+        return F.lit(None).cast("string")
+    return reduce(lambda reason, problem: reason.when(*problem), found[1:], F.when(*found[0]))  # one flat CASE
+
+
+def unseen(frame: DataFrame, model: PinnedModel) -> Column:
+    """Whether a row holds a category training never saw (a missing value is not one): counted, scored all the same."""
+    flags = [F.lit(False)]
+    for feature in (feature for feature in model.features if feature["kind"] == "categorical"):
+        text = as_text(frame, feature["name"])
+        flags.append(text.isNotNull() & ~text.isin(*feature["categories"]))
+    return reduce(lambda one, other: one | other, flags)
+
+
+def scored(frame: DataFrame, model: PinnedModel, name: str, version: str, scored_at: datetime) -> DataFrame:
+    """Valid rows with the class, one probability per class, and the version that scored them. The model reads the
+    features as data/schema.py's `model_input` makes them, in the schema's order."""
     spark = frame.sparkSession
-    predict = mlflow.pyfunc.spark_udf(spark, model.path, result_type=model.class_type, env_manager="local")
+    predict = mlflow.pyfunc.spark_udf(spark, model.path, result_type=model.label_type, env_manager="local")
     probabilities = mlflow.pyfunc.spark_udf(
         spark, model.probability_view, result_type="array<double>", env_manager="local"
     )
-    for column in model.features:
-        frame = frame.withColumn(column, F.col(f"`{column}`").cast("double"))
-    inputs = F.struct(*[F.col(f"`{column}`") for column in model.features])
+    for numeric in (feature["name"] for feature in model.features if feature["kind"] == "numeric"):
+        frame = frame.withColumn(numeric, number(frame, numeric))  # numbers in the output, as pandas reads most
+    inputs = F.struct(*[
+        (number if feature["kind"] == "numeric" else as_text)(frame, feature["name"]).alias(feature["name"])
+        for feature in model.features
+    ])  # fmt: skip
     frame = frame.withColumn(PREDICTION, predict(inputs)).withColumn("_probabilities", probabilities(inputs))
-    for position, column in enumerate(probability_columns(model)):
+    for position, column in enumerate(model.probability_columns):
         frame = frame.withColumn(column, F.col("_probabilities")[position])
     return (
         frame.drop("_probabilities")
@@ -145,36 +258,45 @@ def scored(frame: Any, model: PinnedModel, name: str, version: str, scored_at: d
     )
 
 
-def clear(spark: Any, output: str) -> None:
-    """Remove an earlier attempt's output (its marker too) through Hadoop's file system: local, s3://, ..."""
-    path = spark._jvm.org.apache.hadoop.fs.Path(output)
-    path.getFileSystem(spark._jsc.hadoopConfiguration()).delete(path, True)
+def hadoop(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    """Hadoop's file system for a URI (local, s3://, ...), and its path there."""
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
+    return path.getFileSystem(spark._jsc.hadoopConfiguration()), path
 
 
-def score(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from pyspark.sql import functions as F
+def clear(spark: SparkSession, output: str) -> None:
+    """Remove an earlier attempt's output (its marker too)."""
+    fs, path = hadoop(spark, output)
+    fs.delete(path, True)
 
+
+def score(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
+    """Write the scored and rejected rows, then count them from what was written: the model runs once per row."""
     output = args.output.rstrip("/")
     clear(spark, output)
-    model = pinned_model(args.model_uri)
-    started, scored_at = time.monotonic(), datetime.now(UTC)
-    frame = read_source(spark, args.source)
-    check_columns(frame, model, args.source)
-    marked = frame.withColumn(REASON, reject_reason(model.features))
-    valid = marked.filter(F.col(REASON).isNull()).drop(REASON)
-    scored(valid, model, args.model_name, args.model_version, scored_at).write.parquet(f"{output}/{PREDICTIONS_DIR}")
-    as_text = [F.col(f"`{column}`").cast("string").alias(column) for column in frame.columns]
-    marked.filter(F.col(REASON).isNotNull()).select(*as_text, REASON).write.parquet(f"{output}/{REJECTED_DIR}")
-    rows_scored = spark.read.parquet(f"{output}/{PREDICTIONS_DIR}").count()
-    rows_rejected = spark.read.parquet(f"{output}/{REJECTED_DIR}").count()
-    counts = {
-        "rows_in": rows_scored + rows_rejected,
-        "rows_scored": rows_scored,
-        "rows_rejected": rows_rejected,
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    spark.createDataFrame([counts]).coalesce(1).write.json(f"{output}/{COUNTS_DIR}")
-    return counts
+    with tempfile.TemporaryDirectory(prefix="score-batch-") as work:  # the model's files, gone at the end
+        model = pinned_model(args.model_uri, work)
+        started, scored_at = time.monotonic(), datetime.now(UTC)
+        frame = read_source(spark, args.source, args.csv_encoding)
+        check_columns(frame, model, args.source)
+        marked = frame.withColumn(REASON, reject_reason(frame, model))
+        valid = marked.filter(F.col(REASON).isNull()).drop(REASON)
+        scored(valid, model, args.model_name, args.model_version, scored_at).write.parquet(
+            f"{output}/{PREDICTIONS_DIR}"
+        )
+        text = [col(column).cast("string").alias(column) for column in frame.columns]
+        marked.filter(F.col(REASON).isNotNull()).select(*text, REASON).write.parquet(f"{output}/{REJECTED_DIR}")
+        predictions = spark.read.parquet(f"{output}/{PREDICTIONS_DIR}")
+        rows_scored, rows_rejected = predictions.count(), spark.read.parquet(f"{output}/{REJECTED_DIR}").count()
+        counts = {
+            "rows_in": rows_scored + rows_rejected,
+            "rows_scored": rows_scored,
+            "rows_rejected": rows_rejected,
+            "rows_with_unseen_categories": predictions.filter(unseen(predictions, model)).count(),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        spark.createDataFrame([counts]).coalesce(1).write.json(f"{output}/{COUNTS_DIR}")
+        return counts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -182,7 +304,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-uri", required=True, help="models:/<name>/<version>, or the version's files")
     parser.add_argument("--model-name", required=True)
     parser.add_argument("--model-version", required=True)
-    parser.add_argument("--source", required=True, help=f"a .csv/.parquet file, a Parquet folder, or {BUNDLED_SOURCE}")
+    parser.add_argument("--source", required=True, help=f"a .csv/.parquet file, a folder of them, or {BUNDLED_SOURCE}")
+    parser.add_argument("--csv-encoding", default="utf-8", help="of the source's CSV files, as Python names it")
     parser.add_argument("--output", required=True, help="this run's output prefix")
     parser.add_argument("--tracking-uri", default="", help="MLflow, when --model-uri is a models:/ URI")
     return parser.parse_args(argv)
@@ -191,20 +314,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.tracking_uri:
-        import mlflow
-
         mlflow.set_tracking_uri(args.tracking_uri)
-    from pyspark.sql import SparkSession
-
     # No Hadoop _SUCCESS marker in predictions/, rejected/ or _counts/: Spark and Hive readers trust one, and the
-    # output is complete only when the DAG has checked the counts and written the run's own _SUCCESS.
+    # output is complete only when the DAG has checked the counts and written the run's own _SUCCESS. Spark 4 reads
+    # CSV in a few charsets only, unless told to take any Java knows (as Spark 3.5, EMR 7's, always does).
     spark = (
         SparkSession.builder.appName(f"score {args.model_name} v{args.model_version}")
         .config("spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+        .config("spark.sql.legacy.javaCharsets", "true")
         .getOrCreate()
     )
-    from pyspark.errors import AnalysisException
-
     try:
         counts = score(spark, args)
     except (JobError, AnalysisException) as error:

@@ -1,84 +1,249 @@
-"""The Spark engine: the job script in local Spark gives the local engine's output; on AWS the DAG submits the
-same script to EMR Serverless (checked against a stubbed client)."""
+"""The Spark engine: the job script in local Spark gives the local engine's output, for the Wine rows and for a
+table of any shape (text and boolean categories, numeric codes, gaps, text labels, a latin-1 CSV and a Parquet part);
+on AWS the DAG submits the same script to EMR Serverless (checked against a stubbed client)."""
 
 import copy
-import json
 import runpy
+from dataclasses import dataclass
+from pathlib import Path
 
 import boto3
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from botocore.stub import ANY, Stubber
-from pipeline_runs import MODEL
+from pipeline_runs import MODEL, publish, train
 from scoring_rows_fixture import BAD_ROWS
+from sklearn.linear_model import LogisticRegression
 
 from ml_pipeline import contract
 from ml_pipeline.config.model import SPARK_JOB_SCRIPT, PipelineConfig
+from ml_pipeline.data import schema, sources
+from ml_pipeline.data.snapshot import read_schema, snapshot_dataset
+from ml_pipeline.scoring import rows as row_rules
 from ml_pipeline.scoring.batch import pin_version, score_on_worker
+from ml_pipeline.scoring.output import read_counts
 from ml_pipeline.scoring.spark import SparkJobError, emr_job_run, run_locally
-from ml_pipeline.store.objects import Storage
+from ml_pipeline.store.objects import Storage, join
 
 
-def plan_for(registry, source, output):
-    config = PipelineConfig(mlflow_tracking_uri=registry, model_name=MODEL, scoring_source_uri=str(source),
-                            scoring_engine="spark", max_rejected_fraction=0.1)  # fmt: skip
+@dataclass(frozen=True)
+class Case:
+    """Rows to score with a registry's champion, and what both engines must make of them."""
+
+    registry: str
+    source: Path
+    csv_encoding: str
+    labels: list  # the model's classes: the predictions' values and type
+    categorical: list[str]  # the model's categorical features
+    rows_in: int
+    reasons: dict[int, str]  # row id -> why that row cannot be scored
+    unseen: int  # scored rows holding a category training never saw
+
+
+def plan_for(case, output, source=None):
+    config = PipelineConfig(mlflow_tracking_uri=case.registry, model_name=MODEL, scoring_engine="spark",
+                            scoring_source_uri=str(source or case.source), csv_encoding=case.csv_encoding,
+                            max_rejected_fraction=0.1)  # fmt: skip
     return pin_version(config, str(output))
 
 
 @pytest.fixture(scope="module")
-def both_engines(registry, rows, tmp_path_factory):
+def wine(registry, rows):
+    reasons = {row_id: reason for row_id, (_, _, reason) in BAD_ROWS.items()}
+    return Case(registry, rows, "utf-8", [0, 1, 2], [], rows_in=43, reasons=reasons, unseen=0)
+
+
+# A table that is not Wine, its label in `style` (text, with accents). The model learns these features, in this order:
+# (kind, whether training had gaps in it, so that scoring accepts them).
+TABLE_FEATURES = {
+    "region": ("categorical", True),
+    "grape": ("categorical", False),
+    "organic": ("categorical", False),
+    "batch": ("categorical", True),
+    "alcohol": ("numeric", False),
+    "acidity": ("numeric", True),
+}
+TABLE_LABELS = ["rosé", "rot", "weiß"]
+REGIONS, GRAPES = ["Nord", "Süd", "Höhenlage", "Küste"], ["Riesling", "Grüner", "Spätburgunder"]
+TABLE_SETTINGS = {"target_column": "style", "categorical_columns": ["batch"], "csv_encoding": "latin-1"}
+# Rows the table's model cannot score: row id -> (values written into a good row, reason).
+TABLE_BAD_ROWS = {
+    2001: ({"alcohol": ""}, "alcohol is missing"),
+    2002: ({"alcohol": "NA"}, "alcohol is missing"),  # pandas' text for a missing value
+    2003: ({"alcohol": "strong"}, "alcohol is not a number"),
+    2004: ({"alcohol": "1d"}, "alcohol is not a number"),  # Spark's cast reads 1.0, pandas no number
+    2005: ({"alcohol": "-inf"}, "alcohol is not finite"),
+    2006: ({"grape": ""}, "grape is missing"),
+    2007: ({"grape": "", "alcohol": "strong"}, "grape is missing"),  # the first bad feature, in the model's order
+}
+# Good rows with gaps where training had them (blank, "nan" and spaces are missing numbers, as in pandas), and rows
+# with categories training never saw (scored all the same, and counted: one row with two counts once).
+TABLE_GAP_ROWS = {0: {"region": ""}, 1: {"acidity": ""}, 2: {"acidity": "nan"}, 3: {"acidity": "  "}, 4: {"batch": ""}}
+TABLE_UNSEEN_ROWS = {5: {"region": "Zentrum"}, 6: {"batch": "9"}, 7: {"region": "Zentrum", "batch": "7"}}
+
+
+def table(count, seed, gaps=0.0):
+    """Rows whose style follows from their features; `gaps` of region, batch and acidity are missing."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "region": rng.choice(REGIONS, count).astype(object), "grape": rng.choice(GRAPES, count),
+        "organic": rng.random(count) < 0.4, "batch": rng.integers(1, 5, count).astype(float),
+        "alcohol": rng.normal(12.5, 1.0, count).round(2), "acidity": rng.normal(6.0, 0.8, count).round(2),
+    })  # fmt: skip
+    score = frame["alcohol"] - 12.5 + 1.5 * (frame["region"] == "Süd") - frame["organic"].astype(int)
+    score += (frame["batch"] > 2).astype(int)
+    frame["style"] = np.select([score > 0.7, score < -0.6], ["weiß", "rot"], "rosé")
+    for column in ("region", "batch", "acidity"):
+        frame.loc[rng.random(count) < gaps, column] = None
+    return frame
+
+
+@pytest.fixture(scope="module")
+def table_case(tmp_path_factory):
+    """A registry whose champion learned TABLE_SETTINGS' table (from a latin-1 CSV), and a folder to score: a latin-1
+    CSV part with TABLE_BAD_ROWS, TABLE_GAP_ROWS and TABLE_UNSEEN_ROWS, a Parquet part, and files both engines skip."""
+    root = tmp_path_factory.mktemp("table")
+    table(400, seed=1, gaps=0.08).to_csv(root / "train.csv", index=False, encoding="latin-1")
+    config = PipelineConfig(source_uri=str(root / "train.csv"), **TABLE_SETTINGS)
+    artifacts, run_id, tracking_uri = root / "artifacts", "manual__table", f"sqlite:///{root}/mlflow.db"
+    dataset = snapshot_dataset(config, join(str(artifacts), run_id), Storage())
+    learned = read_schema(dataset["schema_uri"], Storage())
+    assert {feature.name: (feature.kind, feature.had_missing) for feature in learned.features} == TABLE_FEATURES
+    assert learned.labels == TABLE_LABELS
+    publish(artifacts, tracking_uri, run_id, trained=train(artifacts, run_id, dataset=dataset))
+    source = root / "new-rows"
+    source.mkdir()
+    good = table(30, seed=2).drop(columns="style").astype(object)
+    for row, values in (TABLE_GAP_ROWS | TABLE_UNSEEN_ROWS).items():
+        good.loc[row, list(values)] = list(values.values())
+    bad = pd.concat([good.tail(1)] * len(TABLE_BAD_ROWS), ignore_index=True)
+    for position, values in enumerate(value for value, _ in TABLE_BAD_ROWS.values()):
+        bad.loc[position, list(values)] = list(values.values())
+    csv = pd.concat([good, bad], ignore_index=True)
+    csv.insert(0, "id", [*range(len(good)), *TABLE_BAD_ROWS])
+    csv.to_csv(source / "part-1.csv", index=False, encoding="latin-1")
+    parquet = table(10, seed=3, gaps=0.2).drop(columns="style").astype({"batch": "Int64"})
+    parquet.loc[0, "region"] = "Zentrum"  # unseen too
+    parquet.insert(0, "id", range(100, 110))
+    parquet.to_parquet(source / "part-2.parquet", index=False)
+    (source / ".part-3.csv").write_text("not,these\n1,2\n")  # hidden: a writer's temporary file
+    (source / "README.txt").write_text("new rows\n")
+    yield Case(tracking_uri, source, "latin-1", TABLE_LABELS, learned.of_kind("categorical"),
+               rows_in=len(csv) + len(parquet),
+               reasons={row_id: reason for row_id, (_, reason) in TABLE_BAD_ROWS.items()},
+               unseen=len(TABLE_UNSEEN_ROWS) + 1)  # fmt: skip
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module", params=["wine", "table_case"])
+def both_engines(request, tmp_path_factory):
     """The same rows scored by the local engine and by the job script in local Spark."""
+    case = request.getfixturevalue(request.param)
     root = tmp_path_factory.mktemp("engines")
-    score_on_worker(plan_for(registry, rows, root / "local"), Storage())
-    run_locally(plan_for(registry, rows, root / "spark"), str(SPARK_JOB_SCRIPT), timeout_seconds=600)
-    return root
+    score_on_worker(plan_for(case, root / "local"), Storage())
+    run_locally(plan_for(case, root / "spark"), str(SPARK_JOB_SCRIPT), timeout_seconds=600)
+    return case, root
 
 
 def read(folder):
     return pd.read_parquet(folder).astype({"id": int}).sort_values("id").reset_index(drop=True)
 
 
-def test_spark_scores_every_row_as_the_local_engine_does(both_engines):
-    local, spark = read(both_engines / "local" / "predictions"), read(both_engines / "spark" / "predictions")
-    assert list(spark.columns) == list(local.columns)
+def predictions(root, case):
+    """Both engines' scored rows, in the same order, and which of them hold a missing category."""
+    local, spark = read(root / "local" / "predictions"), read(root / "spark" / "predictions")
+    assert spark["id"].tolist() == local["id"].tolist()
+    return local, spark, local[case.categorical].isna().any(axis=1)
+
+
+def assert_same_scores(local, spark, case):
     assert spark["prediction"].tolist() == local["prediction"].tolist()
-    probabilities = [column for column in local.columns if column.startswith(contract.PROBABILITY_PREFIX)]
+    probabilities = schema.probability_columns(case.labels)
     np.testing.assert_allclose(spark[probabilities].to_numpy(), local[probabilities].to_numpy())
-    np.testing.assert_allclose(spark[probabilities].sum(axis=1), 1.0)
+
+
+def test_spark_scores_every_row_as_the_local_engine_does(both_engines):
+    case, root = both_engines
+    local, spark, missing_category = predictions(root, case)
+    assert list(spark.columns) == list(local.columns)
+    assert (~missing_category).sum() >= 30
+    assert_same_scores(local[~missing_category], spark[~missing_category], case)  # the others: the test below
+    assert {type(label) for label in spark["prediction"].tolist()} == {type(case.labels[0])}
+    assert set(spark["prediction"]) <= set(case.labels)
+    np.testing.assert_allclose(spark[schema.probability_columns(case.labels)].sum(axis=1), 1.0)
     assert set(spark["model_version"]) == {"1"} and set(spark["model_name"]) == {MODEL}
 
 
+def test_spark_scores_rows_with_a_missing_category_as_the_local_engine_does(both_engines):
+    case, root = both_engines
+    local, spark, missing_category = predictions(root, case)
+    if not missing_category.any():
+        pytest.skip("no categorical features")
+    assert_same_scores(local[missing_category], spark[missing_category], case)
+
+
 def test_spark_rejects_the_same_rows_for_the_same_reasons(both_engines):
-    rejected = read(both_engines / "spark" / "rejected")
-    assert dict(zip(rejected["id"], rejected["reason"], strict=True)) == {
-        row_id: reason for row_id, (_, _, reason) in BAD_ROWS.items()
-    }
+    case, root = both_engines
+    local, spark = (read(root / engine / "rejected") for engine in ("local", "spark"))
+    assert dict(zip(spark["id"], spark["reason"], strict=True)) == case.reasons
+    assert dict(zip(local["id"], local["reason"], strict=True)) == case.reasons
 
 
 def test_spark_writes_the_counts_the_dag_checks(both_engines):
-    (counts_file,) = (both_engines / "spark" / contract.COUNTS_DIR).glob("*.json")
-    counts = json.loads(counts_file.read_text())
-    assert (counts["rows_in"], counts["rows_scored"], counts["rows_rejected"]) == (43, 40, 3)
+    case, root = both_engines
+    expected = {"rows_in": case.rows_in, "rows_scored": case.rows_in - len(case.reasons),
+                "rows_rejected": len(case.reasons), "rows_with_unseen_categories": case.unseen}  # fmt: skip
+    for engine in ("local", "spark"):
+        counts = read_counts(Storage(), str(root / engine))
+        assert {key: counts[key] for key in expected} == expected, engine
 
 
 def test_the_job_marks_nothing_complete_the_dag_has_not_checked(both_engines):
-    assert [str(path) for path in (both_engines / "spark").rglob(contract.COMPLETE_MARKER)] == [], (
+    _, root = both_engines
+    assert [str(path) for path in (root / "spark").rglob(contract.COMPLETE_MARKER)] == [], (
         "only publish_predictions writes _SUCCESS, once the counts pass"
     )
 
 
-def test_a_source_without_the_models_columns_fails_with_the_jobs_one_line(registry, tmp_path):
+def test_a_source_without_the_models_columns_fails_with_the_jobs_one_line(wine, tmp_path):
     pd.DataFrame({"alcohol": [13.0]}).to_csv(tmp_path / "rows.csv", index=False)
     with pytest.raises(SparkJobError, match=r"rows.csv lacks columns the model needs: malic_acid, ash"):
-        run_locally(plan_for(registry, tmp_path / "rows.csv", tmp_path / "out"), str(SPARK_JOB_SCRIPT), 600)
+        run_locally(plan_for(wine, tmp_path / "out", tmp_path / "rows.csv"), str(SPARK_JOB_SCRIPT), 600)
 
 
-def test_the_job_script_names_its_columns_as_the_contract_does():
+def test_a_model_without_a_schema_fails_with_the_jobs_one_line(tmp_path):
+    """Versions registered before models carried their data set's schema: the job cannot know how to read rows."""
+    job = runpy.run_path(str(SPARK_JOB_SCRIPT))
+    model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
+    mlflow.sklearn.save_model(model, tmp_path / "model", serialization_format="skops")
+    older = r"model carries no data set schema \(it was registered by an older version of this project\); run class"
+    with pytest.raises(job["JobError"], match=older):
+        job["pinned_model"](str(tmp_path / "model"), str(tmp_path / "work"))
+
+
+def test_the_job_script_names_its_columns_and_reasons_as_the_pipeline_does():
     job = runpy.run_path(str(SPARK_JOB_SCRIPT))  # as a module, not as __main__: nothing runs
-    for name in ("PREDICTION", "PROBABILITY_PREFIX", "MODEL_NAME_COLUMN", "MODEL_VERSION_COLUMN", "SCORED_AT",
-                 "REASON", "PREDICTIONS_DIR", "REJECTED_DIR", "COUNTS_DIR", "BUNDLED_SOURCE"):  # fmt: skip
+    for name in ("PREDICTION", "MODEL_NAME_COLUMN", "MODEL_VERSION_COLUMN", "SCORED_AT", "REASON", "PREDICTIONS_DIR",
+                 "REJECTED_DIR", "COUNTS_DIR", "BUNDLED_SOURCE"):  # fmt: skip
         assert job[name] == getattr(contract, name), name
+    for name in ("MISSING", "NOT_A_NUMBER", "NOT_FINITE"):
+        assert job[name] == getattr(row_rules, name), name
+    assert job["METADATA_KEY"] == schema.METADATA_KEY
+    assert job["DATA_FILES"] == sources.SUFFIXES
+    from pandas._libs.parsers import STR_NA_VALUES  # read_csv's default missing-value text
+
+    assert set(job["PANDAS_MISSING"]) == STR_NA_VALUES
+
+
+def test_the_local_engine_writes_a_boolean_category_with_gaps_as_spark_does(tmp_path):
+    """pandas reads a boolean CSV column with a gap (or a Parquet one with a null) as objects, not booleans; Spark
+    reads booleans, which it writes true/false, as the model learned them from a column without gaps."""
+    (tmp_path / "rows.csv").write_text("id,organic\n1,true\n2,\n3,false\n")
+    (frame,) = sources.open_source(str(tmp_path / "rows.csv"), Storage()).batches(Storage())
+    text = schema.as_text(frame["organic"])
+    assert text.iloc[[0, 2]].tolist() == ["true", "false"] and pd.isna(text.iloc[1])
 
 
 # ---- EMR Serverless ----
@@ -97,6 +262,7 @@ def s3_plan() -> contract.ScoringPlan:
         artifact_uri="s3://mlflow-artifacts/models/m-1/artifacts",
         tracking_uri="arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/ml",
         source="s3://bucket/new-rows/",
+        csv_encoding="latin-1",
         output_uri="s3://bucket/ml/batch_predictions/scheduled__2026-11-23",
         engine="emr-serverless",
         max_rejected_fraction=0.01,
@@ -124,7 +290,7 @@ def test_the_dag_submits_the_job_script_to_emr_serverless_with_the_pinned_versio
         "entryPointArguments": [
             *("--model-uri", "s3://mlflow-artifacts/models/m-1/artifacts", "--model-name", MODEL),
             *("--model-version", "4", "--source", "s3://bucket/new-rows/"),
-            *("--output", "s3://bucket/ml/batch_predictions/scheduled__2026-11-23"),
+            *("--output", "s3://bucket/ml/batch_predictions/scheduled__2026-11-23", "--csv-encoding", "latin-1"),
         ],
         "sparkSubmitParameters": f"--conf spark.archives={ENVIRONMENT}#environment "
         "--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python "

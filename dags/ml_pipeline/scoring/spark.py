@@ -29,6 +29,7 @@ class SparkJobError(PipelineError):
 def job_arguments(plan: ScoringPlan, model_uri: str) -> list[str]:
     arguments = ["--model-uri", model_uri, "--model-name", plan["model_name"], "--model-version"]
     arguments += [plan["model_version"], "--source", plan["source"] or BUNDLED_SOURCE, "--output", plan["output_uri"]]
+    arguments += ["--csv-encoding", plan["csv_encoding"]]
     if model_uri.startswith("models:/"):  # resolved through the registry, not read from storage
         arguments += ["--tracking-uri", plan["tracking_uri"]]
     return arguments
