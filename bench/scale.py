@@ -1,9 +1,15 @@
-"""`make bench-scale`: the whole pipeline on 10^4, 10^5 and 10^6 synthetic rows, each task in its own process as on
-a worker (the candidates side by side, as mapped instances on free worker slots).
+"""`make bench-scale`: the whole pipeline on 10^4, 10^5 and 10^6 rows of mixed-type synthetic data, each task in its
+own process as on a worker (the candidates side by side, as mapped instances on free worker slots).
+
+The data is scripts/synthetic_table.py's with its defaults: 50 feature columns, 10 of them categorical (a boolean and
+text ones of 3 to 200 levels), values missing in a third of the columns and an imbalanced text label in column
+`label` (the run's target_column), written as Parquet parts of 250,000 rows. The largest size is max_training_rows'
+default, so every row is trained on: none is sampled away.
 
 Prints seconds and peak RSS per task and per candidate, and rows per second. Goals, at the largest size: every
-task's peak RSS under 1 GiB (an mw1.small worker has 2 GB) and the whole run under 10 minutes; and time that grows
-about linearly with rows (at most 15x for 10x the rows). Exits 1 when a goal is missed.
+task's peak RSS at most 1.5 GiB (1536 MiB) and the whole run at most 10 minutes; and time that grows about linearly
+with rows (at most 15x for 10x the rows). Exits 1 when a goal is missed; the tasks' own output goes to
+.local/bench-scale.log.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ from run import stage_command
 from stages import TRAIN_STAGES
 
 SIZES = (10_000, 100_000, 1_000_000)
-MAX_RSS_MIB = 1024
+COLUMNS, CATEGORICAL = 50, 10  # synthetic_table.py's defaults
+PART_ROWS = 250_000
+SETTINGS = {"target_column": "label"}  # synthetic_table.TARGET; to every task, as BENCH_SETTINGS
+MAX_RSS_MIB = 1536
 MAX_WHOLE_RUN_SECONDS = 600
 MAX_GROWTH_PER_10X = 15.0  # linear is 10x; fixed costs (imports, MLflow) make small sizes relatively slower
 STEPS = ("get_data", "train_model (mapped)", "persist_model", "whole run")
@@ -32,7 +41,7 @@ LOG = Path(__file__).resolve().parent.parent / ".local" / "bench-scale.log"
 
 
 def _start(name: str, workdir: Path, source: Path) -> subprocess.Popen[str]:
-    env = os.environ | {"BENCH_SOURCE": str(source)}
+    env = os.environ | {"BENCH_SOURCE": str(source), "BENCH_SETTINGS": json.dumps(SETTINGS)}
     with LOG.open("a") as log:  # the tasks' own output (MLflow's messages, warnings) goes to the log
         log.write(f"--- {name} on {source}\n")
         log.flush()
@@ -51,9 +60,11 @@ def _finish(name: str, process: subprocess.Popen[str]) -> dict[str, float]:
 
 def pipeline(rows: int, workdir: Path) -> dict[str, dict[str, float]]:
     """One run on `rows` synthetic rows (a folder of Parquet parts); each task's and candidate's figures."""
-    import synthetic_wine  # from scripts/, which importing stages put on the path
+    import synthetic_table  # from scripts/, which importing stages put on the path
 
-    source = synthetic_wine.write(rows, workdir / "source", parts=max(1, rows // 250_000))
+    source = synthetic_table.write(
+        rows, workdir / "source", parts=max(1, rows // PART_ROWS), columns=COLUMNS, categorical=CATEGORICAL
+    )
     started = time.perf_counter()
     measured = {"get_data": _finish("get_data", _start("get_data", workdir, source))}
     training_started = time.perf_counter()
@@ -86,16 +97,19 @@ def table(results: dict[int, dict[str, dict[str, float]]]) -> list[str]:
 def missed_goals(results: dict[int, dict[str, dict[str, float]]]) -> list[str]:
     sizes, missed = list(results), []
     largest = results[sizes[-1]]
-    missed += [f"{name} peaks at {m['rss_mib']:.0f} MiB (goal < {MAX_RSS_MIB} MiB)"
-               for name, m in largest.items() if m["rss_mib"] >= MAX_RSS_MIB]  # fmt: skip
-    if largest["whole run"]["seconds"] >= MAX_WHOLE_RUN_SECONDS:
-        missed.append(f"the whole run takes {largest['whole run']['seconds']:.0f} s (goal < {MAX_WHOLE_RUN_SECONDS})")
+    missed += [f"{name} peaks at {m['rss_mib']:.0f} MiB (goal <= {MAX_RSS_MIB} MiB)"
+               for name, m in largest.items() if m["rss_mib"] > MAX_RSS_MIB]  # fmt: skip
+    if (seconds := largest["whole run"]["seconds"]) > MAX_WHOLE_RUN_SECONDS:
+        missed.append(f"the whole run takes {seconds:.0f} s (goal <= {MAX_WHOLE_RUN_SECONDS} s)")
     for smaller, larger in itertools.pairwise(sizes):
         factor = (larger / smaller) / 10
         for name in STEPS:
             growth = results[larger][name]["seconds"] / results[smaller][name]["seconds"]
             if growth > MAX_GROWTH_PER_10X * factor:
-                missed.append(f"{name} grows {growth:.1f}x from {smaller:,} to {larger:,} rows (goal <= 15x per 10x)")
+                missed.append(
+                    f"{name} grows {growth:.1f}x from {smaller:,} to {larger:,} rows "
+                    f"(goal <= {MAX_GROWTH_PER_10X:g}x per 10x)"
+                )
     return missed
 
 

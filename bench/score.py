@@ -1,8 +1,10 @@
 """`make bench-score`: batch_predictions' engines on 10^6 and 10^7 synthetic rows, against plain pandas.
 
-The plain process reads the whole Parquet file with pandas and calls the model's predict; the local engine streams
-the same file in record batches, checks every row, computes the class and its probabilities and writes the output.
-Each runs in its own process (peak RSS is its own); the model is a registered hist_gradient_boosting pipeline.
+The plain process reads the whole Parquet file with pandas, puts it in the form the model reads (the schema's
+model_input, as the engines do) and calls the model's predict; the local engine streams the same file in record
+batches, checks every row, computes the class and its probabilities and writes the output. Each runs in its own
+process (peak RSS is its own); the model is a hist_gradient_boosting pipeline registered by the pipeline's own
+get_data, train_model and persist_model functions on Wine, so it carries the data set's schema as the DAG's do.
 Goals: the local engine at least 0.7x the plain process's rows per second, and its peak RSS flat (10^7 rows within
 1.2x of 10^6) while the plain process's grows. Spark (local mode, 2 cores) is reported: start-up and rows per second.
 Exits 1 when a goal is missed; the engines' own output goes to .local/bench-score.log.
@@ -18,14 +20,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import mlflow
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "dags"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import synthetic_wine  # noqa: E402
 from score_worker import MODEL  # noqa: E402
+from stages import register_champion  # noqa: E402
 
 WORKER = Path(__file__).resolve().parent / "score_worker.py"
 LOG = REPO / ".local" / "bench-score.log"
@@ -35,23 +36,11 @@ MAX_RSS_GROWTH = 1.2
 REPEATS = 2
 
 
-def register_model(tracking_uri: str) -> None:
-    """A hist_gradient_boosting pipeline trained on Wine, registered as the champion of a throwaway registry."""
-    from sklearn.datasets import load_wine
-
-    from ml_pipeline.registry.connection import connect
-    from ml_pipeline.training.train import build_pipeline
-
-    wine = load_wine(as_frame=True)
-    model = build_pipeline("hist_gradient_boosting", {}, 42).fit(wine.data, wine.target)
-    experiment_id = connect(tracking_uri, "bench-score")  # its artifacts beside the database, not in ./mlruns
-    with mlflow.start_run(experiment_id=experiment_id):
-        info = mlflow.sklearn.log_model(
-            model, name="model", input_example=wine.data.head(2), registered_model_name=MODEL,
-            pip_requirements=["scikit-learn"],
-            skops_trusted_types=["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"],
-        )  # fmt: skip
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", info.registered_model_version)
+def register_model(root: Path) -> str:
+    """A hist_gradient_boosting pipeline trained on Wine, the champion of a throwaway registry in `root` (artifacts
+    beside its database, nothing in ./mlruns); returns its tracking URI."""
+    tracking_uri, _ = register_champion(root, MODEL, "hist_gradient_boosting")
+    return tracking_uri
 
 
 def measure(mode: str, source: Path, output: Path, tracking_uri: str) -> dict:
@@ -73,9 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[int, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-score-") as work:
         work_dir = Path(work)
-        tracking_uri = f"sqlite:///{work_dir}/mlflow.db"
         with LOG.open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            register_model(tracking_uri)  # MLflow's messages and warnings go to the log
+            tracking_uri = register_model(work_dir / "registry")  # MLflow's messages and warnings go to the log
         modes = ("plain", "engine") + (() if args.no_spark else ("spark",))
         if not args.no_spark:  # start-up cost: the smallest input
             tiny = synthetic_wine.write(1_000, work_dir / "tiny.parquet")

@@ -17,6 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
 from ml_pipeline.config.model import SPARK_JOB_SCRIPT, PipelineConfig
+from ml_pipeline.contract import ScoringPlan
+from ml_pipeline.data.schema import model_input
 from ml_pipeline.scoring.batch import load_pinned, pin_version, score_on_worker
 from ml_pipeline.scoring.spark import run_locally
 from ml_pipeline.store.objects import Storage
@@ -24,14 +26,15 @@ from ml_pipeline.store.objects import Storage
 MODEL = "bench-classifier"
 
 
-def plain(plan: dict) -> tuple[int, float]:
-    """The baseline: the whole file read with pandas, then the same model's predict."""
+def plain(plan: ScoringPlan) -> tuple[int, float]:
+    """The baseline: the whole file read with pandas, put in the form the model reads (as the engines put each
+    batch), then the same model's predict."""
     import pandas as pd
 
-    model, features = load_pinned(plan)
+    model, schema = load_pinned(plan)
     started = time.monotonic()
     frame = pd.read_parquet(plan["source"])
-    model.predict(frame[features])
+    model.predict(model_input(frame, schema))
     return len(frame), time.monotonic() - started
 
 

@@ -1,5 +1,9 @@
 """Measurements that each run in a fresh interpreter (`python bench/stages.py NAME WORKDIR`), as a task does on a
 Celery worker, so imports and peak memory (max RSS) are those of one task. Prints one JSON line.
+
+The tasks read the bundled Wine data unless the environment says otherwise (bench/scale.py does): BENCH_SOURCE is the
+source_uri, and BENCH_SETTINGS a JSON object of further settings for get_data and persist_model, such as
+`{"target_column": "label"}`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml_pipeline.config.model import PipelineConfig
+    from ml_pipeline.registry.run_log import Holdout
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "dags"), str(REPO / "scripts")]
@@ -55,12 +63,25 @@ def execution_api_start(workdir: Path) -> dict[str, float]:
     return result(time.perf_counter() - started)
 
 
+def bench_config(**values: Any) -> PipelineConfig:
+    """The pipeline's settings: BENCH_SETTINGS (a JSON object), then `values`, over the defaults."""
+    from ml_pipeline.config.model import PipelineConfig
+
+    raw = os.environ.get("BENCH_SETTINGS", "") or "{}"
+    try:
+        settings = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"BENCH_SETTINGS is not JSON ({error}): {raw}") from None
+    if not isinstance(settings, dict):
+        raise SystemExit(f"BENCH_SETTINGS should be a JSON object of settings, not {raw}")
+    return PipelineConfig.model_validate(settings | values)
+
+
 def _task(name: str, workdir: Path) -> dict[str, float]:
     """One task's function on the artifacts the previous stage left in `workdir`: get_data, one candidate's
     train_model (`train_model[<candidate>]`), or persist_model over the candidates trained so far."""
     started = time.perf_counter()
     from ml_pipeline.config.layers import load_config
-    from ml_pipeline.config.model import PipelineConfig
     from ml_pipeline.contract import RunIds
     from ml_pipeline.store.objects import Storage
 
@@ -71,7 +92,7 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
 
         imported = time.perf_counter()
         candidates = [candidate.as_candidate() for candidate in load_config({}).candidate_list()]
-        config = PipelineConfig(source_uri=os.environ.get("BENCH_SOURCE", ""))  # bench/scale.py: synthetic data
+        config = bench_config(source_uri=os.environ.get("BENCH_SOURCE", ""))  # bench/scale.py: synthetic data
         facts = {"dataset": snapshot_dataset(config, prefix, storage), "candidates": candidates, "trainings": {}}
     elif name.startswith("train_model["):
         from ml_pipeline.training.train import train_and_evaluate
@@ -85,8 +106,8 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
 
         imported = time.perf_counter()
         trainings = [json.loads((workdir / f"{c['name']}.json").read_text()) for c in facts["candidates"]]
-        config = PipelineConfig(mlflow_tracking_uri=f"sqlite:///{workdir}/mlflow.db", experiment_name="bench",
-                                model_name="bench-model", artifact_root=prefix)  # fmt: skip
+        config = bench_config(mlflow_tracking_uri=f"sqlite:///{workdir}/mlflow.db", experiment_name="bench",
+                              model_name="bench-model", artifact_root=prefix)  # fmt: skip
         run = RunIds("bench", str(time.time()))
         persist(config, run, storage, facts["dataset"], facts["candidates"], trainings, {})
     finished = time.perf_counter()
@@ -95,33 +116,51 @@ def _task(name: str, workdir: Path) -> dict[str, float]:
     return result(finished - imported, imported - started)
 
 
+def wine_holdout() -> Holdout:
+    """The Wine frame as persist_model holds its holdout: the schema get_data would infer, the rows in model_input's
+    form, the labels as the model learns them."""
+    from sklearn.datasets import load_wine
+
+    from ml_pipeline.config.model import PipelineConfig
+    from ml_pipeline.data.inference import infer_schema
+    from ml_pipeline.data.schema import labels_of, model_input
+    from ml_pipeline.registry.run_log import Holdout
+
+    frame = load_wine(as_frame=True).frame
+    schema = infer_schema(frame, PipelineConfig())  # the default target_column is Wine's
+    return Holdout(schema, model_input(frame, schema), labels_of(frame[schema.target]))
+
+
+def _logged_model(
+    classifier: str, hyperparams: dict[str, Any], workdir: Path, name: str
+) -> tuple[str, Callable[[], str]]:
+    """persist_model's log_model of a `classifier` pipeline fitted on Wine, to be called in a run of the experiment
+    whose id comes first: a registry of its own in `workdir`, artifacts beside its database (nothing in ./mlruns)."""
+    from ml_pipeline.registry.connection import connect
+    from ml_pipeline.registry.publish import import_skops_quietly
+    from ml_pipeline.registry.run_log import log_model
+    from ml_pipeline.training.train import build_pipeline
+
+    import_skops_quietly()
+    holdout = wine_holdout()
+    model = build_pipeline(classifier, hyperparams, 42, holdout.schema).fit(holdout.features, holdout.labels)
+    experiment_id = connect(f"sqlite:///{workdir}/{name}.db", f"bench-{name.replace('_', '-')}")
+    return experiment_id, lambda: log_model(model, classifier, holdout)
+
+
 def log_model(workdir: Path) -> dict[str, float]:
-    """mlflow.sklearn.log_model with the explicit pip requirements persist_model passes, warm (second call).
+    """persist_model's log_model (explicit pip requirements, signature, the schema in the metadata) of a logistic
+    regression pipeline on Wine, warm (second call).
 
     The first call in a process also pays one-time imports (skops, MLflow's package map): reported as imports.
     """
     import mlflow
-    from mlflow.models import infer_signature
-    from sklearn.datasets import load_wine
 
-    from ml_pipeline.registry.connection import connect
-    from ml_pipeline.registry.publish import import_skops_quietly
-    from ml_pipeline.registry.run_log import model_requirements
-    from ml_pipeline.training.train import build_pipeline
-
-    import_skops_quietly()
-    features, target = load_wine(return_X_y=True, as_frame=True)
-    model = build_pipeline("logistic_regression", {}, 42).fit(features, target)
-    signature = infer_signature(features, model.predict(features))
-    experiment_id = connect(f"sqlite:///{workdir}/log_model.db", "bench-log-model")  # artifacts beside the database
-    calls = []
+    (experiment_id, call), calls = _logged_model("logistic_regression", {}, workdir, "log_model"), []
     with mlflow.start_run(experiment_id=experiment_id):
         for _ in range(2):
             started = time.perf_counter()
-            mlflow.sklearn.log_model(
-                model, name="model", signature=signature, input_example=features.head(3),
-                pip_requirements=model_requirements(),
-            )  # fmt: skip
+            call()
             calls.append(time.perf_counter() - started)
     return result(calls[1], calls[0] - calls[1])
 
@@ -129,41 +168,43 @@ def log_model(workdir: Path) -> dict[str, float]:
 def log_forest(trees: int, workdir: Path) -> dict[str, float]:
     """persist_model's log_model for an extra-trees forest of `trees` trees on Wine: linear in the trees, or not."""
     import mlflow
-    from sklearn.datasets import load_wine
 
-    from ml_pipeline.registry.connection import connect
-    from ml_pipeline.registry.publish import import_skops_quietly
-    from ml_pipeline.registry.run_log import log_model
-    from ml_pipeline.training.train import build_pipeline
-
-    import_skops_quietly()
-    frame = load_wine(as_frame=True).frame
-    model = build_pipeline("extra_trees", {"n_estimators": trees}, 42).fit(frame.drop(columns="target"), frame.target)
-    experiment_id = connect(f"sqlite:///{workdir}/log_forest.db", "bench-log-forest")
+    experiment_id, call = _logged_model("extra_trees", {"n_estimators": trees}, workdir, "log_forest")
     with mlflow.start_run(experiment_id=experiment_id):
         started = time.perf_counter()
-        log_model(model, "extra_trees", frame)
+        call()
         return result(time.perf_counter() - started)
 
 
-def lookup_registry(workdir: Path) -> dict[str, Any]:
-    """Once per bench run: a registry holding one champion, made by the real pipeline functions."""
+def register_champion(root: Path, model_name: str, classifier: str) -> tuple[str, str]:
+    """A registry in `root` whose champion `model_name` is a `classifier` pipeline trained on the bundled Wine data by
+    the real pipeline functions (get_data's, train_model's, persist_model's), so it carries the data set's schema as
+    the DAG's versions do; MLflow's artifacts stay beside its database. Returns its tracking URI and the version."""
     from ml_pipeline.config.model import PipelineConfig
-    from ml_pipeline.contract import RunIds
+    from ml_pipeline.contract import Candidate, RunIds
     from ml_pipeline.data.snapshot import snapshot_dataset
     from ml_pipeline.registry.publish import persist
     from ml_pipeline.store.objects import Storage
     from ml_pipeline.training.train import train_and_evaluate
 
-    root, storage = workdir / "lookup", Storage()
-    registry = {"tracking_uri": f"sqlite:///{root}/mlflow.db", "model_name": "bench-lookup"}
-    config = PipelineConfig(mlflow_tracking_uri=registry["tracking_uri"], experiment_name="bench-lookup",
-                            model_name=registry["model_name"], artifact_root=str(root))  # fmt: skip
+    storage, tracking_uri = Storage(), f"sqlite:///{root}/mlflow.db"
+    config = PipelineConfig(mlflow_tracking_uri=tracking_uri, experiment_name="bench",
+                            model_name=model_name, artifact_root=str(root))  # fmt: skip
     dataset = snapshot_dataset(config, str(root / "run"), storage)
-    candidate = {"name": "logistic_regression", "classifier": "logistic_regression", "hyperparams": {}}
+    candidate = Candidate(name=classifier, classifier=classifier, hyperparams={})
     training = train_and_evaluate(dataset, str(root / "run"), storage, candidate)
-    summary = persist(config, RunIds("bench", "lookup"), storage, dataset, [candidate], [training], {})
-    (root / "registry.json").write_text(json.dumps(registry | {"version": summary["version"]}))
+    summary = persist(config, RunIds("bench", model_name), storage, dataset, [candidate], [training], {})
+    if not summary["promoted"]:
+        raise RuntimeError(f"{model_name} version {summary['version']} was not promoted to champion in {root}")
+    return tracking_uri, summary["version"]
+
+
+def lookup_registry(workdir: Path) -> dict[str, Any]:
+    """Once per bench run: a registry holding one champion, made by the real pipeline functions."""
+    root, name = workdir / "lookup", "bench-lookup"
+    tracking_uri, version = register_champion(root, name, "logistic_regression")
+    registry = {"tracking_uri": tracking_uri, "model_name": name, "version": version}
+    (root / "registry.json").write_text(json.dumps(registry))
     return {}
 
 
