@@ -47,6 +47,7 @@ def test_a_run_logs_a_parent_a_child_per_candidate_and_a_leaderboard_and_registe
     version = client.get_model_version(MODEL, "1")
     assert version.tags[TAG_DAG_ID] == DAG_ID and version.tags[TAG_RUN_ID] == "scheduled__2026-11-21"
     assert version.tags["candidate"] == "logistic_regression" and len(version.tags[TAG_FINGERPRINT]) == 64
+    assert (version.tags["data.rows"], version.tags["data.rows_read"]) == ("178", "178")
 
     best = client.get_run(result["mlflow_run_id"])
     parent = client.get_run(best.data.tags["mlflow.parentRunId"])
@@ -61,6 +62,8 @@ def test_a_run_logs_a_parent_a_child_per_candidate_and_a_leaderboard_and_registe
     assert parent.data.params["test_size"] == "0.25" and parent.data.params["best_candidate"] == "logistic_regression"
     assert parent.data.tags["data.source"] == "sklearn:wine" and parent.data.tags["data.rows"] == "178"
     assert {item.dataset.name for item in parent.inputs.dataset_inputs} == {"training", "holdout"}
+    schema = mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/schema.json")
+    assert schema["target"] == "target" and len(schema["features"]) == 13
     table = mlflow.artifacts.load_dict(f"runs:/{parent.info.run_id}/leaderboard.json")
     board = pd.DataFrame(table["data"], columns=table["columns"])
     assert list(board["candidate"]) == ["logistic_regression", "hist_gradient_boosting", "random_forest",
@@ -69,6 +72,7 @@ def test_a_run_logs_a_parent_a_child_per_candidate_and_a_leaderboard_and_registe
 
     model_info = mlflow.models.get_model_info(f"models:/{MODEL}/1")
     assert model_info.signature is not None and "proline" in model_info.signature.inputs.input_names()
+    assert model_info.metadata["dataset_schema"]["labels"] == [0, 1, 2], "the model carries its data set's schema"
     pinned = Path(mlflow.pyfunc.get_model_dependencies(f"models:/{MODEL}/1")).read_text()
     assert "scikit-learn==" in pinned and "mlflow==" in pinned
 

@@ -66,3 +66,12 @@ def test_rows_are_looked_up_by_the_same_model(trained, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert set(json.loads(out)["predictions"]) <= set(frame[target].tolist())
+
+
+def test_the_signature_is_of_real_rows_with_features_that_had_gaps_optional(trained):
+    _, tracking_uri, _, _, _, _ = trained
+    mlflow.set_tracking_uri(tracking_uri)
+    info = mlflow.models.get_model_info(f"models:/{MODEL}/1")
+    schema = info.metadata["dataset_schema"]
+    required = {spec.name: spec.required for spec in info.signature.inputs.inputs}
+    assert required == {feature["name"]: not feature["had_missing"] for feature in schema["features"]}

@@ -186,8 +186,10 @@ class RunResults:
 
 
 def run_tags(run: RunIds, dataset: DatasetSnapshot) -> dict[str, str]:
-    """Tags on every run and version of a DAG run: which run made it, from which data."""
-    return {TAG_DAG_ID: run.dag_id, TAG_RUN_ID: run.run_id, TAG_DATA_HASH: dataset["data_hash"]}
+    """Tags on every run and version of a DAG run: which run made it, from which data, and how many of its rows
+    (`data.rows` below `data.rows_read`: rows without a label dropped, or a sample of max_training_rows)."""
+    return {TAG_DAG_ID: run.dag_id, TAG_RUN_ID: run.run_id, TAG_DATA_HASH: dataset["data_hash"],
+            "data.rows": str(dataset["rows"]), "data.rows_read": str(dataset["rows_read"])}  # fmt: skip
 
 
 def log_runs(storage: Storage, experiment_id: str, run: RunIds, results: RunResults) -> str:
@@ -198,7 +200,7 @@ def log_runs(storage: Storage, experiment_id: str, run: RunIds, results: RunResu
     dataset, ranked, best_training = results.dataset, results.ranked, results.ranked[0]
     best = model_from_bytes(storage.read_bytes(best_training["model_uri"]), best_training["model_uri"])  # first
     tags = run_tags(run, dataset)
-    lineage = {"data.source": dataset["source"], "data.rows": str(dataset["rows"])}
+    lineage = {"data.source": dataset["source"]}
     run_name = f"{run.dag_id}.{run.run_id}"
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags | lineage):
         mlflow.log_params(
