@@ -4,7 +4,7 @@ scoring (local and Spark), the lookup and the gate read it from there. docs/your
 
 `model_input` is the one form rows take before a model sees them: numeric features as float64, categorical ones as
 text (booleans `true`/`false`, whole numbers without `.0`, as Spark's casts write them) with NaN for missing, as
-pandas and Spark's pandas UDFs hand a missing text value to a model.
+pandas and Spark's pandas UDFs hand a missing text value to a model; held as pandas categories.
 """
 
 from __future__ import annotations
@@ -79,21 +79,26 @@ def probability_columns(labels: list[Label]) -> list[str]:
 
 
 def as_text(column: pd.Series) -> pd.Series:
-    """A categorical column as the model reads it: text, NaN where missing."""
-    present = column.notna()
-    if pd.api.types.is_bool_dtype(column):
-        text = column.map({True: "true", False: "false"})
-    elif pd.api.types.is_numeric_dtype(column):
-        values = column.astype("float64")
-        whole = present & (np.mod(values, 1) == 0) & (values.abs() < 2**53)
-        text = values.astype(str)
-        text[whole] = values[whole].astype("int64").astype(str)
-    elif column.dtype == object:  # values of any type (JSON, a column with gaps): booleans written as Spark does
-        text = column.map(lambda value: str(value).lower() if isinstance(value, bool | np.bool_) else value)
-        text = text.astype("string").astype(object)
-    else:
-        text = column.astype("string").astype(object)
-    return text.astype(object).where(present, np.nan)
+    """A categorical column as the model reads it: text, NaN where missing. Pandas categories: each distinct value is
+    written once and rows hold a code, so a million rows of a few categories cost megabytes, not a string each."""
+    codes, distinct = pd.factorize(column, use_na_sentinel=True)
+    texts = [_text(value) for value in distinct]
+    categories = pd.Index(texts).unique()  # True and "true" are one category
+    positions = categories.get_indexer(texts)
+    return pd.Series(
+        pd.Categorical.from_codes(np.where(codes >= 0, positions[codes], -1), categories=categories),
+        index=column.index,
+        name=column.name,
+    )
+
+
+def _text(value: object) -> str:
+    """One value as Spark's cast to string writes it, for booleans and whole numbers."""
+    if isinstance(value, bool | np.bool_):
+        return str(value).lower()
+    if isinstance(value, float | np.floating) and float(value).is_integer() and abs(float(value)) < 2**53:
+        return str(int(value))
+    return str(value)
 
 
 def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:

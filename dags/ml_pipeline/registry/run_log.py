@@ -71,7 +71,7 @@ def _log_inputs(dataset: DatasetSnapshot, holdout: Holdout) -> None:
 
     from ml_pipeline.data.snapshot import content_hash
 
-    rows = holdout.features.assign(**{holdout.schema.target: holdout.labels})
+    rows = holdout.plain_rows().assign(**{holdout.schema.target: holdout.labels})
     with warnings.catch_warnings():
         # MLflow registers its local-file source class twice, then warns that every local source is ambiguous.
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted", UserWarning)
@@ -139,7 +139,7 @@ def log_model(model: Any, classifier: str, holdout: Holdout) -> str:
             model,
             name="model",
             signature=holdout.signature(model),
-            input_example=holdout.features.head(3),
+            input_example=holdout.plain_rows(3),
             pip_requirements=model_requirements(),
             skops_trusted_types=skops_trusted_types(classifier),
             metadata={METADATA_KEY: holdout.schema.model_dump(mode="json")},
@@ -156,13 +156,18 @@ class Holdout:
     features: pd.DataFrame
     labels: pd.Series
 
+    def plain_rows(self, count: int | None = None) -> pd.DataFrame:
+        """The rows (the first `count`) with text categories as plain text, as MLflow infers types from them."""
+        rows = self.features if count is None else self.features.head(count)
+        return rows.astype(dict.fromkeys(self.schema.of_kind("categorical"), object))
+
     def signature(self, model: Any = None) -> Any:
         """MLflow's signature of these rows (and of the model's predictions, given a model): inferred from them, with
         the columns that had missing values in training marked optional."""
         from mlflow.models import ModelSignature, infer_signature
         from mlflow.types.schema import ColSpec, Schema
 
-        rows = self.features.head(1000)
+        rows = self.plain_rows(1000)
         with warnings.catch_warnings():
             # Class labels are never missing: MLflow's hint about integer columns does not apply.
             warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)

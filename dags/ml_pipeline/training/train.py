@@ -11,6 +11,7 @@ from typing import Any
 
 import joblib
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from ml_pipeline.config.classifiers import CLASSIFIERS
 from ml_pipeline.config.model import PipelineConfig
@@ -22,6 +23,11 @@ from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size, fit_within
 from ml_pipeline.training.metrics import evaluate
 from ml_pipeline.training.preprocessing import SKOPS_TRUSTED_TYPES, native_categories, preprocessor
+
+# Threads per fit (OpenMP, BLAS). An MWAA worker runs at least two task slots per vCPU (mw1.small: 5 on 1), and the
+# candidates of a run train side by side: more threads per task only make them wait on each other (3 side-by-side
+# fits of HistGradientBoosting on 2 cores: 10x slower with 2 threads each than with 1; docs/benchmarks.md, "Scale").
+THREADS = 1
 
 
 def build_pipeline(classifier: str, hyperparams: dict[str, Any], seed: int, schema: DatasetSchema | None) -> Pipeline:
@@ -88,7 +94,8 @@ def train_and_evaluate(
     features, labels = read_split(dataset["train_uri"], schema, storage)
     started = time.perf_counter()
     try:
-        fit_within(model, classifier, features, labels, budget)
+        with threadpool_limits(limits=THREADS):
+            fit_within(model, classifier, features, labels, budget)
     except OverBudgetError:
         raise
     except ValueError as error:  # e.g. a solver that does not support the chosen penalty
