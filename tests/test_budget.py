@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+import tables
 from pipeline_runs import candidate, snapshot, train
-from sklearn.datasets import load_wine
 
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.data.inference import infer_schema
+from ml_pipeline.data.schema import model_input
 from ml_pipeline.errors import one_line
 from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.budget import Budget, OverBudgetError, fit_within
@@ -30,10 +33,17 @@ def test_a_billion_trees_are_refused_in_seconds_and_nothing_is_written(dataset):
     assert not list(root.glob("run/model/**/model.joblib"))
 
 
+def mixed():
+    """A table with categories and gaps: the preprocessing is part of every fit."""
+    frame = tables.mixed()
+    schema = infer_schema(frame, PipelineConfig(target_column="churn"))
+    return schema, model_input(frame, schema), frame["churn"]
+
+
 @pytest.mark.parametrize("classifier", ["extra_trees", "gradient_boosting", "hist_gradient_boosting"])
 def test_a_fit_projected_past_max_fit_minutes_is_refused(classifier):
-    features, labels = load_wine(return_X_y=True, as_frame=True)
-    model = build_pipeline(classifier, {}, 42)
+    schema, features, labels = mixed()
+    model = build_pipeline(classifier, {}, 42, schema)
     with pytest.raises(OverBudgetError, match=rf"^{classifier} with \w+ \d+ would train for about .* more than "
                                               r"max_fit_minutes 1e-06; lower"):  # fmt: skip
         fit_within(model, classifier, features, labels, Budget(max_fit_minutes=1e-6))
@@ -41,10 +51,10 @@ def test_a_fit_projected_past_max_fit_minutes_is_refused(classifier):
 
 @pytest.mark.parametrize("classifier", ["random_forest", "gradient_boosting", "hist_gradient_boosting"])
 def test_a_model_fitted_in_budget_is_the_model_one_fit_makes(classifier):
-    features, labels = load_wine(return_X_y=True, as_frame=True)
-    stepwise = build_pipeline(classifier, {}, 42)
+    schema, features, labels = mixed()
+    stepwise = build_pipeline(classifier, {}, 42, schema)
     fit_within(stepwise, classifier, features, labels, Budget())
-    whole = build_pipeline(classifier, {}, 42).fit(features, labels)
+    whole = build_pipeline(classifier, {}, 42, schema).fit(features, labels)
     np.testing.assert_array_equal(stepwise.predict_proba(features), whole.predict_proba(features))
     assert stepwise.named_steps["classifier"].get_params() == whole.named_steps["classifier"].get_params()
 
