@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+import synthetic_files
 
 TARGET = "label"
 ROW_ID = "row_id"  # --with-id: a unique integer per row (its position)
@@ -179,39 +179,13 @@ def batches(
     return (_batch(seed, a, b, cols, model, classes, missing) for a, b in itertools.pairwise(cuts) if b > a)
 
 
-def _write_parquet(frames: Iterator[pd.DataFrame], path: Path) -> None:
-    """One Parquet file, one row group per batch."""
-    writer = None
-    try:
-        for frame in frames:
-            table = pa.Table.from_pandas(frame, schema=writer and writer.schema, preserve_index=False)
-            writer = writer or pq.ParquetWriter(path, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-
-
 def write(rows: int, out: Path, *, seed: int = 7, parts: int = 1, **options: Any) -> Path:
     """Write the rows to one CSV or Parquet file, or to `parts` Parquet files in a folder; return `out`.
-    `options` are those of `batches`."""
+    `options` are those of `batches`. The parts, concatenated, are the one-file rows."""
     if not 1 <= parts <= rows or (parts > 1 and out.suffix in (".csv", ".parquet")):
         raise ValueError(f"need 1 <= parts <= rows, and parts 1 when OUT is a file: got {rows} rows, {parts} parts")
-    frames = batches(rows, seed, **options)  # checks the options before anything is written
-    if out.suffix == ".csv":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for index, frame in enumerate(frames):
-            frame.to_csv(out, mode="w" if index == 0 else "a", header=index == 0, index=False)
-    elif out.suffix == ".parquet":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _write_parquet(frames, out)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        for part in range(parts):  # consecutive row ranges, spread evenly: concatenated, they are the one-file rows
-            first = part * (rows // parts) + min(part, rows % parts)
-            part_rows = rows // parts + (part < rows % parts)
-            _write_parquet(batches(part_rows, seed, start=first, **options), out / f"part-{part:05d}.parquet")
-    return out
+    batches(rows, seed, **options)  # checks the options before anything is written
+    return synthetic_files.write(rows, out, parts, lambda first, count, _: batches(count, seed, start=first, **options))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+import synthetic_files
 
 TARGET = "target"  # the bundled Wine data's label column, and the pipeline's default target_column
 BATCH_ROWS = 100_000
@@ -43,34 +42,10 @@ def batches(rows: int, seed: int = 7, noise: float = 1.0) -> Iterator[pd.DataFra
         yield frame
 
 
-def _write_parquet(frames: Iterator[pd.DataFrame], path: Path) -> None:
-    """One Parquet file, one row group per batch."""
-    writer = None
-    try:
-        for frame in frames:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            writer = writer or pq.ParquetWriter(path, table.schema)
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-
-
 def write(rows: int, out: Path, *, seed: int = 7, noise: float = 1.0, parts: int = 1) -> Path:
-    """Write the rows to one CSV or Parquet file, or to `parts` Parquet files in a folder; return `out`."""
-    if out.suffix == ".csv":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for index, frame in enumerate(batches(rows, seed, noise)):
-            frame.to_csv(out, mode="w" if index == 0 else "a", header=index == 0, index=False)
-    elif out.suffix == ".parquet":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _write_parquet(batches(rows, seed, noise), out)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        for part in range(parts):  # rows spread evenly; each part has its own seed, so parts differ
-            part_rows = rows // parts + (part < rows % parts)
-            _write_parquet(batches(part_rows, seed + part, noise), out / f"part-{part:05d}.parquet")
-    return out
+    """Write the rows to one CSV or Parquet file, or to `parts` Parquet files in a folder; return `out`. Each part
+    has its own seed, so parts differ."""
+    return synthetic_files.write(rows, out, parts, lambda _, count, part: batches(count, seed + part, noise))
 
 
 def main(argv: list[str] | None = None) -> int:
