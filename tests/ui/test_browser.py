@@ -53,7 +53,7 @@ def test_train_from_the_trigger_form_and_follow_the_links_to_the_model_in_mlflow
     form.get_by_role("button", name="Candidates").click()
     form.get_by_role("combobox").first.click()
     page.get_by_role("option", name="logistic_regression").click()
-    form.get_by_role("button", name="Data").click()
+    form.get_by_role("button", name="Data checks").click()
     form.get_by_label("test_size").fill("0.3")
     expect(form.get_by_text("hyperparams", exact=True)).to_be_hidden()  # the Candidates section has folded away
     shots.take(page, "trigger-form", docs="airflow-trigger-form.png")
