@@ -63,5 +63,11 @@ def load_version(model_name: str, version: str) -> tuple[Any, DatasetSchema | No
         model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
     except Exception as error:
         raise ModelLoadError(f"{model_name} v{version} cannot be loaded from the registry: {error}") from error
+    return model.get_raw_model(), carried_schema(model)
+
+
+def carried_schema(model: Any) -> DatasetSchema | None:
+    """The data set's schema a loaded pyfunc model carries in its MLmodel metadata (None for versions registered
+    before models carried one)."""
     carried = (model.metadata.metadata or {}).get(METADATA_KEY)
-    return model.get_raw_model(), DatasetSchema.model_validate(carried) if carried else None
+    return DatasetSchema.model_validate(carried) if carried else None

@@ -25,11 +25,11 @@ from ml_pipeline.contract import (
     ScoringPlan,
     ScoringSummary,
 )
-from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
+from ml_pipeline.data.schema import DatasetSchema
 from ml_pipeline.data.sources import is_bundled, open_source
 from ml_pipeline.errors import DataValidationError, ModelLoadError
 from ml_pipeline.registry.connection import connect, explained_tracking_errors, use_tracking_server
-from ml_pipeline.registry.lookup import resolve
+from ml_pipeline.registry.lookup import carried_schema, resolve
 from ml_pipeline.scoring import output as batch_output
 from ml_pipeline.scoring.output import PartWriter
 from ml_pipeline.scoring.rows import check_columns, reject_reasons, rejected_rows, scored_rows, unseen_categories
@@ -70,13 +70,13 @@ def load_pinned(plan: ScoringPlan) -> tuple[Any, DatasetSchema]:
             model = mlflow.pyfunc.load_model(plan["model_uri"])
         except (MlflowException, OSError) as error:
             raise ModelLoadError(f"{plan['model_uri']} cannot be loaded: {error}") from error
-    carried = (model.metadata.metadata or {}).get(METADATA_KEY)
-    if carried is None:
+    schema = carried_schema(model)
+    if schema is None:
         raise ModelLoadError(
             f"{plan['model_uri']} carries no data set schema (it was registered by an older version of this project); "
             "run classification_pipeline to register one that does"
         )
-    return model.get_raw_model(), DatasetSchema.model_validate(carried)
+    return model.get_raw_model(), schema
 
 
 def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS) -> ScoringCounts:
