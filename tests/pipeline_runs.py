@@ -7,7 +7,8 @@ from typing import Any
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
-from ml_pipeline.data.snapshot import read_schema, read_split, snapshot_dataset
+from ml_pipeline.data.snapshot import snapshot_dataset
+from ml_pipeline.data.splits import read_schema, read_split
 from ml_pipeline.registry.publish import persist
 from ml_pipeline.registry.run_log import Holdout
 from ml_pipeline.store.objects import Storage, join

@@ -6,7 +6,8 @@ import pytest
 from wine import FEATURES, TARGET
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.data.snapshot import load_source, prepare, read_frame, read_schema, snapshot_dataset, split
+from ml_pipeline.data.snapshot import load_source, prepare, snapshot_dataset
+from ml_pipeline.data.splits import read_frame, read_schema, split
 from ml_pipeline.errors import DataValidationError
 from ml_pipeline.store.objects import Storage
 
@@ -62,9 +63,9 @@ def test_split_is_deterministic_and_stratified(wine_frame):
 
 
 def test_the_snapshot_holds_the_split_rows_in_source_order(tmp_path, monkeypatch):
-    import ml_pipeline.data.snapshot
+    import ml_pipeline.data.splits
 
-    monkeypatch.setattr(ml_pipeline.data.snapshot, "WRITE_ROWS", 40)  # several slices per file
+    monkeypatch.setattr(ml_pipeline.data.splits, "WRITE_ROWS", 40)  # several slices per file
     facts = snapshot("", tmp_path / "run")
     _, frame = prepared(loaded("").frame)
     train_positions, holdout_positions = split(frame, TARGET, 0.25, 42)

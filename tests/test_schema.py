@@ -7,7 +7,8 @@ import tables
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.data.schema import model_input
-from ml_pipeline.data.snapshot import load_source, read_frame, read_schema, snapshot_dataset
+from ml_pipeline.data.snapshot import load_source, snapshot_dataset
+from ml_pipeline.data.splits import read_frame, read_schema, read_split
 from ml_pipeline.errors import DataValidationError
 from ml_pipeline.store.objects import Storage
 
@@ -98,3 +99,18 @@ def read_schema_of(frame):
     labelled = frame.assign(label=[0, 1, 0])
     return infer_schema(labelled, PipelineConfig(target_column="label", feature_columns=["flag", "code", "city"],
                                                  categorical_columns=["code"]))  # fmt: skip
+
+
+def test_a_split_read_in_batches_is_the_whole_file_in_model_input_form(tmp_path, monkeypatch):
+    import ml_pipeline.data.splits
+
+    frame = tables.mixed(rows=600)
+    frame.loc[:299, "city"] = frame.loc[:299, "city"].replace("brest", None)  # the first batches never see brest
+    facts = snapshot(tmp_path, frame, target_column="churn")
+    schema, storage = read_schema(facts["schema_uri"], Storage()), Storage()
+    monkeypatch.setattr(ml_pipeline.data.splits, "READ_ROWS", 70)  # several batches, whose categories differ
+    features, labels = read_split(facts["train_uri"], schema, storage)
+    whole = read_frame(facts["train_uri"], storage)
+    expected = model_input(whole, schema)
+    pd.testing.assert_frame_equal(features, expected, check_categorical=False, check_index_type=False)
+    assert features["city"].isna().sum() == whole["city"].isna().sum() and labels.tolist() == whole["churn"].tolist()

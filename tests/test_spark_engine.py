@@ -20,7 +20,8 @@ from sklearn.linear_model import LogisticRegression
 from ml_pipeline import contract
 from ml_pipeline.config.model import SPARK_JOB_SCRIPT, PipelineConfig
 from ml_pipeline.data import schema, sources
-from ml_pipeline.data.snapshot import read_schema, snapshot_dataset
+from ml_pipeline.data.snapshot import snapshot_dataset
+from ml_pipeline.data.splits import read_schema
 from ml_pipeline.scoring import rows as row_rules
 from ml_pipeline.scoring.batch import pin_version, score_on_worker
 from ml_pipeline.scoring.output import read_counts

@@ -57,11 +57,14 @@ def not_a_feature(column: pd.Series, kind: FeatureKind) -> str | None:
     """Why an inferred column would be a dishonest or useless feature, or None."""
     if pd.api.types.is_datetime64_any_dtype(column):
         return "a timestamp: derive features from it in the source, or exclude it"
+    whole = kind == "categorical" or pd.api.types.is_integer_dtype(column)
+    if not whole:  # measurements: only a constant is refused, and the extremes tell without counting values
+        lowest, highest = column.min(), column.max()
+        return "constant" if pd.isna(lowest) or lowest == highest else None
     distinct, rows = column.nunique(dropna=True), len(column)
     if distinct <= 1:
         return "constant"
-    whole = kind == "categorical" or pd.api.types.is_integer_dtype(column)
-    if whole and rows >= IDENTIFIER_MIN_ROWS and distinct == rows:
+    if rows >= IDENTIFIER_MIN_ROWS and distinct == rows:
         return "unique per row: an identifier"
     if kind == "categorical" and rows >= IDENTIFIER_MIN_ROWS and distinct > MAX_TEXT_SHARE * rows:
         return f"{distinct} distinct values in {rows} rows: free text or an identifier"
@@ -72,14 +75,15 @@ def check_mixed(column: pd.Series, name: str) -> None:
     """A text column of numbers with a few words in it is a numeric column whose gaps are written as text."""
     if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         return
-    present = column.dropna()
-    numbers = pd.to_numeric(present, errors="coerce")
-    stray = present[numbers.isna()]
-    if len(stray) and numbers.notna().mean() >= MOSTLY_NUMBERS:
-        raise DataValidationError(
-            f"column {name} holds numbers and text (e.g. {stray.iloc[0]!r} in row {stray.index[0] + 1}); leave missing "
-            f"values empty in the source, or list {name} in categorical_columns if its values are codes"
-        )
+    counts = column.value_counts(dropna=True)  # each distinct value once: a million rows of codes are a few values
+    numbers = pd.to_numeric(counts.index.to_series(), errors="coerce").notna().to_numpy()
+    if numbers.all() or counts[numbers].sum() < MOSTLY_NUMBERS * counts.sum():
+        return
+    stray = column[column.isin(counts.index[~numbers])]
+    raise DataValidationError(
+        f"column {name} holds numbers and text (e.g. {stray.iloc[0]!r} in row {stray.index[0] + 1}); leave missing "
+        f"values empty in the source, or list {name} in categorical_columns if its values are codes"
+    )
 
 
 def infer_schema(frame: pd.DataFrame, config: PipelineConfig) -> DatasetSchema:

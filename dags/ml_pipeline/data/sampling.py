@@ -13,7 +13,6 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-KEY = "__sample_key"
 SLACK = 1.25  # rows kept while reading, per row of the limit: enough that every label's quota is met
 COMPACT_AT = 1.5  # kept rows per row of the limit that start a compaction down to SLACK
 MIN_PER_LABEL = 50  # a rare label keeps at least this many candidates whatever the keys
@@ -24,7 +23,8 @@ class StratifiedSample:
         self.limit, self.target = limit, target
         self.seen: Counter[object] = Counter()  # rows per label in the whole source
         self._random = np.random.default_rng(seed)
-        self._kept: list[pd.DataFrame] = []
+        self._kept: list[pd.DataFrame] = []  # in source order
+        self._keys: list[np.ndarray] = []  # each kept row's key
         self._kept_per_label: Counter[object] = Counter()
         self._cut = np.inf  # keys at or above it are beyond the sample
 
@@ -40,19 +40,36 @@ class StratifiedSample:
         if np.isfinite(self._cut):  # labels still short of candidates keep every row
             short = [label for label in self.seen if self._kept_per_label[label] < MIN_PER_LABEL]
             keep |= labels.isin(short).to_numpy()
-        kept = batch[keep].assign(**{KEY: keys[keep]})
-        self._kept.append(kept)
-        self._kept_per_label.update(kept[self.target].value_counts().to_dict())
+        if not keep.all():  # until the sample is full every row is kept, and not copied
+            batch, keys = batch[keep], keys[keep]
+        self._kept.append(batch)
+        self._keys.append(keys)
+        self._kept_per_label.update(batch[self.target].value_counts().to_dict())
         if self._kept_per_label.total() > COMPACT_AT * self.limit:
             self._compact()
 
+    def _joined(self) -> tuple[pd.DataFrame, np.ndarray]:
+        frame = self._kept[0] if len(self._kept) == 1 else pd.concat(self._kept)
+        keys = np.concatenate(self._keys)
+        self._kept, self._keys = [], []
+        return frame, keys
+
+    def _place_in_label(self, frame: pd.DataFrame, keys: np.ndarray) -> np.ndarray:
+        """Each row's rank among the rows of its label, by key: rows in source order, ranks in key order."""
+        order = np.argsort(keys, kind="stable")
+        labels = pd.Series(frame[self.target].to_numpy()[order])
+        ranks = labels.groupby(labels, sort=False).cumcount().to_numpy()
+        place = np.empty(len(keys), dtype=ranks.dtype)
+        place[order] = ranks
+        return place
+
     def _compact(self) -> None:
-        frame = pd.concat(self._kept).sort_values(KEY, kind="stable")
-        place_in_label = frame.groupby(self.target, sort=False).cumcount().to_numpy()
+        frame, keys = self._joined()
         room = int(SLACK * self.limit)
-        self._cut = frame[KEY].iloc[room]
-        frame = frame[(np.arange(len(frame)) < room) | (place_in_label < MIN_PER_LABEL)]
-        self._kept, self._kept_per_label = [frame], Counter(frame[self.target].value_counts().to_dict())
+        self._cut = np.partition(keys, room)[room]
+        keep = (keys < self._cut) | (self._place_in_label(frame, keys) < MIN_PER_LABEL)
+        self._kept, self._keys = [frame[keep]], [keys[keep]]
+        self._kept_per_label = Counter(self._kept[0][self.target].value_counts().to_dict())
 
     def quotas(self) -> dict[object, int]:
         """Rows per label in the sample: proportional to the source, largest remainders first, at least two."""
@@ -66,12 +83,10 @@ class StratifiedSample:
 
     def result(self) -> pd.DataFrame:
         """Every row when the source fits the limit; else the sample, in source order."""
-        frame = pd.concat(self._kept) if self._kept else pd.DataFrame()
-        self._kept = []
+        if not self._kept:
+            return pd.DataFrame()
+        frame, keys = self._joined()
         if self.rows_seen <= self.limit:
-            return frame.drop(columns=KEY)
-        quotas = self.quotas()
-        frame = frame.sort_values(KEY, kind="stable")
-        place_in_label = frame.groupby(self.target, sort=False).cumcount()
-        chosen = place_in_label < frame[self.target].map(quotas)
-        return frame[chosen.to_numpy()].sort_index().drop(columns=KEY)
+            return frame
+        chosen = self._place_in_label(frame, keys) < frame[self.target].map(self.quotas()).to_numpy()
+        return frame[chosen]

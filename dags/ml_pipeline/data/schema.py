@@ -83,7 +83,9 @@ def as_text(column: pd.Series) -> pd.Series:
     written once and rows hold a code, so a million rows of a few categories cost megabytes, not a string each."""
     codes, distinct = pd.factorize(column, use_na_sentinel=True)
     texts = [_text(value) for value in distinct]
-    categories = pd.Index(texts).unique()  # True and "true" are one category
+    # True and "true" are one category. Python strings (object), not Arrow's: encoders read categories as an object
+    # array, which then shares each category's one string instead of making a string per row.
+    categories = pd.Index(texts, dtype=object).unique()
     positions = categories.get_indexer(texts)
     return pd.Series(
         pd.Categorical.from_codes(np.where(codes >= 0, positions[codes], -1), categories=categories),
@@ -108,10 +110,12 @@ def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
     for feature in schema.features:
         column = frame[feature.name]
         if feature.kind == "numeric":
-            columns[feature.name] = pd.to_numeric(column, errors="coerce").astype("float64")
+            numeric = column.dtype == np.float64
+            columns[feature.name] = column if numeric else pd.to_numeric(column, errors="coerce").astype("float64")
         else:
             columns[feature.name] = as_text(column)
-    return pd.DataFrame(columns, index=frame.index)
+    # Not copied: float64 columns stay the caller's arrays (copy-on-write keeps both safe), one block per column.
+    return pd.DataFrame(columns, index=frame.index, copy=False)
 
 
 def labels_of(target: pd.Series) -> pd.Series:

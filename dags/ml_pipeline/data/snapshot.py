@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import BUNDLED_SOURCE, DatasetSnapshot
@@ -20,11 +17,10 @@ from ml_pipeline.data.inference import infer_schema
 from ml_pipeline.data.sampling import StratifiedSample
 from ml_pipeline.data.schema import DatasetSchema, labels_of, model_input
 from ml_pipeline.data.sources import Source, open_source
-from ml_pipeline.store.objects import Storage, explained_local_errors, join
+from ml_pipeline.data.splits import release_arrow_memory, split, write_rows
+from ml_pipeline.store.objects import Storage, join
 
 log = logging.getLogger(__name__)
-
-WRITE_ROWS = 100_000  # rows per slice (and Parquet row group) of the snapshot
 
 
 @dataclass(frozen=True)
@@ -48,8 +44,11 @@ def load_source(config: PipelineConfig, storage: Storage) -> Loaded:
     for batch in source.batches(storage, columns=columns):
         check.check_target_column(batch, target)
         labelled = batch[target].notna()
-        unlabeled += int((~labelled).sum())
-        sample.add(batch[labelled])
+        if not labelled.all():
+            unlabeled += int((~labelled).sum())
+            batch = batch[labelled]
+        sample.add(batch)
+    release_arrow_memory()  # before the batches are joined, which is get_data's peak
     rows_read = sample.rows_seen + unlabeled
     check.check_unlabeled(unlabeled, rows_read, target, config.max_unlabeled_fraction)
     frame = sample.result().reset_index(drop=True)
@@ -82,49 +81,6 @@ def check_dataset(data: pd.DataFrame, schema: DatasetSchema, config: PipelineCon
 def content_hash(data: pd.DataFrame) -> str:
     """A hash of the values themselves, so the same data gives the same hash whatever file it came from."""
     return hashlib.sha256(check.row_hashes(data).tobytes()).hexdigest()
-
-
-def split(frame: pd.DataFrame, target: str, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic stratified split: the same data and seed always give the same holdout. Returns the rows'
-    positions (sorted), so the data itself is never copied into two more frames."""
-    positions = np.arange(len(frame))
-    train, holdout = train_test_split(positions, test_size=test_size, random_state=seed, stratify=frame[target])
-    return np.sort(train), np.sort(holdout)
-
-
-def write_rows(frame: pd.DataFrame, positions: np.ndarray, uri: str, storage: Storage) -> str:
-    """Write those rows as Parquet, a slice at a time through a local file: never a second copy of the data."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "rows.parquet"
-        writer = None
-        with explained_local_errors(f"{path} (the local copy of {uri})"):
-            try:
-                for start in range(0, len(positions), WRITE_ROWS):
-                    rows = pa.Table.from_pandas(frame.iloc[positions[start : start + WRITE_ROWS]], preserve_index=False)
-                    writer = writer or pq.ParquetWriter(path, rows.schema)
-                    writer.write_table(rows)
-            finally:
-                if writer is not None:
-                    writer.close()
-        return storage.write_file(uri, path)
-
-
-def read_frame(uri: str, storage: Storage) -> pd.DataFrame:
-    with storage.local_copy(uri) as path:
-        return pd.read_parquet(path)
-
-
-def read_schema(uri: str, storage: Storage) -> DatasetSchema:
-    return DatasetSchema.model_validate_json(storage.read_bytes(uri))
-
-
-def read_split(uri: str, schema: DatasetSchema, storage: Storage) -> tuple[pd.DataFrame, pd.Series]:
-    """A split's features as the model reads them, and its labels."""
-    frame = read_frame(uri, storage)
-    return model_input(frame, schema), labels_of(frame[schema.target])
 
 
 def snapshot_dataset(config: PipelineConfig, run_prefix: str, storage: Storage) -> DatasetSnapshot:

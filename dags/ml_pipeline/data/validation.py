@@ -70,19 +70,25 @@ def check_unlabeled(unlabeled: int, rows: int, target: str, max_fraction: float)
 
 
 def check_finite(features: pd.DataFrame) -> None:
-    """Numeric features: a missing value can be imputed, an infinite or overflowing one cannot."""
-    values = features.to_numpy(dtype="float64", na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        for problem, mask in (
-            ("infinite", np.isinf(values)),
-            (f"too large (|x| >= {OVERFLOW_LIMIT:g}, overflows when squared)", np.abs(values) >= OVERFLOW_LIMIT),
-        ):
-            if mask.any():
-                found = pd.Series(mask.sum(axis=0), index=features.columns)
-                counts = [f"{column} ({count})" for column, count in found[found > 0].items()]
-                raise DataValidationError(
-                    f"{problem} values in: {listed(counts)}; fix or drop those rows in the source"
-                )
+    """Numeric features: a missing value can be imputed, an infinite or overflowing one cannot. Column by column, so
+    the check costs one column's memory, not a copy of the table."""
+    problems = {"infinite": np.isinf, f"too large (|x| >= {OVERFLOW_LIMIT:g}, overflows when squared)": _overflows}
+    for problem, test in problems.items():
+        counts = {}
+        for column in features.columns:
+            with np.errstate(invalid="ignore"):
+                found = int(test(features[column].to_numpy(dtype="float64", na_value=np.nan)).sum())
+            if found:
+                counts[column] = found
+        if counts:
+            raise DataValidationError(
+                f"{problem} values in: {listed(f'{column} ({count})' for column, count in counts.items())}; "
+                "fix or drop those rows in the source"
+            )
+
+
+def _overflows(values: np.ndarray) -> np.ndarray:
+    return np.abs(values) >= OVERFLOW_LIMIT
 
 
 def check_target(target: pd.Series, rows: int) -> None:

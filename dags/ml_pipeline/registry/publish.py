@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
-from ml_pipeline.data.snapshot import read_schema, read_split
+from ml_pipeline.data.splits import read_schema, read_split
 from ml_pipeline.errors import EnvironmentFailure, is_environment_failure_line
 from ml_pipeline.registry.connection import connect, explained_tracking_errors
 from ml_pipeline.registry.gate import gate, score_candidate

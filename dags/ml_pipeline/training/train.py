@@ -17,7 +17,7 @@ from ml_pipeline.config.classifiers import CLASSIFIERS
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import METRICS, Candidate, DatasetSnapshot, TrainingResult
 from ml_pipeline.data.schema import DatasetSchema
-from ml_pipeline.data.snapshot import read_schema, read_split
+from ml_pipeline.data.splits import read_schema, read_split
 from ml_pipeline.errors import ConfigError, ModelLoadError, plain
 from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size, fit_within
