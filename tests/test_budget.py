@@ -10,7 +10,8 @@ from ml_pipeline.data.inference import infer_schema
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.errors import one_line
 from ml_pipeline.store.objects import Storage, join
-from ml_pipeline.training.budget import Budget, OverBudgetError, fit_within
+from ml_pipeline.training.budget import Budget, OverBudgetError
+from ml_pipeline.training.design import fit_pipeline
 from ml_pipeline.training.train import build_pipeline, train_and_evaluate
 
 
@@ -46,14 +47,14 @@ def test_a_fit_projected_past_max_fit_minutes_is_refused(classifier):
     model = build_pipeline(classifier, {}, 42, schema)
     with pytest.raises(OverBudgetError, match=rf"^{classifier} with \w+ \d+ would train for about .* more than "
                                               r"max_fit_minutes 1e-06; lower"):  # fmt: skip
-        fit_within(model, classifier, features, labels, Budget(max_fit_minutes=1e-6))
+        fit_pipeline(model, classifier, lambda: (features, labels), Budget(max_fit_minutes=1e-6))
 
 
 @pytest.mark.parametrize("classifier", ["random_forest", "gradient_boosting", "hist_gradient_boosting"])
 def test_a_model_fitted_in_budget_is_the_model_one_fit_makes(classifier):
     schema, features, labels = mixed()
     stepwise = build_pipeline(classifier, {}, 42, schema)
-    fit_within(stepwise, classifier, features, labels, Budget())
+    fit_pipeline(stepwise, classifier, lambda: (features, labels), Budget())
     whole = build_pipeline(classifier, {}, 42, schema).fit(features, labels)
     np.testing.assert_array_equal(stepwise.predict_proba(features), whole.predict_proba(features))
     assert stepwise.named_steps["classifier"].get_params() == whole.named_steps["classifier"].get_params()

@@ -3,6 +3,7 @@ written to the store."""
 
 import json
 
+import numpy as np
 import pytest
 import tables
 from pipeline_runs import candidate, snapshot, train
@@ -10,11 +11,12 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from ml_pipeline.config.classifiers import CLASSIFIERS
-from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.config.model import Budget, PipelineConfig
 from ml_pipeline.data.inference import infer_schema
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.errors import ConfigError, ModelLoadError
 from ml_pipeline.store.objects import Storage, join
+from ml_pipeline.training.design import fit_pipeline
 from ml_pipeline.training.train import build_pipeline, model_from_bytes, train_and_evaluate
 
 
@@ -99,10 +101,17 @@ def mixed_schema_and_rows():
     return schema, model_input(frame, schema), frame["churn"]
 
 
+def fitted(classifier, schema, rows, labels):
+    """The model as train_model fits it (training/design.py)."""
+    model = build_pipeline(classifier, {}, 42, schema)
+    fit_pipeline(model, classifier, lambda: (rows, labels), Budget())
+    return model
+
+
 @pytest.mark.parametrize("classifier", list(CLASSIFIERS))
 def test_each_classifier_takes_raw_rows_with_categories_and_gaps_and_unseen_values(classifier):
     schema, rows, labels = mixed_schema_and_rows()
-    model = build_pipeline(classifier, {}, 42, schema).fit(rows, labels)
+    model = fitted(classifier, schema, rows, labels)
     new = rows.head(4).assign(city=["madrid", None, "paris", "lyon"], age=[None, 30.0, 40.0, 50.0])
     assert set(model.predict(new)) <= {"stays", "leaves"}
     assert model.score(rows, labels) > 0.7
@@ -119,12 +128,38 @@ def test_each_classifier_round_trips_through_mlflows_skops_format(tmp_path, clas
 
     import_skops_quietly()
     schema, rows, labels = mixed_schema_and_rows()
-    model = build_pipeline(classifier, {}, 42, schema).fit(rows, labels)
+    model = fitted(classifier, schema, rows, labels)
     path = tmp_path / "model"
     mlflow.sklearn.save_model(model, path, serialization_format="skops",
                               skops_trusted_types=skops_trusted_types(classifier))  # fmt: skip
     loaded = mlflow.sklearn.load_model(str(path))
     assert (loaded.predict_proba(rows) == model.predict_proba(rows)).all()
+
+
+@pytest.mark.parametrize("classifier", list(CLASSIFIERS))
+@pytest.mark.parametrize("many_categories", [False, True], ids=["dense", "sparse_for_one_hot"])
+def test_a_model_fitted_batch_by_batch_predicts_as_one_pipeline_fit_on_values_in_its_dtype(
+    monkeypatch, classifier, many_categories
+):
+    import ml_pipeline.training.design as design
+
+    monkeypatch.setattr(design, "BATCH_ROWS", 70)  # several batches of the 300 training rows
+    frame = tables.mixed()
+    if many_categories:  # one-hot columns outnumber the others: a sparse matrix
+        frame["zip"] = np.random.default_rng(3).integers(0, 60, len(frame)).astype(str)
+    schema = infer_schema(frame, PipelineConfig(target_column="churn"))
+    rows, labels = model_input(frame, schema), frame["churn"]
+    train, holdout = slice(0, 300), slice(300, None)
+    model = fitted(classifier, schema, rows.iloc[train], labels.iloc[train])
+    numeric = schema.of_kind("numeric")  # what the classifier is fitted on: the values in its dtype
+    rounded = rows.astype(dict.fromkeys(numeric, CLASSIFIERS[classifier].dtype)).astype(
+        dict.fromkeys(numeric, "float64")
+    )
+    whole = build_pipeline(classifier, {}, 42, schema).fit(rounded.iloc[train], labels.iloc[train])
+    np.testing.assert_allclose(model.predict_proba(rows.iloc[holdout]), whole.predict_proba(rows.iloc[holdout]),
+                               rtol=1e-6, atol=1e-9)  # fmt: skip
+    sparse_output = model.named_steps["preprocess"].sparse_output_
+    assert sparse_output == (many_categories and CLASSIFIERS[classifier].encoding == "one_hot")
 
 
 def test_a_candidate_named_to_climb_out_of_the_store_writes_nothing_outside_it(tmp_path):

@@ -25,6 +25,11 @@ class Classifier:
     grows_with: str = ""
     encoding: Encoding = "ordinal"
     scaled: bool = False  # numeric features standardised first (models fitted by gradient on raw magnitudes)
+    # The dtype of the estimator's input matrix (training/design.py). float32 for the tree ensembles: scikit-learn's
+    # trees split float32 values (so they do not copy the matrix again), and HistGradientBoosting bins each feature
+    # into at most 255 bins, so float32 loses them nothing and halves the matrix.
+    dtype: str = "float64"
+    native_missing: bool = False  # splits on missing values itself: numeric gaps are not imputed
 
     def estimator_class(self) -> type:
         module, _, name = self.estimator.partition(":")
@@ -36,13 +41,21 @@ CLASSIFIERS: dict[str, Classifier] = {
         "sklearn.linear_model:LogisticRegression", {"max_iter": 1000}, encoding="one_hot", scaled=True
     ),
     "random_forest": Classifier(
-        "sklearn.ensemble:RandomForestClassifier", {"n_estimators": 200}, ("sklearn.tree._tree.Tree",), "n_estimators"
+        "sklearn.ensemble:RandomForestClassifier",
+        {"n_estimators": 200},
+        ("sklearn.tree._tree.Tree",),
+        "n_estimators",
+        dtype="float32",
     ),
     "extra_trees": Classifier(
-        "sklearn.ensemble:ExtraTreesClassifier", {"n_estimators": 200}, ("sklearn.tree._tree.Tree",), "n_estimators"
+        "sklearn.ensemble:ExtraTreesClassifier",
+        {"n_estimators": 200},
+        ("sklearn.tree._tree.Tree",),
+        "n_estimators",
+        dtype="float32",
     ),
     "gradient_boosting": Classifier(
-        "sklearn.ensemble:GradientBoostingClassifier", {}, ("sklearn.tree._tree.Tree",), "n_estimators"
+        "sklearn.ensemble:GradientBoostingClassifier", {}, ("sklearn.tree._tree.Tree",), "n_estimators", dtype="float32"
     ),
     # skops leaves TreePredictor untrusted by default: its node arrays are not bounds-checked, so a crafted file
     # could crash the loading process. The registry holds only models this pipeline trained, so it is trusted here.
@@ -57,6 +70,8 @@ CLASSIFIERS: dict[str, Classifier] = {
         ),
         "max_iter",
         encoding="native",
+        native_missing=True,
+        dtype="float32",
     ),
 }
 

@@ -35,16 +35,17 @@ def shown(megabytes: float) -> str:
     return f"{megabytes:,.1f} MB" if megabytes >= 1 else f"{megabytes * 1000:,.0f} kB"
 
 
-def fit_within(model: Any, classifier: str, features: Any, labels: Any, budget: Budget) -> None:
-    """Fit the Pipeline `model`, refusing early when its growing ensemble would overrun the budget."""
-    estimator, steps = model.named_steps["classifier"], CLASSIFIERS[classifier].grows_with
+def fit_within(estimator: Any, classifier: str, matrix: Any, labels: Any, budget: Budget) -> None:
+    """Fit the classifier `estimator` on its input matrix, refusing early when its growing ensemble would overrun the
+    budget."""
+    steps = CLASSIFIERS[classifier].grows_with
     count = estimator.get_params()[steps] if steps else 0
     if count <= PROBE_STEPS:
-        model.fit(features, labels)
+        estimator.fit(matrix, labels)
         return
     estimator.set_params(warm_start=True, **{steps: PROBE_STEPS})
     started = time.perf_counter()
-    model.fit(features, labels)
+    estimator.fit(matrix, labels)
     scale = count / PROBE_STEPS
     projected_mb, projected_minutes = size_mb(estimator) * scale, (time.perf_counter() - started) * scale / 60
     advice = f"lower {steps} (or the size of each step)"
@@ -59,7 +60,7 @@ def fit_within(model: Any, classifier: str, features: Any, labels: Any, budget: 
             f"max_fit_minutes {budget.max_fit_minutes:g}; {advice}, or train on fewer rows"
         )
     estimator.set_params(**{steps: count})
-    model.fit(features, labels)
+    estimator.fit(matrix, labels)
     estimator.set_params(warm_start=False)
 
 

@@ -20,7 +20,8 @@ from ml_pipeline.data.schema import DatasetSchema
 from ml_pipeline.data.splits import read_schema, read_split
 from ml_pipeline.errors import ConfigError, ModelLoadError, plain
 from ml_pipeline.store.objects import Storage, join
-from ml_pipeline.training.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size, fit_within
+from ml_pipeline.training.budget import DEFAULT_BUDGET, Budget, OverBudgetError, check_size
+from ml_pipeline.training.design import fit_pipeline
 from ml_pipeline.training.metrics import evaluate
 from ml_pipeline.training.preprocessing import SKOPS_TRUSTED_TYPES, native_categories, preprocessor
 
@@ -91,11 +92,10 @@ def train_and_evaluate(
     folder = join(run_prefix, "model", candidate["name"])
     schema = read_schema(dataset["schema_uri"], storage)
     model = build_pipeline(classifier, hyperparams, dataset["random_seed"], schema)
-    features, labels = read_split(dataset["train_uri"], schema, storage)
     started = time.perf_counter()
     try:
         with threadpool_limits(limits=THREADS):
-            fit_within(model, classifier, features, labels, budget)
+            fit_pipeline(model, classifier, lambda: read_split(dataset["train_uri"], schema, storage), budget)
     except OverBudgetError:
         raise
     except ValueError as error:  # e.g. a solver that does not support the chosen penalty
@@ -103,7 +103,6 @@ def train_and_evaluate(
             f"{classifier} cannot be trained with hyperparams {hyperparams}: {plain(str(error))}"
         ) from None
     fit_seconds = time.perf_counter() - started
-    del features, labels
     evaluation = evaluate(model, *read_split(dataset["holdout_uri"], schema, storage))
     params = loggable_params(model)
     model_bytes = model_to_bytes(model)
