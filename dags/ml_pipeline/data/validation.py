@@ -6,7 +6,7 @@ Each check raises `DataValidationError` with one line: what is wrong, where, and
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -72,7 +72,10 @@ def check_unlabeled(unlabeled: int, rows: int, target: str, max_fraction: float)
 def check_finite(features: pd.DataFrame) -> None:
     """Numeric features: a missing value can be imputed, an infinite or overflowing one cannot. Column by column, so
     the check costs one column's memory, not a copy of the table."""
-    problems = {"infinite": np.isinf, f"too large (|x| >= {OVERFLOW_LIMIT:g}, overflows when squared)": _overflows}
+    problems: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        "infinite": np.isinf,
+        f"too large (|x| >= {OVERFLOW_LIMIT:g}, overflows when squared)": _overflows,
+    }
     for problem, test in problems.items():
         counts = {}
         for column in features.columns:

@@ -30,7 +30,7 @@ from ml_pipeline.training.budget import fit_within
 ASSEMBLY_ROWS = 1_000  # rows the ColumnTransformer is assembled on (they decide whether its output is sparse)
 BATCH_ROWS = 50_000  # rows transformed at a time
 
-Matrix = np.ndarray | sparse.csr_matrix
+type Matrix = np.ndarray | sparse.csr_matrix
 
 
 def fit_pipeline(
