@@ -60,7 +60,7 @@ def test_a_missing_value_is_scored_where_training_had_gaps_and_refused_where_it_
 def test_unseen_categories_are_scored_and_counted_per_row():
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [1.0, 2.0, 3.0], "city": ["paris", "madrid", "lyon"]})
     assert reject_reasons(frame, schema(city=True)).isna().all()
-    assert unseen_categories(frame, schema(city=True)).tolist() == [False, True, False]
+    assert unseen_categories(model_input(frame, schema(city=True)), schema(city=True)).tolist() == [False, True, False]
 
 
 def test_rejected_rows_keep_their_values_as_text_with_the_reason():
@@ -95,7 +95,8 @@ def test_scored_rows_carry_the_models_original_label_and_probabilities_and_the_v
     train = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
     model = LogisticRegression().fit(train, np.repeat(LABELS, 20))
     frame = pd.DataFrame({"id": [1, 2], "a": ["0.5", "-1"], "b": [2.0, 0.0]})
-    scored = scored_rows(frame, schema(), model, "wine", "3", pd.Timestamp("2026-11-23", tz="UTC"))
+    inputs = model_input(frame, schema())
+    scored = scored_rows(frame, inputs, schema(), model, "wine", "3", pd.Timestamp("2026-11-23", tz="UTC"))
     assert list(scored.columns) == ["id", "a", "b", *output_columns(schema())]
     features = frame[["a", "b"]].astype(float)
     assert scored["prediction"].tolist() == model.predict(features).tolist()
@@ -110,6 +111,7 @@ def test_every_classifier_predicts_the_class_of_highest_probability(classifier):
     """What lets the local engine take the class from the probabilities it computes anyway."""
     frame = tables.mixed()
     mixed = infer_schema(frame, PipelineConfig(target_column="churn"))
-    model = build_pipeline(classifier, {}, 42, mixed).fit(model_input(frame, mixed), frame["churn"])
-    scored = scored_rows(frame, mixed, model, "churn", "1", pd.Timestamp.now(tz="UTC"))
-    assert scored["prediction"].tolist() == model.predict(model_input(frame, mixed)).tolist()
+    inputs = model_input(frame, mixed)
+    model = build_pipeline(classifier, {}, 42, mixed).fit(inputs, frame["churn"])
+    scored = scored_rows(frame, inputs, mixed, model, "churn", "1", pd.Timestamp.now(tz="UTC"))
+    assert scored["prediction"].tolist() == model.predict(inputs).tolist()

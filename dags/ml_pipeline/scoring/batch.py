@@ -25,7 +25,7 @@ from ml_pipeline.contract import (
     ScoringPlan,
     ScoringSummary,
 )
-from ml_pipeline.data.schema import DatasetSchema
+from ml_pipeline.data.schema import DatasetSchema, model_input
 from ml_pipeline.data.sources import is_bundled, open_source
 from ml_pipeline.errors import DataValidationError, ModelLoadError
 from ml_pipeline.registry.connection import connect, explained_tracking_errors, use_tracking_server
@@ -98,9 +98,10 @@ def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH
         valid = reasons.isna()
         if valid.any():
             rows = frame[valid]
-            unseen += int(unseen_categories(rows, schema).sum())
+            inputs = model_input(rows, schema)  # once per batch, for the count and the model
+            unseen += int(unseen_categories(inputs, schema).sum())
             predictions.write(
-                scored_rows(rows, schema, estimator, plan["model_name"], plan["model_version"], scored_at)
+                scored_rows(rows, inputs, schema, estimator, plan["model_name"], plan["model_version"], scored_at)
             )
         if not valid.all():
             rejected.write(rejected_rows(frame, reasons))

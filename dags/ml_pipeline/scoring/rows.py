@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ml_pipeline.contract import MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, PREDICTION, REASON, SCORED_AT
-from ml_pipeline.data.schema import DatasetSchema, Feature, as_text, model_input
+from ml_pipeline.data.schema import DatasetSchema, Feature
 from ml_pipeline.data.validation import listed
 from ml_pipeline.errors import DataValidationError
 
@@ -85,18 +85,20 @@ def reject_reasons(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
     return reasons
 
 
-def unseen_categories(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
-    """Per row, whether a categorical feature holds a value training never saw (a missing value is not one)."""
-    unseen = pd.Series(False, index=frame.index)
+def unseen_categories(inputs: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
+    """Per row of model_input's form, whether a categorical feature holds a value training never saw (a missing value
+    is not one)."""
+    unseen = pd.Series(False, index=inputs.index)
     for feature in schema.features:
         if feature.kind == "categorical":
-            text = as_text(frame[feature.name])
+            text = inputs[feature.name]
             unseen |= text.notna() & ~text.isin(feature.categories)
     return unseen
 
 
 def scored_rows(
     frame: pd.DataFrame,
+    inputs: pd.DataFrame,
     schema: DatasetSchema,
     model: Any,
     model_name: str,
@@ -104,11 +106,12 @@ def scored_rows(
     scored_at: datetime,
 ) -> pd.DataFrame:
     """The rows (all valid) with the model's class and class probabilities, and which model version scored them,
-    when. `model` is the pinned version's scikit-learn estimator; its classes are the schema's labels."""
+    when. `inputs` are the rows in model_input's form; `model` is the pinned version's scikit-learn estimator, whose
+    classes are its schema's labels."""
     rows = frame.copy(deep=False)
     # One pass through the model: each classifier this project trains predicts the class of highest probability
     # (test_scoring_rows holds every one of them to it), so `predict` would compute the probabilities again.
-    probabilities = model.predict_proba(model_input(frame, schema))
+    probabilities = model.predict_proba(inputs)
     rows[PREDICTION] = model.classes_[probabilities.argmax(axis=1)]
     for position, column in enumerate(schema.probability_columns):
         rows[column] = probabilities[:, position]
