@@ -25,7 +25,7 @@ from ml_pipeline.data.splits import read_schema
 from ml_pipeline.scoring import rows as row_rules
 from ml_pipeline.scoring.batch import pin_version, score_on_worker
 from ml_pipeline.scoring.output import read_counts
-from ml_pipeline.scoring.spark import SparkJobError, emr_job_run, run_locally
+from ml_pipeline.scoring.spark import JOB_MODULE, SparkJobError, emr_job_run, run_locally
 from ml_pipeline.store.objects import Storage, join
 
 
@@ -214,9 +214,15 @@ def test_a_source_without_the_models_columns_fails_with_the_jobs_one_line(wine, 
         run_locally(plan_for(wine, tmp_path / "out", tmp_path / "rows.csv"), str(SPARK_JOB_SCRIPT), 600)
 
 
-def test_a_model_without_a_schema_fails_with_the_jobs_one_line(tmp_path):
+def job_names(monkeypatch, script=SPARK_JOB_SCRIPT):
+    """A job file's names, run as a module (nothing runs), its sibling module importable as `--py-files` makes it."""
+    monkeypatch.syspath_prepend(str(SPARK_JOB_SCRIPT.parent))
+    return runpy.run_path(str(script))
+
+
+def test_a_model_without_a_schema_fails_with_the_jobs_one_line(tmp_path, monkeypatch):
     """Versions registered before models carried their data set's schema: the job cannot know how to read rows."""
-    job = runpy.run_path(str(SPARK_JOB_SCRIPT))
+    job = job_names(monkeypatch)
     model = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
     mlflow.sklearn.save_model(model, tmp_path / "model", serialization_format="skops")
     older = r"model carries no data set schema \(it was registered by an older version of this project\); run class"
@@ -224,18 +230,19 @@ def test_a_model_without_a_schema_fails_with_the_jobs_one_line(tmp_path):
         job["pinned_model"](str(tmp_path / "model"), str(tmp_path / "work"))
 
 
-def test_the_job_script_names_its_columns_and_reasons_as_the_pipeline_does():
-    job = runpy.run_path(str(SPARK_JOB_SCRIPT))  # as a module, not as __main__: nothing runs
+def test_the_job_script_names_its_columns_and_reasons_as_the_pipeline_does(monkeypatch):
+    job = job_names(monkeypatch)
     for name in ("PREDICTION", "MODEL_NAME_COLUMN", "MODEL_VERSION_COLUMN", "SCORED_AT", "REASON", "PREDICTIONS_DIR",
                  "REJECTED_DIR", "COUNTS_DIR", "BUNDLED_SOURCE"):  # fmt: skip
         assert job[name] == getattr(contract, name), name
     for name in ("MISSING", "NOT_A_NUMBER", "NOT_FINITE"):
         assert job[name] == getattr(row_rules, name), name
     assert job["METADATA_KEY"] == schema.METADATA_KEY
-    assert job["DATA_FILES"] == sources.SUFFIXES
+    reading = job_names(monkeypatch, SPARK_JOB_SCRIPT.parent / JOB_MODULE)
+    assert reading["DATA_FILES"] == sources.SUFFIXES
     from pandas._libs.parsers import STR_NA_VALUES  # read_csv's default missing-value text
 
-    assert set(job["PANDAS_MISSING"]) == STR_NA_VALUES
+    assert set(reading["PANDAS_MISSING"]) == STR_NA_VALUES
 
 
 def test_the_local_engine_writes_a_boolean_category_with_gaps_as_spark_does(tmp_path):
@@ -293,7 +300,8 @@ def test_the_dag_submits_the_job_script_to_emr_serverless_with_the_pinned_versio
             *("--model-version", "4", "--source", "s3://bucket/new-rows/"),
             *("--output", "s3://bucket/ml/batch_predictions/scheduled__2026-11-23", "--csv-encoding", "latin-1"),
         ],
-        "sparkSubmitParameters": f"--conf spark.archives={ENVIRONMENT}#environment "
+        "sparkSubmitParameters": "--py-files s3://bucket/spark_jobs/source_reading.py "
+        f"--conf spark.archives={ENVIRONMENT}#environment "
         "--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python "
         "--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python "
         "--conf spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",

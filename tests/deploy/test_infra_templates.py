@@ -98,7 +98,8 @@ def test_deploy_role_writes_only_dags_root_files_and_the_spark_job_and_updates_o
         root + "requirements.txt",
         root + "plugins.zip",
         root + "startup.sh",
-        root + "spark_jobs/score_batch.py",  # the EMR Serverless job, one key: not spark_jobs/*
+        root + "spark_jobs/score_batch.py",  # the EMR Serverless job and its module, one key each: not spark_jobs/*
+        root + "spark_jobs/source_reading.py",
     }
     assert deletes == {root + "dags/*"}
     assert airflow == [

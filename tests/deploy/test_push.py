@@ -12,7 +12,16 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import ANY, Stubber
-from deploy_fakes import ENVIRONMENT, EXPECTED_DAG_KEYS, SPARK_JOB, SPARK_JOB_TEXT, add_spark_job, track, write
+from deploy_fakes import (
+    ENVIRONMENT,
+    EXPECTED_DAG_KEYS,
+    SPARK_JOB,
+    SPARK_JOB_MODULE,
+    SPARK_JOB_TEXT,
+    add_spark_job,
+    track,
+    write,
+)
 
 from deploy import cli as deploy_cli
 from deploy.aws import DeployError
@@ -472,8 +481,9 @@ def test_spark_job_is_planned_and_uploaded_outside_dags_without_an_environment_u
 
     stubber.assert_no_pending_responses()
     assert f"  upload  {SPARK_JOB} ({len(SPARK_JOB_TEXT)} bytes, content changed; EMR Serverless job" in logs[0]
-    assert summary.uploaded[0] == SPARK_JOB, "the job lands before the DAG files that submit it"
-    assert keys(s3_client, bucket) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip", SPARK_JOB}
+    assert summary.uploaded[:2] == [SPARK_JOB, SPARK_JOB_MODULE], "the job lands before the DAG files that submit it"
+    job_files = {SPARK_JOB, SPARK_JOB_MODULE}
+    assert keys(s3_client, bucket) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip", *job_files}
     assert not any(k.startswith("dags/spark_jobs") for k in keys(s3_client, bucket))
     stored = s3_client.get_object(Bucket=bucket, Key=SPARK_JOB)
     assert stored["Body"].read() == SPARK_JOB_TEXT.encode()
