@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
 from ml_pipeline.data.snapshot import snapshot_dataset
@@ -13,6 +15,13 @@ from ml_pipeline.registry.publish import persist
 from ml_pipeline.registry.run_log import Holdout
 from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.train import train_and_evaluate
+
+
+def read_frame(uri: str, storage: Storage) -> pd.DataFrame:
+    """A split file as get_data wrote it, whole (the pipeline itself reads splits with read_split)."""
+    with storage.local_copy(uri) as path:
+        return pd.read_parquet(path)
+
 
 MODEL = "wine-classifier"
 DAG_ID = "classification_pipeline"

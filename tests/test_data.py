@@ -3,11 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from pipeline_runs import read_frame
 from wine import FEATURES, TARGET
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.data.snapshot import load_source, prepare, snapshot_dataset
-from ml_pipeline.data.splits import read_frame, read_schema, split
+from ml_pipeline.data.splits import read_schema, split
 from ml_pipeline.errors import DataValidationError
 from ml_pipeline.store.objects import Storage
 

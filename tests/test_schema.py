@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import tables
+from pipeline_runs import read_frame
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.data.snapshot import load_source, snapshot_dataset
-from ml_pipeline.data.splits import read_frame, read_schema, read_split
+from ml_pipeline.data.splits import read_schema, read_split
 from ml_pipeline.errors import DataValidationError
 from ml_pipeline.store.objects import Storage
 

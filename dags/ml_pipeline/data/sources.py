@@ -55,7 +55,7 @@ class Source:
                     if uri.lower().endswith(".csv"):
                         frames = _csv_batches(path, uri, batch_rows, columns, self.encoding)
                     else:
-                        frames = _parquet_batches(path, uri, batch_rows, columns)
+                        frames = parquet_batches(path, uri, batch_rows, columns)
                     for frame in frames:
                         if frame.empty:
                             continue
@@ -120,7 +120,7 @@ def _check_present(columns: list[str] | None, present: list[str], uri: str) -> N
         raise DataValidationError(f"{uri}: missing columns: {check.listed(missing, 13)}")
 
 
-def _parquet_batches(path: Path, uri: str, batch_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+def parquet_batches(path: Path, uri: str, batch_rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 

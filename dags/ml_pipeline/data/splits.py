@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ml_pipeline.data.schema import DatasetSchema, labels_of, model_input
+from ml_pipeline.data.sources import parquet_batches
 from ml_pipeline.store.objects import Storage, explained_local_errors
 
 WRITE_ROWS = 100_000  # rows per slice (and Parquet row group) of the snapshot
@@ -48,11 +49,6 @@ def write_rows(frame: pd.DataFrame, positions: np.ndarray, uri: str, storage: St
         return storage.write_file(uri, path)
 
 
-def read_frame(uri: str, storage: Storage) -> pd.DataFrame:
-    with storage.local_copy(uri) as path:
-        return pd.read_parquet(path)
-
-
 def read_schema(uri: str, storage: Storage) -> DatasetSchema:
     return DatasetSchema.model_validate_json(storage.read_bytes(uri))
 
@@ -64,13 +60,11 @@ def read_split(uri: str, schema: DatasetSchema, storage: Storage) -> tuple[pd.Da
 
     numeric, target = schema.of_kind("numeric"), schema.target
     with storage.local_copy(uri) as path:
-        parquet = pq.ParquetFile(path, pre_buffer=False)
-        rows = parquet.metadata.num_rows
+        rows = pq.read_metadata(path).num_rows
         filled = {name: np.empty(rows) for name in numeric}
         pieces: dict[str, list[pd.Series]] = {name: [] for name in [*schema.of_kind("categorical"), target]}
         start = 0
-        for batch in parquet.iter_batches(batch_size=READ_ROWS, columns=[*schema.feature_names, target]):
-            frame = batch.to_pandas()
+        for frame in parquet_batches(path, uri, READ_ROWS, [*schema.feature_names, target]):
             features, stop = model_input(frame, schema), start + len(frame)
             for name in numeric:
                 filled[name][start:stop] = features[name].to_numpy()
