@@ -22,17 +22,18 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install lock test test-ui lint docs airflow-db run predict score bench bench-scale bench-score ui
+.PHONY: help install lock test test-ui lint docs airflow-db run predict score serve bench bench-scale bench-score ui
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt dags/constraints.txt .python-version
+$(BIN)/.installed: requirements.txt requirements-dev.txt serving/requirements.txt dags/constraints.txt .python-version
 	@"$(PYTHON)" -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v == "$(PYTHON_VERSION)" else f"Python $(PYTHON_VERSION) is required (MWAA runs it); found {v} at {sys.executable}")'
 	@test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	@grep -v '^--constraint' requirements.txt > $(VENV)/requirements-local.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(VENV)/requirements-local.txt -r requirements-dev.txt -c dags/constraints.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(VENV)/requirements-local.txt -r requirements-dev.txt \
+	  -r serving/requirements.txt -c dags/constraints.txt
 	@touch $@
 
 install: $(BIN)/.installed ## Create .venv with the exact versions MWAA installs
@@ -75,6 +76,10 @@ bench-score: $(BIN)/.installed ## Scoring engines on 10^6 and 10^7 rows against 
 
 predict: $(BIN)/.installed ## Load models:/<name>@champion and predict scripts/sample_input.csv (INPUT=, ARGS=)
 	$(BIN)/python scripts/lookup_model.py --input $(or $(INPUT),scripts/sample_input.csv) $(ARGS)
+
+SERVE_PORT ?= 8000
+serve: $(BIN)/.installed ## Serve models:/<name>@champion over HTTP on 127.0.0.1 (SERVE_PORT=; MODEL_SERVER_* settings)
+	@MODEL_SERVER_PORT=$(SERVE_PORT) $(BIN)/python -m serving
 
 bench: $(BIN)/.installed ## Time and memory of DAG parsing, each task and a whole run, against MWAA-derived targets
 	$(BIN)/python bench/run.py

@@ -35,16 +35,21 @@ def output_columns(schema: DatasetSchema) -> list[str]:
 def check_columns(columns: Sequence[str], dtypes: dict[str, str], schema: DatasetSchema, source: str) -> None:
     """The source must hold the model's input columns, numeric ones as numbers or text, and none of the columns
     scoring adds."""
+    check_features(columns, dtypes, schema, source)
+    clashes = [column for column in (*output_columns(schema), REASON) if column in columns]
+    if clashes:
+        raise DataValidationError(
+            f"{source} already has columns named {listed(clashes)}, which scoring adds; rename them in the source"
+        )
+
+
+def check_features(columns: Sequence[str], dtypes: dict[str, str], schema: DatasetSchema, source: str) -> None:
+    """The source must hold the model's input columns, numeric ones as numbers or text."""
     missing = [column for column in schema.feature_names if column not in columns]
     if missing:
         raise DataValidationError(
             f"{source} lacks columns the model needs: {listed(missing, 13)}; "
             f"give all {len(schema.features)} of the model's input columns"
-        )
-    clashes = [column for column in (*output_columns(schema), REASON) if column in columns]
-    if clashes:
-        raise DataValidationError(
-            f"{source} already has columns named {listed(clashes)}, which scoring adds; rename them in the source"
         )
     numeric = schema.of_kind("numeric")
     if unusable := [column for column in numeric if dtypes.get(column) in ("bool", "boolean")]:
@@ -109,16 +114,21 @@ def scored_rows(
     when. `inputs` are the rows in model_input's form; `model` is the pinned version's scikit-learn estimator, whose
     classes are its schema's labels."""
     rows = frame.copy(deep=False)
-    # One pass through the model: each classifier this project trains predicts the class of highest probability
-    # (test_scoring_rows holds every one of them to it), so `predict` would compute the probabilities again.
-    probabilities = model.predict_proba(inputs)
-    rows[PREDICTION] = model.classes_[probabilities.argmax(axis=1)]
+    rows[PREDICTION], probabilities = predict(model, inputs)
     for position, column in enumerate(schema.probability_columns):
         rows[column] = probabilities[:, position]
     rows[MODEL_NAME_COLUMN] = model_name
     rows[MODEL_VERSION_COLUMN] = model_version
     rows[SCORED_AT] = pd.Timestamp(scored_at)
     return rows
+
+
+def predict(model: Any, inputs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's class and class probabilities (columns in the model's `classes_` order), from rows in model_input's
+    form. One pass through the model: each classifier this project trains predicts the class of highest probability
+    (test_scoring_rows holds every one of them to it), so `predict` would compute the probabilities again."""
+    probabilities = model.predict_proba(inputs)
+    return model.classes_[probabilities.argmax(axis=1)], probabilities
 
 
 def rejected_rows(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
