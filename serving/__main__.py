@@ -48,19 +48,25 @@ def main(argv: list[str]) -> int:
     if argv and argv[:1] != ["serve"]:
         print(f"error: unknown arguments {' '.join(argv)}; see python -m serving --help", file=sys.stderr)
         return 2
+    from ml_pipeline.errors import ConfigError
+    from serving.app import with_default_source
+
     try:
-        settings = load_settings(**overrides)
-    except SettingsError as error:
+        settings = with_default_source(load_settings(**overrides))
+    except (SettingsError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     import uvicorn
+
+    overrides["model_uri"] = settings.model_uri
 
     metrics_dir = tempfile.mkdtemp(prefix="model-server-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before any worker imports prometheus_client
     for name, value in overrides.items():  # workers read their settings from the environment
         os.environ[f"MODEL_SERVER_{name.upper()}"] = str(value)
     url = f"http://{'127.0.0.1' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"  # noqa: S104
-    print(f"Model server on {url} ({settings.workers} workers); stop with Ctrl-C", file=sys.stderr, flush=True)
+    print(f"Serving {settings.model_uri} on {url} ({settings.workers} workers); stop with Ctrl-C", file=sys.stderr,
+          flush=True)  # fmt: skip
     print(f"  try: curl -s {url}/invocations -H 'Content-Type: text/csv' --data-binary @scripts/sample_input.csv",
           file=sys.stderr, flush=True)  # fmt: skip
     try:

@@ -38,7 +38,10 @@ def create_app(settings: ServerSettings | None = None, follower: ModelFollower |
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The worker takes connections only once it has looked for its model and loaded it if there is one: until
+        # then its siblings answer, so a client that saw /ping succeed never meets a worker still loading.
         follower.start()
+        await asyncio.to_thread(follower.first_check_done.wait, settings.load_timeout_seconds + 30)
         yield
         follower.stop()
         metrics.worker_stopped()

@@ -41,6 +41,7 @@ class ModelFollower:
         self.waiting_for: str | None = "the first check of the registry"  # why there is no model yet
         self.failure: Failure | None = None  # the newest version that could not be swapped in
         self.registry_problem: str | None = None
+        self.first_check_done = threading.Event()  # a worker accepts requests only after it (serving/app.py)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loader")
@@ -58,6 +59,7 @@ class ModelFollower:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.check()
+            self.first_check_done.set()
             if self.model is not None and not self.source.follows:
                 return  # pinned: nothing will ever move
             self._stop.wait(self.poll_seconds)

@@ -104,10 +104,15 @@ def check_rows(rows: pd.DataFrame, model: ServedModel) -> None:
     except DataValidationError as error:
         raise RequestError(400, str(error)) from None
     reasons = reject_reasons(rows, schema).dropna()
-    if not reasons.empty:
-        first = int(rows.index.get_loc(reasons.index[0]))
-        more = f" (and {len(reasons) - 1} more rows: {listed(sorted(set(reasons)), 3)})" if len(reasons) > 1 else ""
-        raise RequestError(400, f"row {first}: {reasons.iloc[0]}{more}; fix the rows and send them again")
+    if reasons.empty:
+        return
+    first, others = int(rows.index.get_loc(reasons.index[0])), reasons.iloc[1:]
+    more = (
+        f" (and {len(others)} more row{'s' * (len(others) > 1)}: {listed(sorted(set(others)), 3)})"
+        if len(others)
+        else ""
+    )
+    raise RequestError(400, f"row {first}: {reasons.iloc[0]}{more}; fix the rows and send them again")
 
 
 def answer(model: ServedModel, rows: pd.DataFrame, probabilities: bool) -> str:
