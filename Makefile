@@ -146,6 +146,7 @@ up: .env ## Start the local stack (builds images; waits until every service is h
 	@set -a && . ./.env && set +a && \
 	echo "Airflow UI  http://$$($(COMPOSE) port airflow-apiserver 8080)  login $${AIRFLOW_ADMIN_USERNAME} / $${AIRFLOW_ADMIN_PASSWORD}" && \
 	echo "MLflow UI   http://$$($(COMPOSE) port mlflow 5000)  login $${MLFLOW_ADMIN_USERNAME} / $${MLFLOW_ADMIN_PASSWORD}" && \
+	echo "Champion    http://$$($(COMPOSE) port model-server 8080)/invocations  (model server: docs/serving.md)" && \
 	echo "DAGs from ./dags (new DAGs start paused). Stop: make down; wipe data too: $(COMPOSE) down -v"
 
 down: .env ## Stop the local stack (data volumes are kept)

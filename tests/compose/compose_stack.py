@@ -21,10 +21,14 @@ BUCKET = "ml-pipeline-artifacts"
 class ComposeStack:
     """`docker compose` on the test's project; every command is bounded by the session's deadline."""
 
-    def __init__(self, airflow_port: int, mlflow_port: int, deadline: Deadline) -> None:
+    def __init__(self, airflow_port: int, mlflow_port: int, serve_port: int, deadline: Deadline) -> None:
         self.secrets = generated_env()
-        self.airflow_port, self.mlflow_port = airflow_port, mlflow_port
-        ports = {"AIRFLOW_UI_PORT": str(airflow_port), "MLFLOW_UI_PORT": str(mlflow_port)}
+        self.airflow_port, self.mlflow_port, self.serve_port = airflow_port, mlflow_port, serve_port
+        ports = {
+            "AIRFLOW_UI_PORT": str(airflow_port),
+            "MLFLOW_UI_PORT": str(mlflow_port),
+            "SERVE_PORT": str(serve_port),
+        }
         self.env = {**os.environ, **self.secrets, **ports, "AIRFLOW_USE_JOB_SCHEDULE": "false"}
         self.deadline = deadline
 
@@ -35,6 +39,10 @@ class ComposeStack:
     @property
     def mlflow_url(self) -> str:
         return f"http://127.0.0.1:{self.mlflow_port}"
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://127.0.0.1:{self.serve_port}"
 
     @property
     def login(self) -> tuple[str, str]:
@@ -59,6 +67,12 @@ class ComposeStack:
         if check and result.returncode != 0:
             raise RuntimeError(f"docker compose {' '.join(args)} exited with {result.returncode}")
         return result.stdout or ""
+
+    def run_docker(self, *args: str) -> str:
+        """`docker <args>` (not compose) on the same engine, bounded like the rest; its output."""
+        result = subprocess.run(["docker", *args], env=self.env, text=True, stdout=subprocess.PIPE, check=True,
+                                timeout=min(120, self.deadline.remaining()))  # fmt: skip
+        return result.stdout.strip()
 
     def print_state_and_logs(self) -> None:
         """What a failure needs to be understood: each container's state and the end of every service's log."""

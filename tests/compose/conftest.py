@@ -29,7 +29,7 @@ def compose(request: pytest.FixtureRequest, deadline: Deadline, free_port: Calla
     logs if anything failed; left running with --compose-keep."""
     if not shutil.which("docker"):
         pytest.fail("docker is not on PATH: the stack needs Docker with the compose plugin")
-    stack = ComposeStack(free_port(), free_port(), deadline)
+    stack = ComposeStack(free_port(), free_port(), free_port(), deadline)
     healthy = False
     try:
         with step("build images"):
@@ -38,7 +38,9 @@ def compose(request: pytest.FixtureRequest, deadline: Deadline, free_port: Calla
             # As `make up`: longer than the healthchecks' start periods and retries along the dependency chain.
             stack.run("up", "-d", "--wait", "--wait-timeout", "900")
         healthy = True
-        print(f"    Airflow {stack.airflow_url}   MLflow {stack.mlflow_url}", flush=True)
+        print(
+            f"    Airflow {stack.airflow_url}   MLflow {stack.mlflow_url}   model server {stack.serve_url}", flush=True
+        )
         yield stack
     finally:
         if not healthy or request.session.testsfailed:
