@@ -6,8 +6,8 @@
 
 The table comes from PipelineConfig (dags/ml_pipeline/config/model.py: names, types, ranges, defaults, descriptions),
 ENV_NAMES (layers.py), OPERATOR_SETTINGS (model.py) and the trigger forms (dags/task_runtime/form.py); the lists of
-classifiers from classifiers.py. The prose around them is kept here, in PAGE. tests/test_docs_config.py fails when
-the file differs from what this prints.
+classifiers from classifiers.py; the model server's settings from ServerSettings (serving/settings.py). The prose
+around them is kept in PAGE. tests/test_docs_config.py fails when the file differs from what this prints.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "dags"))
+sys.path.insert(0, str(REPO))
 OUTPUT = REPO / "docs" / "configuration.md"
 COMMAND = ".venv/bin/python scripts/config_docs.py --write"
 
 from ml_pipeline.config.classifiers import CLASSIFIERS, DEFAULT_CANDIDATES  # noqa: E402 (dags/ on the path)
 from ml_pipeline.config.layers import ENV_NAMES, JSON_FIELDS, VARIABLE_NAME  # noqa: E402
 from ml_pipeline.config.model import OPERATOR_SETTINGS, REPO_ROOT, SAFE_NAME, PipelineConfig  # noqa: E402
+from serving.settings import ServerSettings  # noqa: E402
 from task_runtime.form import CHOICES, FORMS  # noqa: E402
 
 DAG_OF_FORM = {"training": "classification_pipeline", "scoring": "batch_predictions"}
@@ -129,6 +131,17 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def server_table() -> str:
+    schema = ServerSettings.model_json_schema()["properties"]
+    rows = ["| environment variable | type | default | description |", "|---|---|---|---|"]
+    for name, field in ServerSettings.model_fields.items():
+        value = field.get_default()
+        cells = [f"`MODEL_SERVER_{name.upper()}`", type_and_range(name, schema[name]),
+                 _code(value) if value != "" else "empty", field.description or ""]  # fmt: skip
+        rows.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return "\n".join(rows)
+
+
 def render() -> str:
     """The whole of docs/configuration.md."""
     classifiers = "\n".join(
@@ -145,6 +158,7 @@ def render() -> str:
         safe_name=SAFE_NAME.pattern,
         classifiers=classifiers,
         default_candidates=defaults,
+        server_table=server_table(),
         **{name: json.dumps(example) for name, example in EXAMPLES.items()},
     )
 

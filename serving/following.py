@@ -90,7 +90,8 @@ class ModelFollower:
 
     def _swap_to(self, version: str) -> None:
         serving = f"v{self.model.version} keeps serving" if self.model else "nothing is served yet"
-        log.info("%s points at v%s: loading it beside the serving one (%s)", self.source.uri, version, serving)
+        beside = " beside the serving one" if self.model else ""
+        log.info("%s points at v%s: loading it%s (%s)", self.source.uri, version, beside, serving)
         try:
             model = self._loader.submit(load, self.source, version).result(timeout=self.load_timeout_seconds)
         except FutureTimeout:

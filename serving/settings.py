@@ -21,8 +21,8 @@ class ServerSettings(BaseSettings):
 
     model_uri: str = Field(
         "",
-        description="models:/<name>@<alias> to follow an alias, models:/<name>/<version> or a local MLflow model "
-        f"directory to pin one version. Default: models:/<model_name>@{CHAMPION_ALIAS}, the pipeline's model.",
+        description="`models:/<name>@<alias>` to follow an alias, `models:/<name>/<version>` or a local MLflow model "
+        f"directory to pin one version. Default: `models:/<model_name>@{CHAMPION_ALIAS}`, the pipeline's model.",
     )
     model_name: str = Field("", description="With a directory: the registered name it is a version of.")
     model_version: str = Field("", description="With a directory: which version it is (X-Model-Version, /version).")
