@@ -119,14 +119,19 @@ COMPLETE_MARKER = "_SUCCESS"
 Engine = Literal["local", "spark", "emr-serverless"]
 
 
-class ScoringPlan(TypedDict):
-    """pin_model's output: the one model version and the output every engine of this run uses."""
+class PinnedModel(TypedDict):
+    """One registered version, resolved once from `@champion` (or a version number) for a whole DAG run."""
 
     model_name: str
     model_version: str
     model_uri: str  # models:/<name>/<version>, never an alias: a promotion during the run changes nothing
-    artifact_uri: str  # where the version's files are, for engines that read them directly (EMR Serverless)
+    artifact_uri: str  # where the version's files are, for what reads them directly (EMR Serverless, packaging)
     tracking_uri: str
+
+
+class ScoringPlan(PinnedModel):
+    """batch_predictions' pin_model output: the one model version and the output every engine of this run uses."""
+
     source: str
     csv_encoding: str  # of the source's CSV files
     output_uri: str
