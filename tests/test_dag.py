@@ -139,6 +139,7 @@ FORM_MODULES = ",".join(
         "ml_pipeline.config",
         "ml_pipeline.config.classifiers",
         "ml_pipeline.config.model",
+        "ml_pipeline.config.serving",
         "ml_pipeline.contract",
     )
 )
