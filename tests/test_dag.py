@@ -18,7 +18,7 @@ def dag(dagbag):
     return dagbag.dags["classification_pipeline"]
 
 
-DAG_IDS = ("classification_pipeline", "batch_predictions")
+DAG_IDS = ("classification_pipeline", "batch_predictions", "deploy_champion")
 
 
 def test_the_dags_folder_imports_without_errors(dagbag):
@@ -130,8 +130,9 @@ def test_an_unreachable_mlflow_fails_the_run_within_four_minutes_by_construction
     assert (persist.retries + 1) * (per_attempt + start_up) + waits <= 240
 
 
-# The Amazon provider's operator modules import boto3 (about 0.3 s); batch_predictions needs its EMR operator.
-PARSE_MAY_IMPORT = {"classification_pipeline": "", "batch_predictions": "boto3"}
+# The Amazon provider's operator modules import boto3 (about 0.3 s); batch_predictions needs its EMR operator,
+# deploy_champion its SageMaker operators.
+PARSE_MAY_IMPORT = {"classification_pipeline": "", "batch_predictions": "boto3", "deploy_champion": "boto3"}
 # The trigger form is made from the configuration model: that model, and nothing of the pipeline's work.
 FORM_MODULES = ",".join(
     (
