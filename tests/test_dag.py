@@ -181,3 +181,16 @@ def test_every_task_receives_and_returns_contract_types(dagbag, dag_id):
         assert set(annotations) == {*inspect.signature(function).parameters, "return"}, f"{task.task_id}: untyped"
         for name, annotation in annotations.items():
             assert set(re.findall(r"\w+", annotation)) <= declared, f"{task.task_id}.{name}: {annotation}"
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_a_task_whose_keys_an_operator_reads_pushes_each_key(dagbag, dag_id):
+    """`task_output["key"]` pulls the XCom `key`, which only multiple_outputs pushes (Airflow cannot infer it from a
+    return type imported under TYPE_CHECKING); without it the operator fails with XComNotFound when it runs."""
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    for task in dagbag.dags[dag_id].tasks:
+        for field in task.template_fields:
+            value = getattr(task, field, None)
+            if isinstance(value, PlainXComArg) and value.key != "return_value":
+                assert value.operator.multiple_outputs, f"{task.task_id}.{field} reads {value.operator.task_id}"
