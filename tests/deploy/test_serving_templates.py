@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-from test_infra_templates import ACCOUNT, SOURCE_BUCKET, Evaluator, as_list, load, pipeline_variable
+from deploy_fakes import run_tool
+from test_infra_templates import ACCOUNT, INFRA, SOURCE_BUCKET, Evaluator, as_list, load, pipeline_variable
 
 from ml_pipeline.config.layers import load_config
 from ml_pipeline.deployment.sagemaker import VARIANT
@@ -32,6 +33,27 @@ def base(parameters: dict[str, str] | None = None) -> tuple[dict, Evaluator]:
 
 def policy_statements(evaluate: Evaluator, logical_id: str) -> list[dict]:
     return evaluate(evaluate.template["Resources"][logical_id]["Properties"])["PolicyDocument"]["Statement"]
+
+
+def test_cfn_lint_and_checkov_are_clean_with_serving_turned_on(tmp_path):
+    """checkov leaves out resources whose condition is false under the defaults: check them turned on."""
+    switched = {
+        "base.yaml": ('  EnableSageMakerServing:\n    Type: String\n    Default: "false"', '"false"', '"true"'),
+        "environment.yaml": (
+            '  SageMakerEndpointName:\n    Type: String\n    Default: ""',
+            '""',
+            "ml-pipeline-serving",
+        ),
+    }
+    for name, (parameter, off, on) in switched.items():
+        text = (INFRA / name).read_text()
+        assert parameter in text, name
+        (tmp_path / name).write_text(text.replace(parameter, parameter.replace(off, on)))
+    lint = run_tool("cfn-lint", *(str(tmp_path / name) for name in switched))
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    scan = run_tool("checkov", "--compact", "--skip-download", "--framework", "cloudformation", "-d", str(tmp_path))
+    assert scan.returncode == 0 and "Failed checks: 0" in scan.stdout, scan.stdout[-3000:]
+    assert "AWS::IAM::Role.ServingRole" in scan.stdout and "AWS::ECR::Repository.ModelServerRepository" in scan.stdout
 
 
 def test_serving_is_off_by_default_and_nothing_else_refers_to_it():
