@@ -82,7 +82,7 @@ def batch_predictions() -> None:
         with pipeline_task() as run:
             run_locally(plan, run.config.spark_job_script_uri, SCORING_TIMEOUT.total_seconds() - 60)
 
-    @task(execution_timeout=timedelta(minutes=5))
+    @task(execution_timeout=timedelta(minutes=5), multiple_outputs=True)  # score_on_emr reads its keys
     def emr_job(plan: ScoringPlan) -> EmrJob:
         """Prepares the EMR Serverless job run (script, model, output, logs) that score_on_emr submits."""
         from ml_pipeline.scoring.spark import emr_job_run

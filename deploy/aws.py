@@ -52,6 +52,10 @@ class Clients:
     def cloudformation(self) -> Any:
         return self.session.client("cloudformation")
 
+    @cached_property
+    def sagemaker(self) -> Any:
+        return self.session.client("sagemaker")
+
 
 def error_code(error: botocore.exceptions.ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))

@@ -89,6 +89,18 @@ def _add_infra_arguments(infra: argparse.ArgumentParser, environ: Mapping[str, s
     )
     emr.add_argument("--scoring-source-uri", default="", help="s3://BUCKET/PREFIX the jobs may read rows from")
     emr.add_argument("--model-artifacts-uri", default="", help="s3://BUCKET/PREFIX of MLflow's artifact store")
+    serving = infra.add_argument_group(
+        "SageMaker serving for deploy_champion; the endpoint it creates bills every hour until infra-down deletes it"
+    )
+    serving.add_argument(
+        "--sagemaker-serving",
+        action="store_true",
+        default=environ.get("MWAA_SAGEMAKER_SERVING", "").lower() in {"1", "true", "yes"},
+        help="create the image repository, endpoint role and alarms (env MWAA_SAGEMAKER_SERVING=true); repeat it on "
+        "every `up`: an `up` without it deletes the endpoint and them",
+    )
+    serving.add_argument("--sagemaker-instance-type", default=InfraConfig.sagemaker_instance_type)
+    serving.add_argument("--sagemaker-instance-count", type=int, default=InfraConfig.sagemaker_instance_count)
 
 
 def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> argparse.Namespace:
@@ -132,11 +144,11 @@ def run(args: argparse.Namespace, clients: Any) -> None:
         return
     config = InfraConfig(**{field.name: getattr(args, field.name) for field in fields(InfraConfig)})
     if args.command == "up":
-        infra.up(config, clients.cloudformation, clients.s3)
+        infra.up(config, clients.cloudformation, clients.s3, clients.sagemaker)
     elif args.command == "down":
-        infra.down(config, clients.cloudformation)
+        infra.down(config, clients.cloudformation, clients.sagemaker)
     else:
-        infra.destroy(config, clients.cloudformation, clients.s3)
+        infra.destroy(config, clients.cloudformation, clients.s3, clients.sagemaker)
 
 
 def main(argv: list[str] | None = None, clients: Callable[[str], Any] = Clients) -> int:

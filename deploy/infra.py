@@ -14,12 +14,18 @@ With `emr_serverless` the base stack also holds the EMR Serverless Spark applica
 batch_predictions (scoring_engine=spark) runs spark_jobs/score_batch.py with; they bill only while a job runs, so
 `down` keeps them. The environment stack then lets the execution role submit jobs to that application and writes its
 id, the role and the job script's location into the ml_pipeline Variable.
+
+With `sagemaker_serving` the base stack also holds the model server's ECR repository, the endpoint's role and the
+rollback alarms, and the environment stack lets deploy_champion create and update the endpoint. That endpoint bills
+every hour and belongs to no stack, so `down`, `destroy` and an `up` without serving delete it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import botocore.exceptions
 
 from deploy.aws import DeployError, head_object
 from deploy.bundle import SPARK_JOB_SCRIPT
@@ -31,20 +37,44 @@ from deploy.sync import Log, publish
 INFRA = REPO_ROOT / "infra"
 
 
+def delete_endpoint(config: InfraConfig, cfn: Any, sagemaker: Any, log: Log) -> None:
+    """Delete the endpoint deploy_champion made, if the base stack serves one: it bills every hour while it exists.
+    Its models and endpoint configurations cost nothing and stay."""
+    if stack_status(cfn, config.base_stack) is None:
+        return
+    endpoint = stack_outputs(cfn, config.base_stack).get("ServingEndpointName")
+    if not endpoint:
+        return
+    try:
+        sagemaker.delete_endpoint(EndpointName=endpoint)
+    except botocore.exceptions.ClientError as error:
+        if "Could not find endpoint" not in str(error):
+            raise
+        log(f"SageMaker endpoint {endpoint} does not exist")
+        return
+    log(f"deleted SageMaker endpoint {endpoint}: it no longer bills")
+
+
 def up(
     config: InfraConfig,
     cfn: Any,
     s3: Any,
+    sagemaker: Any,
     repo: Path = REPO_ROOT,
     log: Log = print,
     delay: float = WAITER_DELAY,
 ) -> dict[str, str]:
     check_config(config)
+    if not config.sagemaker_serving:  # before its role and alarms go
+        delete_endpoint(config, cfn, sagemaker, log)
     base = deploy_stack(cfn, config.base_stack, INFRA / "base.yaml", base_parameters(config), log, delay)
     bucket = base["BucketName"]
     emr_application_id = base.get("EmrApplicationId", "") if config.emr_serverless else ""
     if config.emr_serverless and not emr_application_id:
         raise DeployError(f"stack {config.base_stack} has no EmrApplicationId output after the update")
+    endpoint = base.get("ServingEndpointName", "") if config.sagemaker_serving else ""
+    if config.sagemaker_serving and not endpoint:
+        raise DeployError(f"stack {config.base_stack} has no ServingEndpointName output after the update")
     # Checked before the upload: a wrong bucket in --emr-python-env should not leave a half-done `up`.
     env_key = python_env_key(config.emr_python_env, bucket) if emr_application_id else ""
     plan = publish(s3, bucket, repo, log)
@@ -54,7 +84,7 @@ def up(
         cfn,
         config.environment_stack,
         INFRA / "environment.yaml",
-        environment_parameters(config, bucket, versions, emr_application_id),
+        environment_parameters(config, bucket, versions, emr_application_id, endpoint),
         log,
         delay,
     )
@@ -80,11 +110,19 @@ def up(
                 f"The Python environment s3://{bucket}/{env_key} does not exist yet: build it with venv-pack and "
                 f"upload it (aws s3 cp pyspark_env.tar.gz s3://{bucket}/{env_key}) before scoring with Spark."
             )
+    if endpoint:
+        lines += [
+            f"SageMaker serving: deploy_champion creates endpoint {endpoint} ({config.sagemaker_instance_count} x "
+            f"{config.sagemaker_instance_type}) with the next champion; it bills every hour until `make infra-down`.",
+            f"  MODEL_SERVER_REPOSITORY={outputs.get('ModelServerRepositoryUri', '?')} (repository variable: the "
+            "deploy workflow then pushes docker/model-server/Dockerfile's image there)",
+        ]
     log("\n".join(lines))
     return outputs
 
 
-def down(config: InfraConfig, cfn: Any, log: Log = print, delay: float = WAITER_DELAY) -> None:
+def down(config: InfraConfig, cfn: Any, sagemaker: Any, log: Log = print, delay: float = WAITER_DELAY) -> None:
+    delete_endpoint(config, cfn, sagemaker, log)
     delete_stack(cfn, config.environment_stack, log, delay)
     log(
         f"MWAA environment {config.project} is deleted and no longer bills. The base stack {config.base_stack} "
@@ -93,7 +131,10 @@ def down(config: InfraConfig, cfn: Any, log: Log = print, delay: float = WAITER_
     )
 
 
-def destroy(config: InfraConfig, cfn: Any, s3: Any, log: Log = print, delay: float = WAITER_DELAY) -> None:
+def destroy(
+    config: InfraConfig, cfn: Any, s3: Any, sagemaker: Any, log: Log = print, delay: float = WAITER_DELAY
+) -> None:
+    delete_endpoint(config, cfn, sagemaker, log)
     delete_stack(cfn, config.environment_stack, log, delay)
     if stack_status(cfn, config.base_stack) is None:
         log(f"stack {config.base_stack} does not exist")

@@ -32,6 +32,10 @@ class InfraConfig:
     emr_python_env: str = ""  # key (or s3://<source bucket>/key) of a venv-pack archive under spark_jobs/
     scoring_source_uri: str = ""  # s3://bucket/prefix the jobs may read rows from; empty: the artifact store
     model_artifacts_uri: str = ""  # s3://bucket/prefix of MLflow's artifact store; empty: the artifact store
+    # Optional SageMaker serving for deploy_champion (infra/base.yaml); the instances bill hourly once it deploys.
+    sagemaker_serving: bool = False
+    sagemaker_instance_type: str = "ml.m5.large"
+    sagemaker_instance_count: int = 1
 
     @property
     def base_stack(self) -> str:
@@ -87,6 +91,12 @@ def check_config(config: InfraConfig) -> None:
     given = [flag for flag, value in emr_only.items() if value]
     if given and not config.emr_serverless:
         raise DeployError(f"{', '.join(given)} only applies with --emr-serverless")
+    serving_only = {
+        "--sagemaker-instance-type": config.sagemaker_instance_type != InfraConfig.sagemaker_instance_type,
+        "--sagemaker-instance-count": config.sagemaker_instance_count != InfraConfig.sagemaker_instance_count,
+    }
+    if (given := [flag for flag, changed in serving_only.items() if changed]) and not config.sagemaker_serving:
+        raise DeployError(f"{', '.join(given)} only applies with --sagemaker-serving")
     if config.emr_python_env and not config.emr_python_env.startswith("s3://"):
         python_env_key(config.emr_python_env, "BUCKET")  # a URI's bucket is checked once the base stack names it
     if config.scoring_source_uri:
@@ -96,12 +106,18 @@ def check_config(config: InfraConfig) -> None:
 
 
 def base_parameters(config: InfraConfig) -> dict[str, str]:
-    """The base stack's parameters; without --emr-serverless the EMR ones are left out (template default: none)."""
+    """The base stack's parameters; without --emr-serverless or --sagemaker-serving theirs are left out (template
+    defaults: none)."""
     parameters = {
         "ProjectName": config.project,
         "GitHubRepository": config.github_repository,
         "GitHubOidcProviderArn": config.oidc_provider_arn,
     }
+    if config.emr_serverless or config.sagemaker_serving:
+        # The EMR job role's and the endpoint role's scopes follow the environment's artifact store.
+        parameters |= {"ArtifactBucketName": config.artifact_bucket, "ArtifactPrefix": config.artifact_prefix}
+    if config.sagemaker_serving:
+        parameters["EnableSageMakerServing"] = "true"
     if not config.emr_serverless:
         return parameters
     scoring_bucket, scoring_prefix = (
@@ -119,9 +135,6 @@ def base_parameters(config: InfraConfig) -> dict[str, str]:
         "EmrMaximumMemoryGb": str(config.emr_max_memory_gb),
         "EmrIdleTimeoutMinutes": str(config.emr_idle_timeout_minutes),
         "EmrImageUri": config.emr_image_uri,
-        # The job role's write and read scopes follow the environment's artifact store.
-        "ArtifactBucketName": config.artifact_bucket,
-        "ArtifactPrefix": config.artifact_prefix,
         "ScoringSourceBucketName": scoring_bucket,
         "ScoringSourcePrefix": scoring_prefix,
         "ModelArtifactBucketName": model_bucket,
@@ -130,7 +143,7 @@ def base_parameters(config: InfraConfig) -> dict[str, str]:
 
 
 def environment_parameters(
-    config: InfraConfig, bucket: str, versions: dict[str, str], emr_application_id: str = ""
+    config: InfraConfig, bucket: str, versions: dict[str, str], emr_application_id: str = "", endpoint: str = ""
 ) -> dict[str, str]:
     parameters = {
         "ProjectName": config.project,
@@ -145,6 +158,9 @@ def environment_parameters(
         "MlflowTrackingServerArn": config.mlflow_tracking_server_arn,
         "EmrApplicationId": emr_application_id,
         "EmrPythonEnvKey": python_env_key(config.emr_python_env, bucket) if emr_application_id else "",
+        "SageMakerEndpointName": endpoint,
+        "SageMakerInstanceType": config.sagemaker_instance_type,
+        "SageMakerInstanceCount": str(config.sagemaker_instance_count),
     }
     for field in ("RequirementsS3ObjectVersion", "PluginsS3ObjectVersion", "StartupScriptS3ObjectVersion"):
         parameters[field] = versions.get(field, "")

@@ -30,7 +30,7 @@ from ml_pipeline.config.model import OPERATOR_SETTINGS, REPO_ROOT, SAFE_NAME, Pi
 from serving.settings import ServerSettings  # noqa: E402
 from task_runtime.form import CHOICES, FORMS  # noqa: E402
 
-DAG_OF_FORM = {"training": "classification_pipeline", "scoring": "batch_predictions"}
+DAG_OF_FORM = {"training": "classification_pipeline", "scoring": "batch_predictions", "deployment": "deploy_champion"}
 EXAMPLES = {
     "candidates_example": {"candidates": [
         {"classifier": "logistic_regression", "hyperparams": {"C": 0.1}},
@@ -111,11 +111,9 @@ def default(name: str) -> str:
 def who_sets(name: str) -> str:
     if name in OPERATOR_SETTINGS:
         return "no (operator)"
-    for form, sections in FORMS.items():
-        for section, names in sections.items():
-            if name in names:
-                return f"yes; {DAG_OF_FORM[form]} form, {section}"
-    return "yes"
+    forms = [f"{DAG_OF_FORM[form]} form, {section}" for form, sections in FORMS.items()
+             for section, names in sections.items() if name in names]  # fmt: skip
+    return "; ".join(["yes", *forms])
 
 
 def table() -> str:

@@ -180,7 +180,8 @@ def test_when_no_candidate_is_valid_the_run_fails_before_reading_data_naming_eac
 @pytest.mark.parametrize(
     "conf",
     [{"artifact_root": "/"}, {"mlflow_tracking_uri": "http://elsewhere:5000"}, {"spark_job_script_uri": "/tmp/x.py"},
-     {"aws_conn_id": "other"}, {"run_conf_may_set": ["artifact_root"]}],
+     {"aws_conn_id": "other"}, {"run_conf_may_set": ["artifact_root"]}, {"sagemaker_endpoint_name": "elsewhere"},
+     {"sagemaker_image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/other"}],
 )  # fmt: skip
 def test_a_run_conf_cannot_move_where_tasks_write_or_what_they_reach(conf):
     key = next(iter(conf))
@@ -207,3 +208,35 @@ def test_an_operator_can_let_runs_set_an_operator_setting():
 def test_names_that_become_folders_or_registry_names_are_plain(conf, key):
     with pytest.raises(ConfigError, match=rf"^{re.escape(key)} = .* should be 1 to 64 letters, digits"):
         load_config({}, conf=conf)
+
+
+SERVING = {
+    "sagemaker_endpoint_name": "ml-pipeline-serving",
+    "sagemaker_image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ml-pipeline-model-server",
+    "sagemaker_execution_role_arn": "arn:aws:iam::123456789012:role/ml-pipeline-serving",
+    "artifact_root": "s3://bucket/ml-pipeline/artifacts",
+}
+
+
+def test_serving_on_sagemaker_is_off_by_default_and_on_with_the_three_settings_infra_writes():
+    assert PipelineConfig().sagemaker_endpoint_name == ""
+    config = load_config({}, variable=SERVING | {"sagemaker_rollback_alarms": ["ml-pipeline-serving-5xx"]})
+    assert (config.sagemaker_instance_type, config.sagemaker_instance_count) == ("ml.m5.large", 1)
+    tagged = load_config({}, variable=SERVING | {"sagemaker_image_uri": SERVING["sagemaker_image_uri"] + ":4f2a9c1"})
+    assert tagged.sagemaker_image_uri.endswith(":4f2a9c1")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"sagemaker_image_uri": ""}, "sagemaker_endpoint_name and sagemaker_execution_role_arn set without "
+      "sagemaker_image_uri; serving on SageMaker needs all three"),
+     ({"artifact_root": "/data/artifacts"}, "sagemaker_endpoint_name needs artifact_root on S3"),
+     ({"sagemaker_endpoint_name": "ML_Pipeline"}, "sagemaker_endpoint_name = 'ML_Pipeline' .* should match pattern"),
+     ({"sagemaker_image_uri": "docker.io/me/server:1"}, "sagemaker_image_uri = .* should match pattern"),
+     ({"sagemaker_execution_role_arn": "ml-pipeline-serving"}, "sagemaker_execution_role_arn = .* should match"),
+     ({"sagemaker_instance_type": "m5.large"}, "sagemaker_instance_type = 'm5.large' .* should match pattern"),
+     ({"sagemaker_instance_count": 0}, "sagemaker_instance_count = 0 .* should be greater than or equal to 1")],
+)  # fmt: skip
+def test_serving_settings_fail_every_task_at_once_when_they_cannot_work(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({}, variable=SERVING | changes)

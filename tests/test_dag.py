@@ -18,7 +18,7 @@ def dag(dagbag):
     return dagbag.dags["classification_pipeline"]
 
 
-DAG_IDS = ("classification_pipeline", "batch_predictions")
+DAG_IDS = ("classification_pipeline", "batch_predictions", "deploy_champion")
 
 
 def test_the_dags_folder_imports_without_errors(dagbag):
@@ -130,8 +130,9 @@ def test_an_unreachable_mlflow_fails_the_run_within_four_minutes_by_construction
     assert (persist.retries + 1) * (per_attempt + start_up) + waits <= 240
 
 
-# The Amazon provider's operator modules import boto3 (about 0.3 s); batch_predictions needs its EMR operator.
-PARSE_MAY_IMPORT = {"classification_pipeline": "", "batch_predictions": "boto3"}
+# The Amazon provider's operator modules import boto3 (about 0.3 s); batch_predictions needs its EMR operator,
+# deploy_champion its SageMaker operators.
+PARSE_MAY_IMPORT = {"classification_pipeline": "", "batch_predictions": "boto3", "deploy_champion": "boto3"}
 # The trigger form is made from the configuration model: that model, and nothing of the pipeline's work.
 FORM_MODULES = ",".join(
     (
@@ -139,6 +140,7 @@ FORM_MODULES = ",".join(
         "ml_pipeline.config",
         "ml_pipeline.config.classifiers",
         "ml_pipeline.config.model",
+        "ml_pipeline.config.serving",
         "ml_pipeline.contract",
     )
 )
@@ -179,3 +181,16 @@ def test_every_task_receives_and_returns_contract_types(dagbag, dag_id):
         assert set(annotations) == {*inspect.signature(function).parameters, "return"}, f"{task.task_id}: untyped"
         for name, annotation in annotations.items():
             assert set(re.findall(r"\w+", annotation)) <= declared, f"{task.task_id}.{name}: {annotation}"
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_a_task_whose_keys_an_operator_reads_pushes_each_key(dagbag, dag_id):
+    """`task_output["key"]` pulls the XCom `key`, which only multiple_outputs pushes (Airflow cannot infer it from a
+    return type imported under TYPE_CHECKING); without it the operator fails with XComNotFound when it runs."""
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    for task in dagbag.dags[dag_id].tasks:
+        for field in task.template_fields:
+            value = getattr(task, field, None)
+            if isinstance(value, PlainXComArg) and value.key != "return_value":
+                assert value.operator.multiple_outputs, f"{task.task_id}.{field} reads {value.operator.task_id}"

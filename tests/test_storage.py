@@ -34,6 +34,20 @@ def test_missing_s3_objects_raise_a_storage_error_naming_the_uri(s3_client, uri)
         Storage(lambda: s3_client).read_bytes(uri)
 
 
+def test_exists_looks_without_reading_and_names_a_denied_uri(tmp_path, s3_client):
+    assert not Storage().exists(str(tmp_path / "object.bin"))
+    assert Storage().exists(Storage().write_bytes(str(tmp_path / "object.bin"), b"x"))
+    s3_client.create_bucket(Bucket="artifacts")
+    storage = Storage(lambda: s3_client)
+    assert not storage.exists("s3://artifacts/runs/object.bin")
+    assert storage.exists(storage.write_bytes("s3://artifacts/runs/object.bin", b"x"))
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_object", "403", http_status_code=403)
+        with pytest.raises(StorageError, match="s3://artifacts/key: access denied"):
+            Storage(lambda: s3).exists("s3://artifacts/key")
+
+
 def test_missing_local_object_raises_a_storage_error(tmp_path):
     with pytest.raises(StorageError, match="does not exist"):
         Storage().read_bytes(str(tmp_path / "missing"))

@@ -58,7 +58,8 @@ def test_empty_form_fields_leave_the_variable_and_environment_values_in_force():
 
 
 @pytest.mark.parametrize(
-    ("dag_id", "form"), [("classification_pipeline", "training"), ("batch_predictions", "scoring")]
+    ("dag_id", "form"),
+    [("classification_pipeline", "training"), ("batch_predictions", "scoring"), ("deploy_champion", "deployment")],
 )
 def test_the_dags_trigger_form_refuses_a_bad_value_before_a_run(dagbag, dag_id, form):
     """As the API server checks a trigger: the serialized DAG's params, merged with the run conf."""

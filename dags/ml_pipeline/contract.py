@@ -119,14 +119,19 @@ COMPLETE_MARKER = "_SUCCESS"
 Engine = Literal["local", "spark", "emr-serverless"]
 
 
-class ScoringPlan(TypedDict):
-    """pin_model's output: the one model version and the output every engine of this run uses."""
+class PinnedModel(TypedDict):
+    """One registered version, resolved once from `@champion` (or a version number) for a whole DAG run."""
 
     model_name: str
     model_version: str
     model_uri: str  # models:/<name>/<version>, never an alias: a promotion during the run changes nothing
-    artifact_uri: str  # where the version's files are, for engines that read them directly (EMR Serverless)
+    artifact_uri: str  # where the version's files are, for what reads them directly (EMR Serverless, packaging)
     tracking_uri: str
+
+
+class ScoringPlan(PinnedModel):
+    """batch_predictions' pin_model output: the one model version and the output every engine of this run uses."""
+
     source: str
     csv_encoding: str  # of the source's CSV files
     output_uri: str
@@ -167,3 +172,40 @@ class EmrJob(TypedDict):
     name: str
     job_driver: dict[str, Any]
     configuration_overrides: dict[str, Any]
+
+
+# ---- deploy_champion ----
+# What plan_rollout may ask for, in this order; each is the task (an Amazon provider operator) of the same name.
+ROLLOUT_STEPS = ("create_model", "create_endpoint_config", "create_endpoint", "update_endpoint")
+
+
+class ModelPackage(PinnedModel):
+    """package_model's output: the pinned version as the model.tar.gz SageMaker unpacks into /opt/ml/model."""
+
+    model_data_uri: str  # s3://.../sagemaker/<model>/v<version>/model.tar.gz: one key per version
+    uploaded: bool  # False when an earlier attempt or run had already put it there
+
+
+class Rollout(TypedDict):
+    """plan_rollout's output: the requests deploy_champion's SageMaker operators send, and which of them run."""
+
+    endpoint_name: str
+    name: str  # the version's SageMaker model and endpoint configuration: <endpoint>-<model>-v<version>-<digest>
+    model_name: str
+    model_version: str
+    live_config: str  # the endpoint configuration the endpoint runs now; empty when there is no endpoint
+    steps: list[str]  # some of ROLLOUT_STEPS; none when the version already runs there
+    aws_conn_id: str
+    model: dict[str, Any]  # CreateModel's request
+    endpoint_config: dict[str, Any]  # CreateEndpointConfig's
+    create_endpoint: dict[str, Any]  # CreateEndpoint's
+    update_endpoint: dict[str, Any]  # UpdateEndpoint's: blue/green with automatic rollback
+
+
+class Deployment(TypedDict):
+    """confirm_rollout's output: the endpoint serves this version."""
+
+    endpoint_name: str
+    endpoint_config_name: str
+    model_name: str
+    model_version: str

@@ -120,6 +120,13 @@ def _task_config(conf: dict[str, Any] | None) -> PipelineConfig:
     return load_config(variable=parse_variable(Variable.get(VARIABLE_NAME, default=None)), conf=conf)
 
 
+def aws_client(config: PipelineConfig, service: str) -> Any:
+    """A boto3 client through Airflow's AWS connection, the one the Amazon provider's operators use too."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=config.aws_conn_id, client_type=service).get_conn()
+
+
 def _task_storage(config: PipelineConfig) -> Storage:
     """S3 goes through the Amazon provider's connection, so MWAA's execution role (or a stored key) just works."""
     from ml_pipeline.store.objects import Storage

@@ -38,7 +38,8 @@ SCORING_FORM = {
     "Data": ("scoring_source_uri", "csv_encoding", "max_rejected_fraction"),
     "Engine": ("scoring_engine", "log_scoring_to_mlflow"),
 }
-FORMS = {"training": TRAINING_FORM, "scoring": SCORING_FORM}
+DEPLOYMENT_FORM: dict[str, tuple[str, ...]] = {"Model": ("model_version",)}
+FORMS = {"training": TRAINING_FORM, "scoring": SCORING_FORM, "deployment": DEPLOYMENT_FORM}
 # Checked by the model when a task runs; the form offers them as choices too.
 CHOICES = {"classifier": list(CLASSIFIERS)}
 

@@ -75,6 +75,21 @@ class FakeCloudFormation:
         return [(name, kwargs.get("StackName", "")) for name, kwargs in self.calls]
 
 
+class FakeSageMaker:
+    """The one SageMaker call infra makes: deleting the serving endpoint (deploy_champion's, in no stack)."""
+
+    def __init__(self, endpoints: set[str] | None = None, calls: list[tuple[str, dict[str, Any]]] | None = None):
+        self.endpoints = endpoints if endpoints is not None else set()
+        self.calls = calls if calls is not None else []  # a FakeCloudFormation's, to see the order of both
+
+    def delete_endpoint(self, EndpointName: str) -> None:
+        self.calls.append(("delete_endpoint", {"EndpointName": EndpointName}))
+        if EndpointName not in self.endpoints:
+            error = {"Error": {"Code": "ValidationException", "Message": f"Could not find endpoint {EndpointName}"}}
+            raise botocore.exceptions.ClientError(error, "DeleteEndpoint")
+        self.endpoints.remove(EndpointName)
+
+
 def params(call: dict[str, Any]) -> dict[str, str]:
     return {p["ParameterKey"]: p["ParameterValue"] for p in call["Parameters"]}
 
@@ -95,7 +110,7 @@ def test_up_creates_base_uploads_then_creates_environment_with_object_versions(
     )
     logs: list[str] = []
 
-    outputs = infra.up(config, cfn, s3_client, repo=fake_repo, log=logs.append, delay=0)
+    outputs = infra.up(config, cfn, s3_client, FakeSageMaker(), repo=fake_repo, log=logs.append, delay=0)
 
     assert cfn.call_names() == [
         ("create_stack", config.base_stack),
@@ -131,7 +146,7 @@ def test_up_again_updates_and_tolerates_stacks_without_changes(config, fake_repo
     )
     cfn.no_changes = {config.base_stack}
 
-    infra.up(config, cfn, s3_client, repo=fake_repo, log=lambda _: None, delay=0)
+    infra.up(config, cfn, s3_client, FakeSageMaker(), repo=fake_repo, log=lambda _: None, delay=0)
 
     assert cfn.call_names() == [
         ("update_stack", config.base_stack),
@@ -152,7 +167,9 @@ def test_a_failed_first_create_is_deleted_and_created_again(config, tmp_path):
 
 def test_up_requires_the_github_repository(config, s3_client):
     with pytest.raises(DeployError, match="GitHub repository"):
-        infra.up(InfraConfig(project=PROJECT, region="us-east-1"), FakeCloudFormation(), s3_client, delay=0)
+        infra.up(
+            InfraConfig(project=PROJECT, region="us-east-1"), FakeCloudFormation(), s3_client, FakeSageMaker(), delay=0
+        )
 
 
 def test_down_deletes_only_the_billed_environment_stack(config):
@@ -162,7 +179,7 @@ def test_down_deletes_only_the_billed_environment_stack(config):
             config.environment_stack: {"StackStatus": "CREATE_COMPLETE"},
         }
     )
-    infra.down(config, cfn, log=lambda _: None, delay=0)
+    infra.down(config, cfn, FakeSageMaker(), log=lambda _: None, delay=0)
     assert cfn.call_names() == [("delete_stack", config.environment_stack), ("wait", config.environment_stack)]
     assert set(cfn.stacks) == {config.base_stack}
 
@@ -179,7 +196,7 @@ def test_destroy_empties_the_versioned_bucket_then_deletes_both_stacks(config, b
         outputs={config.base_stack: {"BucketName": bucket}},
     )
 
-    infra.destroy(config, cfn, s3_client, log=lambda _: None, delay=0)
+    infra.destroy(config, cfn, s3_client, FakeSageMaker(), log=lambda _: None, delay=0)
 
     versions = s3_client.list_object_versions(Bucket=bucket)
     assert versions.get("Versions", []) == [] and versions.get("DeleteMarkers", []) == []
@@ -230,7 +247,7 @@ def test_up_with_emr_serverless_passes_the_application_to_the_environment(fake_r
     cfn = emr_cfn(config, bucket)
     logs: list[str] = []
 
-    infra.up(config, cfn, s3_client, repo=fake_repo, log=logs.append, delay=0)
+    infra.up(config, cfn, s3_client, FakeSageMaker(), repo=fake_repo, log=logs.append, delay=0)
 
     base, env = params(cfn.calls[0][1]), params(cfn.calls[2][1])
     assert base == {
@@ -273,7 +290,7 @@ def test_up_with_emr_says_nothing_about_an_environment_archive_that_is_there(fak
     )
     logs: list[str] = []
 
-    infra.up(config, emr_cfn(config, bucket), s3_client, repo=fake_repo, log=logs.append, delay=0)
+    infra.up(config, emr_cfn(config, bucket), s3_client, FakeSageMaker(), repo=fake_repo, log=logs.append, delay=0)
 
     assert not any("does not exist yet" in line for line in logs)
 
@@ -282,7 +299,7 @@ def test_up_without_emr_leaves_the_application_out(config, fake_repo, bucket, s3
     cfn = FakeCloudFormation(
         outputs={config.base_stack: {"BucketName": bucket, "DeployRoleArn": "arn:aws:iam::123456789012:role/d"}}
     )
-    infra.up(config, cfn, s3_client, repo=fake_repo, log=lambda _: None, delay=0)
+    infra.up(config, cfn, s3_client, FakeSageMaker(), repo=fake_repo, log=lambda _: None, delay=0)
     assert "EnableEmrServerless" not in params(cfn.calls[0][1])  # template default: false
     env = params(cfn.calls[2][1])
     assert env["EmrApplicationId"] == "" and env["EmrPythonEnvKey"] == ""
@@ -301,7 +318,7 @@ def test_up_without_emr_leaves_the_application_out(config, fake_repo, bucket, s3
 def test_inconsistent_emr_options_are_refused_before_any_stack_call(config, s3_client, changes, message):
     cfn = FakeCloudFormation()
     with pytest.raises(DeployError, match=message):
-        infra.up(dataclasses.replace(config, **changes), cfn, s3_client, delay=0)
+        infra.up(dataclasses.replace(config, **changes), cfn, s3_client, FakeSageMaker(), delay=0)
     assert cfn.calls == []
 
 

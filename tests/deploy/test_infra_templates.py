@@ -216,6 +216,7 @@ class Evaluator:
             "AWS::Partition": "aws",
             "AWS::Region": "us-east-1",
             "AWS::AccountId": ACCOUNT,
+            "AWS::URLSuffix": "amazonaws.com",
         }
         self.resources = resources or {}
 

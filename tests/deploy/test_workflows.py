@@ -114,3 +114,30 @@ def test_no_secrets_or_static_keys_in_workflows():
         assert "secrets." not in text, path.name
         assert not re.search(r"AKIA[0-9A-Z]{16}", text), path.name
         assert "pull_request_target" not in text, path.name
+
+
+def test_the_model_server_image_is_pushed_from_main_through_oidc_only_when_serving_is_turned_on():
+    deploy = load("deploy.yml")
+    job = deploy["jobs"]["model-server"]
+    assert job["needs"] == "test"
+    assert job["if"] == (
+        "github.event_name == 'push' && github.ref == 'refs/heads/main' && vars.MODEL_SERVER_REPOSITORY != ''"
+    )
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["concurrency"]["cancel-in-progress"] is False
+    order = [step.get("uses", "").split("@")[0] or "run" for step in steps(job)]
+    assert order == ["actions/checkout", "aws-actions/configure-aws-credentials", "run"]
+    credentials = steps(job)[1]["with"]
+    assert credentials["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert not {"aws-access-key-id", "aws-secret-access-key", "aws-session-token"} & set(credentials)
+    assert job["env"] == {
+        "AWS_REGION": "${{ vars.AWS_REGION }}",
+        "REPOSITORY": "${{ vars.MODEL_SERVER_REPOSITORY }}",
+        "IMAGE_TAG": "${{ github.sha }}",  # one immutable tag per commit
+    }
+    script = steps(job)[2]["run"]
+    assert "${{" not in script, "values reach the script through env, never by template expansion"
+    assert "docker build --platform linux/amd64 --file docker/model-server/Dockerfile" in script
+    assert 'docker push "$REPOSITORY:$IMAGE_TAG"' in script
+    # The tag is looked up first: pushing an immutable tag again fails, so a rerun for the same commit skips.
+    assert script.index("aws ecr describe-images") < script.index("docker push")

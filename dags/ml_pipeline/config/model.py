@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from ml_pipeline.config.classifiers import CLASSIFIERS, DEFAULT_CANDIDATES
+from ml_pipeline.config.serving import EndpointName, ImageUri, InstanceType, RoleArn, check_serving
 from ml_pipeline.contract import Candidate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -31,7 +32,8 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 OPERATOR_SETTINGS = frozenset(
     {"artifact_root", "mlflow_tracking_uri", "mlflow_ui_url", "aws_conn_id", "spark_job_script_uri",
      "emr_application_id", "emr_execution_role_arn", "emr_python_env_uri", "max_model_mb", "max_fit_minutes",
-     "run_conf_may_set"}
+     "sagemaker_endpoint_name", "sagemaker_image_uri", "sagemaker_execution_role_arn", "sagemaker_instance_type",
+     "sagemaker_instance_count", "sagemaker_rollback_alarms", "run_conf_may_set"}
 )  # fmt: skip
 
 
@@ -174,6 +176,19 @@ class PipelineConfig(BaseModel):
     emr_python_env_uri: str = Field(
         "", description="A venv-pack archive of the job's Python; default: the application's image has the libraries"
     )
+    # deploy_champion (docs/serving-aws.md)
+    sagemaker_endpoint_name: EndpointName = Field(
+        "", description="The SageMaker real-time endpoint deploy_champion rolls each champion out to; empty: none"
+    )
+    sagemaker_image_uri: ImageUri = Field(
+        "", description="The model server image in ECR: a repository (its newest image) or repository:tag"
+    )
+    sagemaker_execution_role_arn: RoleArn = Field("", description="The IAM role the endpoint runs as")
+    sagemaker_instance_type: InstanceType = Field("ml.m5.large", description="The endpoint's instance type")
+    sagemaker_instance_count: int = Field(1, ge=1, le=10, description="The endpoint's instances (billed each hour)")
+    sagemaker_rollback_alarms: list[str] = Field(
+        [], max_length=10, description="CloudWatch alarms that roll a deployment back while they are in alarm"
+    )
     run_conf_may_set: list[str] = Field(
         default_factory=list, description="Operator settings a run conf may set too (environment or Variable only)"
     )
@@ -234,6 +249,8 @@ class PipelineConfig(BaseModel):
         if self.emr_application_id and not self.emr_execution_role_arn:
             raise ValueError("emr_application_id is set but emr_execution_role_arn is not; EMR jobs run as that role")
         return self
+
+    _serving = model_validator(mode="after")(check_serving)
 
     def budget(self) -> Budget:
         return Budget(self.max_model_mb, self.max_fit_minutes)

@@ -10,10 +10,11 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.contract import CHAMPION_ALIAS
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.contract import CHAMPION_ALIAS, PinnedModel
 from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
 from ml_pipeline.errors import ModelLoadError, PipelineError
-from ml_pipeline.registry.connection import is_not_found
+from ml_pipeline.registry.connection import explained_tracking_errors, is_not_found, use_tracking_server
 
 
 class ModelNotFoundError(PipelineError, LookupError):
@@ -34,6 +35,23 @@ def resolve(client: MlflowClient, name: str, alias: str = CHAMPION_ALIAS, versio
         if not is_not_found(error):
             raise
         raise not_found(client, name, f"version {version}" if version else f"alias '{alias}'") from error
+
+
+def pin(config: PipelineConfig) -> PinnedModel:
+    """Resolve `@champion` (or the configured `model_version`) once; the DAG run then uses that version only."""
+    tracking_uri = config.mlflow_tracking_uri
+    use_tracking_server(tracking_uri)
+    client = MlflowClient()
+    with explained_tracking_errors(tracking_uri):
+        version = resolve(client, config.model_name, version=config.model_version or None)
+        artifact_uri = client.get_model_version_download_uri(version.name, version.version)
+    return PinnedModel(
+        model_name=version.name,
+        model_version=str(version.version),
+        model_uri=f"models:/{version.name}/{version.version}",
+        artifact_uri=artifact_uri,
+        tracking_uri=tracking_uri,
+    )
 
 
 def not_found(client: MlflowClient, name: str, wanted: str) -> ModelNotFoundError:

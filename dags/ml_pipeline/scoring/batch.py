@@ -29,7 +29,7 @@ from ml_pipeline.data.schema import DatasetSchema, model_input
 from ml_pipeline.data.sources import is_bundled, open_source
 from ml_pipeline.errors import DataValidationError, ModelLoadError
 from ml_pipeline.registry.connection import connect, explained_tracking_errors, use_tracking_server
-from ml_pipeline.registry.lookup import carried_schema, resolve
+from ml_pipeline.registry.lookup import carried_schema, pin
 from ml_pipeline.scoring import output as batch_output
 from ml_pipeline.scoring.output import PartWriter
 from ml_pipeline.scoring.rows import check_columns, reject_reasons, rejected_rows, scored_rows, unseen_categories
@@ -40,20 +40,10 @@ EXPERIMENT = "batch_predictions"
 
 
 def pin_version(config: PipelineConfig, output_uri: str) -> ScoringPlan:
-    """Resolve `@champion` (or the configured version) once; the run then scores with that version only."""
-    tracking_uri = config.mlflow_tracking_uri
-    use_tracking_server(tracking_uri)
-    client = MlflowClient()
-    with explained_tracking_errors(tracking_uri):
-        version = resolve(client, config.model_name, version=config.model_version or None)
-        artifact_uri = client.get_model_version_download_uri(version.name, version.version)
+    """The pinned version (registry/lookup.py's `pin`) with this run's source, output and engine."""
     on_emr = config.scoring_engine == "spark" and bool(config.emr_application_id)
     return ScoringPlan(
-        model_name=version.name,
-        model_version=str(version.version),
-        model_uri=f"models:/{version.name}/{version.version}",
-        artifact_uri=artifact_uri,
-        tracking_uri=tracking_uri,
+        **pin(config),
         source=config.scoring_source_uri,
         csv_encoding=config.csv_encoding,
         output_uri=output_uri,

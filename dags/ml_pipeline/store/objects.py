@@ -139,6 +139,22 @@ class Storage:
         with explained_local_errors(uri):
             return path.read_bytes()
 
+    def exists(self, uri: str) -> bool:
+        """Whether an object (or local file) is at `uri`, without reading it."""
+        if not uri.startswith("s3://"):
+            return local_path(uri).is_file()
+        from botocore.exceptions import ClientError
+
+        bucket, key = split_s3(uri)
+        with explained_s3_errors(uri):
+            try:
+                self.s3.head_object(Bucket=bucket, Key=key)
+            except ClientError as error:
+                if str(error.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+        return True
+
     def write_bytes(self, uri: str, data: bytes) -> str:
         if uri.startswith("s3://"):
             bucket, key = split_s3(uri)
