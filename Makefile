@@ -22,7 +22,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install lock test test-ui lint docs airflow-db run predict score serve bench bench-scale bench-score ui
+.PHONY: help install lock test test-ui lint docs airflow-db run predict score serve bench bench-scale bench-score bench-serve ui
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ bench: $(BIN)/.installed ## Time and memory of DAG parsing, each task and a whol
 
 bench-scale: $(BIN)/.installed ## The pipeline on 10^4, 10^5 and 10^6 synthetic rows: seconds, peak RSS, rows/s per task
 	$(BIN)/python bench/scale.py $(if $(SIZES),--sizes $(SIZES))
+
+bench-serve: $(BIN)/.installed ## Model server vs `mlflow models serve` under Locust; alias moves under load (LOAD_SECONDS=)
+	$(BIN)/python bench/serve.py $(if $(LOAD_SECONDS),--seconds $(LOAD_SECONDS))
 
 ui: airflow-db ## Airflow (:8080) and the MLflow UI (:5000) on 127.0.0.1, no Docker; Ctrl-C stops both
 	@$(BIN)/python scripts/local_ui.py --airflow-port $(AIRFLOW_PORT) --mlflow-port $(MLFLOW_PORT)

@@ -180,6 +180,15 @@ def register_champion(root: Path, model_name: str, classifier: str) -> tuple[str
     """A registry in `root` whose champion `model_name` is a `classifier` pipeline trained on the bundled Wine data by
     the real pipeline functions (get_data's, train_model's, persist_model's), so it carries the data set's schema as
     the DAG's versions do; MLflow's artifacts stay beside its database. Returns its tracking URI and the version."""
+    tracking_uri, version, promoted = register_version(root, model_name, classifier, model_name)
+    if not promoted:
+        raise RuntimeError(f"{model_name} version {version} was not promoted to champion in {root}")
+    return tracking_uri, version
+
+
+def register_version(root: Path, model_name: str, classifier: str, run_id: str) -> tuple[str, str, bool]:
+    """register_champion's work as the DAG run `run_id` (a new run registers a new version; the gate decides its
+    alias). Returns the tracking URI, the version and whether it became the champion."""
     from ml_pipeline.config.model import PipelineConfig
     from ml_pipeline.contract import Candidate, RunIds
     from ml_pipeline.data.snapshot import snapshot_dataset
@@ -187,16 +196,14 @@ def register_champion(root: Path, model_name: str, classifier: str) -> tuple[str
     from ml_pipeline.store.objects import Storage
     from ml_pipeline.training.train import train_and_evaluate
 
-    storage, tracking_uri = Storage(), f"sqlite:///{root}/mlflow.db"
+    storage, tracking_uri, work = Storage(), f"sqlite:///{root}/mlflow.db", str(root / f"run-{run_id}")
     config = PipelineConfig(mlflow_tracking_uri=tracking_uri, experiment_name="bench",
                             model_name=model_name, artifact_root=str(root))  # fmt: skip
-    dataset = snapshot_dataset(config, str(root / "run"), storage)
+    dataset = snapshot_dataset(config, work, storage)
     candidate = Candidate(name=classifier, classifier=classifier, hyperparams={})
-    training = train_and_evaluate(dataset, str(root / "run"), storage, candidate)
-    summary = persist(config, RunIds("bench", model_name), storage, dataset, [candidate], [training], {})
-    if not summary["promoted"]:
-        raise RuntimeError(f"{model_name} version {summary['version']} was not promoted to champion in {root}")
-    return tracking_uri, summary["version"]
+    training = train_and_evaluate(dataset, work, storage, candidate)
+    summary = persist(config, RunIds("bench", run_id), storage, dataset, [candidate], [training], {})
+    return tracking_uri, summary["version"], summary["promoted"]
 
 
 def lookup_registry(workdir: Path) -> dict[str, Any]:
