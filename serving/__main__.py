@@ -13,6 +13,9 @@ REPO = Path(__file__).resolve().parent.parent
 if (REPO / "dags" / "ml_pipeline").is_dir():  # in the repository; the image puts ml_pipeline beside serving/
     sys.path.insert(0, str(REPO / "dags"))
 
+# Worker processes are the parallelism: a worker whose model also spread each request over OpenMP/BLAS threads
+# (scikit-learn's default, from varying request threads) made 1-row answers 3x slower (docs/benchmarks.md#serving).
+ONE_THREAD_PER_WORKER = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
@@ -39,6 +42,8 @@ def logging_config(level: str) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
+    for variable in ONE_THREAD_PER_WORKER:  # before numpy or scikit-learn load their thread pools; yours win
+        os.environ.setdefault(variable, "1")
     if argv[:1] in (["-h"], ["--help"]):
         print(usage())
         return 0
