@@ -98,6 +98,24 @@ def test_every_worker_follows_the_alias_and_swaps_under_load_without_a_failed_re
     assert {version for _, version in answers} == {GOOD, OTHER}
 
 
+def whole_answer(connection: socket.socket) -> str:
+    """Head and body of one HTTP answer, which may arrive in several pieces."""
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _content_length(data):
+        piece = connection.recv(65536)
+        if not piece:
+            break
+        data += piece
+    return data.decode()
+
+
+def _content_length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].decode().lower().splitlines():
+        if line.startswith("content-length:"):
+            return int(line.split(":", 1)[1])
+    return 0
+
+
 def test_sigterm_lets_a_request_in_flight_finish_and_then_stops(start_server):
     process, port = start_server(model_uri=f"models:/{MODEL}/{GOOD}", graceful_stop_seconds="20")
     head = f"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: {len(CSV_BODY)}\r\n\r\n"
@@ -107,7 +125,7 @@ def test_sigterm_lets_a_request_in_flight_finish_and_then_stops(start_server):
         os.killpg(process.pid, signal.SIGTERM)
         time.sleep(1)
         connection.sendall(CSV_BODY[50:])
-        answer = connection.recv(65536).decode()
+        answer = whole_answer(connection)
     assert answer.startswith("HTTP/1.1 200"), answer
     assert '"predictions": [0, 0, 0, 0, 0]' in answer
     assert process.wait(timeout=30) == 0
