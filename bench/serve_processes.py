@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from local_airflow.process_groups import stop as stop_groups
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LOG = REPO / ".local" / "bench-serve.log"
@@ -51,20 +53,6 @@ def request(url: str, body: bytes | None = None, timeout: float = 10.0) -> tuple
         return 0, {}, b""
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process's whole group, SIGKILL if it is not gone in time; then any straggler of the group."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 def spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     """In its own session: Ctrl-C reaches only the bench, whose `finally` stops the group."""
     with LOG.open("ab") as log:
@@ -91,7 +79,7 @@ def server(name: str, launch: Callable[[int], tuple[list[str], dict[str, str]]])
             time.sleep(0.05)
         yield url, time.monotonic() - started
     finally:
-        stop(process)
+        stop_groups({name: process}, STOP_TIMEOUT)
         log_line(f"{name}: stopped")
 
 
@@ -143,5 +131,5 @@ def load(url: str, users: int, body: Path, seconds: float) -> Iterator[Callable[
         yield finish
     finally:
         if process.poll() is None:
-            stop(process)
+            stop_groups({"locust": process}, STOP_TIMEOUT)
         result.unlink(missing_ok=True)
