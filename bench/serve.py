@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO / "dags"), str(REPO / "bench")]
+sys.path[:0] = [str(REPO / "dags"), str(REPO / "bench"), str(REPO / "scripts")]
 
 from serve_processes import BIN, LOG, load, request, server, wait_for_version  # noqa: E402
 from stages import register_version  # noqa: E402
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=SECONDS, help="run time of each load point")
     parser.add_argument("--users", type=int, nargs="+", default=list(USERS))
     args = parser.parse_args(argv)
+    if args.seconds < 3:  # serve_load.py measures from one second after every user runs
+        parser.error("--seconds (LOAD_SECONDS): at least 3, the first second of each point is warm-up")
     LOG.parent.mkdir(exist_ok=True)
     LOG.write_text("")
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as work:
