@@ -3,7 +3,6 @@ without a failed request; SIGTERM lets requests in flight finish; bad settings s
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
@@ -16,28 +15,9 @@ from pathlib import Path
 
 import pytest
 from pipeline_runs import MODEL
-from serving_helpers import GOOD, OTHER, move_champion, wait_until
-from sklearn.datasets import load_wine
+from serving_helpers import CSV_BODY, GOOD, OTHER, ask, move_champion, ready, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-CSV_BODY = load_wine(as_frame=True).data.head(5).to_csv(index=False).encode()
-
-
-def ask(port: int, method: str = "GET", path: str = "/ping", body: bytes | None = None) -> tuple[int, dict, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers={"Content-Type": "text/csv"} if body else {})
-        answer = connection.getresponse()
-        return answer.status, dict(answer.getheaders()), answer.read()
-    finally:
-        connection.close()
-
-
-def ready(port: int) -> bool:
-    try:
-        return ask(port)[0] == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture

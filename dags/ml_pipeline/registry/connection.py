@@ -103,11 +103,12 @@ def connect(tracking_uri: str, experiment_name: str) -> str:
 
 def local_database(tracking_uri: str) -> Path | None:
     """A local SQLite store's database file, by SQLAlchemy's own parsing: `sqlite:////home/u/mlflow.db` names
-    `/home/u/mlflow.db`, and `sqlite:///mlflow.db` a file in the current folder."""
-    from sqlalchemy.engine import make_url
-
+    `/home/u/mlflow.db`, and `sqlite:///mlflow.db` a file in the current folder. SQLAlchemy is imported only then:
+    clients of a tracking server (the model server's image) have mlflow-skinny, which does not install it."""
     if not tracking_uri.startswith("sqlite:///"):
         return None
+    from sqlalchemy.engine import make_url
+
     database = make_url(tracking_uri).database
     return Path(database).resolve() if database else None
 
