@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import mlflow
 from fastapi import FastAPI, Request, Response
 
 from serving import metrics
+from serving.answers import error_response, model_headers
 from serving.following import ModelFollower
 from serving.loading import ServedModel, Source
+from serving.observed import ObservedRequests
 from serving.protocol import RequestError, answer, check_rows, read_request
 from serving.settings import ServerSettings, load_settings
-
-log = logging.getLogger("serving")
-access_log = logging.getLogger("serving.access")
-ENDPOINTS = frozenset({"/invocations", "/ping", "/health", "/version", "/metrics"})
-ERROR_KINDS = {400: "bad_request", 413: "too_large", 415: "bad_request", 503: "not_ready", 504: "timeout"}
 
 
 def create_app(settings: ServerSettings | None = None, follower: ModelFollower | None = None) -> FastAPI:
@@ -48,13 +42,13 @@ def create_app(settings: ServerSettings | None = None, follower: ModelFollower |
 
     app = FastAPI(title="model server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.follower = follower
-    app.middleware("http")(_observed)
+    app.add_middleware(ObservedRequests)
 
     @app.get("/ping")
     async def ping() -> Response:
         """Readiness: 200 once this worker serves a version (SageMaker's and MLflow's health check), else 503."""
         if follower.model is None:
-            return _error(503, f"no model loaded yet: waiting for {follower.waiting_for}")
+            return error_response(503, f"no model loaded yet: waiting for {follower.waiting_for}")
         return Response("\n", media_type="application/json")
 
     @app.get("/health")
@@ -78,7 +72,7 @@ def create_app(settings: ServerSettings | None = None, follower: ModelFollower |
     async def invocations(request: Request) -> Response:
         model = follower.model  # this request's version, whatever swaps happen while it runs
         if model is None:
-            return _error(503, f"no model loaded yet: waiting for {follower.waiting_for}")
+            return error_response(503, f"no model loaded yet: waiting for {follower.waiting_for}")
         body = await _bounded_body(request, settings.max_body_mb)
         work = asyncio.to_thread(_score, model, body, request, settings.max_rows)
         try:
@@ -87,11 +81,11 @@ def create_app(settings: ServerSettings | None = None, follower: ModelFollower |
             raise RequestError(
                 504, f"scoring took longer than {settings.request_timeout_seconds:g} s; send fewer rows per request"
             ) from None
-        return Response(content, media_type="application/json", headers=_model_headers(model))
+        return Response(content, media_type="application/json", headers=model_headers(model))
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, error: RequestError) -> Response:
-        return _error(error.status, str(error), follower.model)
+        return error_response(error.status, str(error), follower.model)
 
     return app
 
@@ -133,38 +127,3 @@ async def _bounded_body(request: Request, max_mb: float) -> bytes:
             raise too_large
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _model_headers(model: ServedModel | None) -> dict[str, str]:
-    return {"X-Model-Name": model.name, "X-Model-Version": model.version} if model else {}
-
-
-def _error(status: int, message: str, model: ServedModel | None = None) -> Response:
-    """MLflow's error body shape ({"error_code", "message"}), one line."""
-    code = "BAD_REQUEST" if status < 500 else "SERVICE_UNAVAILABLE" if status == 503 else "INTERNAL_ERROR"
-    body = json.dumps({"error_code": code, "message": " ".join(message.split())})
-    return Response(body, status_code=status, media_type="application/json", headers=_model_headers(model))
-
-
-async def _observed(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Metrics and the access line for every request; an unexpected error becomes a 500 with an id, logged whole."""
-    started = time.perf_counter()
-    try:
-        response = await call_next(request)
-    except Exception:
-        incident = uuid.uuid4().hex[:12]
-        log.exception("Request %s %s failed (incident %s)", request.method, request.url.path, incident)
-        response = _error(500, f"the server failed on this request (incident {incident}); it is in the server log")
-    seconds = time.perf_counter() - started
-    endpoint = request.url.path if request.url.path in ENDPOINTS else "other"
-    metrics.REQUESTS.labels(endpoint, str(response.status_code)).inc()
-    metrics.LATENCY.labels(endpoint).observe(seconds)
-    if response.status_code >= 400:
-        metrics.ERRORS.labels(ERROR_KINDS.get(response.status_code, "internal")).inc()
-    client = request.client.host if request.client else "-"
-    version = response.headers.get("X-Model-Version", "-")
-    access_log.info(
-        '%s "%s %s" %d %.1f ms model v%s', client, request.method, request.url.path, response.status_code,
-        seconds * 1000, version,
-    )  # fmt: skip
-    return response
