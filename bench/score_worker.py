@@ -31,7 +31,7 @@ def plain(plan: ScoringPlan) -> tuple[int, float]:
     batch), then the same model's predict."""
     import pandas as pd
 
-    model, schema = load_pinned(plan)
+    model, schema, _ = load_pinned(plan)
     started = time.monotonic()
     frame = pd.read_parquet(plan["source"])
     model.predict(model_input(frame, schema))
