@@ -1,6 +1,6 @@
 """One measurement of `make bench-score`, in a process of its own so its peak RSS is its own.
 
-    score_worker.py MODE SOURCE OUTPUT TRACKING_URI      MODE: engine | plain | spark
+    score_worker.py MODE SOURCE OUTPUT TRACKING_URI      MODE: engine | no-drift | plain | spark
 
 Prints one JSON line: rows, seconds (reading and scoring, after the model is loaded) and peak RSS in MiB.
 """
@@ -45,8 +45,8 @@ def main() -> None:
     plan = pin_version(config, output)
     if mode == "plain":
         rows, seconds = plain(plan)
-    elif mode == "engine":
-        counts = score_on_worker(plan, Storage())
+    elif mode in ("engine", "no-drift"):
+        counts = score_on_worker(plan, Storage(), count_drift=mode == "engine")
         rows, seconds = counts["rows_in"], counts["seconds"]
     else:  # the whole spark-submit, start-up included; the job's own time is in its counts
         started = time.monotonic()

@@ -8,10 +8,10 @@ follows `scoring_engine` (the Airflow worker, local Spark, or EMR Serverless thr
 marks the output complete, and **announce_drift** announces `batch_predictions_drift` when a threshold was crossed.
 
 Output: `<artifact_root>/batch_predictions/<run_id>/predictions/` (every input column, `prediction` as the original
-label, one probability column per class, `model_name`, `model_version`, `scored_at`) and `rejected/` (the rows that
-could not be scored by the schema the model carries, with `reason`), `drift/` (drift.json, report.html). A rerun replaces its own output; an output
-without `_SUCCESS` is not complete. Each task's doc says what it does; the repository's `docs/batch-predictions.md`
-has the whole story.
+label, one probability column per class, `model_name`, `model_version`, `scored_at`), `rejected/` (the rows that
+could not be scored by the schema the model carries, with `reason`) and `drift/` (drift.json, report.html). A rerun
+replaces its own output; an output without `_SUCCESS` is not complete. Each task's doc says what it does; the
+repository's `docs/batch-predictions.md` and `docs/monitoring.md` have the whole story.
 """
 
 from __future__ import annotations

@@ -77,8 +77,8 @@ def _shares(histogram: Histogram) -> tuple[list[str], np.ndarray]:
     counts = coarse(histogram) if histogram.kind == "numeric" else np.asarray(histogram.counts, dtype=float)
     if histogram.kind == "numeric":
         edges = histogram.coarse_edges
-        inner = [f"{low:.3g}-{high:.3g}" for low, high in itertools.pairwise(edges)]
-        labels = [f"<{edges[0]:.3g}", *inner, f">={edges[-1]:.3g}"] if edges else ["all"]
+        inner = [f"{low:.4g}-{high:.4g}" for low, high in itertools.pairwise(edges)]
+        labels = [f"<{edges[0]:.4g}", *inner, f">={edges[-1]:.4g}"] if edges else ["all"]
     else:
         labels = [*histogram.bins, "other"]
     return labels, counts / counts.sum() if counts.sum() else counts

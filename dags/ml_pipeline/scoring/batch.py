@@ -79,10 +79,14 @@ def load_pinned(plan: ScoringPlan) -> tuple[Any, DatasetSchema, Profile | None]:
     return model.get_raw_model(), schema, carried(model.metadata.metadata)
 
 
-def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS) -> ScoringCounts:
-    """Score the source batch by batch, writing scored and rejected rows as they come; returns the counts."""
+def score_on_worker(
+    plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS, *, count_drift: bool = True
+) -> ScoringCounts:
+    """Score the source batch by batch, writing scored and rejected rows as they come, and counting them into the
+    drift reference's bins (unless `count_drift` is off: `make bench-score` measures what counting costs); returns
+    the counts."""
     estimator, schema, reference = load_pinned(plan)
-    drift_counts = reference.empty() if reference else None
+    drift_counts = reference.empty() if reference and count_drift else None
     source, output = plan["source"], plan["output_uri"]
     batch_output.clear(storage, output)
     started, scored_at = time.monotonic(), datetime.now(UTC)
