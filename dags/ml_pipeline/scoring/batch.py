@@ -12,6 +12,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from ml_pipeline.config.model import PipelineConfig
@@ -42,6 +43,7 @@ from ml_pipeline.store.objects import Storage, join
 
 BATCH_ROWS = 100_000  # rows per record batch: the local engine's memory is a few of these, whatever the source
 EXPERIMENT = "batch_predictions"
+METRICS_PER_CALL = 1000  # MLflow's limit per log_batch
 
 
 def pin_version(config: PipelineConfig, output_uri: str) -> ScoringPlan:
@@ -204,8 +206,10 @@ def log_run(plan: ScoringPlan, metrics: dict[str, float], run: RunIds, files: di
             "mlflow.note.content": f"Scored {plan['source'] or 'the bundled Wine features'} with {plan['model_uri']}.",
         }
         scoring = found[0] if found else client.create_run(experiment_id, run_name=f"score {run.run_id}", tags=tags)
-        for key, value in metrics.items():
-            client.log_metric(scoring.info.run_id, key, float(value))
+        stamp = int(time.time() * 1000)
+        entries = [Metric(key, float(value), stamp, 0) for key, value in metrics.items()]
+        for start in range(0, len(entries), METRICS_PER_CALL):  # a few calls, whatever the features
+            client.log_batch(scoring.info.run_id, metrics=entries[start : start + METRICS_PER_CALL])
         for name, content in files.items():
             client.log_text(scoring.info.run_id, content.decode(), f"{DRIFT_DIR}/{name}")
         client.set_terminated(scoring.info.run_id)
