@@ -1,6 +1,6 @@
 """One measurement of `make bench-score`, in a process of its own so its peak RSS is its own.
 
-    score_worker.py MODE SOURCE OUTPUT TRACKING_URI      MODE: engine | plain | spark
+    score_worker.py MODE SOURCE OUTPUT TRACKING_URI      MODE: engine | no-drift | plain | spark
 
 Prints one JSON line: rows, seconds (reading and scoring, after the model is loaded) and peak RSS in MiB.
 """
@@ -31,7 +31,7 @@ def plain(plan: ScoringPlan) -> tuple[int, float]:
     batch), then the same model's predict."""
     import pandas as pd
 
-    model, schema = load_pinned(plan)
+    model, schema, _ = load_pinned(plan)
     started = time.monotonic()
     frame = pd.read_parquet(plan["source"])
     model.predict(model_input(frame, schema))
@@ -45,8 +45,8 @@ def main() -> None:
     plan = pin_version(config, output)
     if mode == "plain":
         rows, seconds = plain(plan)
-    elif mode == "engine":
-        counts = score_on_worker(plan, Storage())
+    elif mode in ("engine", "no-drift"):
+        counts = score_on_worker(plan, Storage(), count_drift=mode == "engine")
         rows, seconds = counts["rows_in"], counts["seconds"]
     else:  # the whole spark-submit, start-up included; the job's own time is in its counts
         started = time.monotonic()

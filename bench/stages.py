@@ -136,6 +136,9 @@ def _logged_model(
 ) -> tuple[str, Callable[[], str]]:
     """persist_model's log_model of a `classifier` pipeline fitted on Wine, to be called in a run of the experiment
     whose id comes first: a registry of its own in `workdir`, artifacts beside its database (nothing in ./mlruns)."""
+    import numpy
+
+    from ml_pipeline.monitoring.profile import reference
     from ml_pipeline.registry.connection import connect
     from ml_pipeline.registry.publish import import_skops_quietly
     from ml_pipeline.registry.run_log import log_model
@@ -145,7 +148,8 @@ def _logged_model(
     holdout = wine_holdout()
     model = build_pipeline(classifier, hyperparams, 42, holdout.schema).fit(holdout.features, holdout.labels)
     experiment_id = connect(f"sqlite:///{workdir}/{name}.db", f"bench-{name.replace('_', '-')}")
-    return experiment_id, lambda: log_model(model, classifier, holdout)
+    training_rows = reference(holdout.features, numpy.arange(len(holdout.features)), holdout.schema)
+    return experiment_id, lambda: log_model(model, classifier, holdout, training_rows)
 
 
 def log_model(workdir: Path) -> dict[str, float]:

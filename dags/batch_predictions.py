@@ -4,24 +4,26 @@
 Scores new rows with the champion of classification_pipeline, every day and whenever the champion changes, and
 writes the predictions as Parquet for the next system: **pin_model** fixes the version once, **choose_engine**
 follows `scoring_engine` (the Airflow worker, local Spark, or EMR Serverless through **emr_job** and
-**score_on_emr**), and **publish_predictions** checks the counts and marks the output complete.
+**score_on_emr**), **publish_predictions** checks the counts, measures drift against the version's training data and
+marks the output complete, and **announce_drift** announces `batch_predictions_drift` when a threshold was crossed.
 
 Output: `<artifact_root>/batch_predictions/<run_id>/predictions/` (every input column, `prediction` as the original
-label, one probability column per class, `model_name`, `model_version`, `scored_at`) and `rejected/` (the rows that
-could not be scored by the schema the model carries, with `reason`). A rerun replaces its own output; an output
-without `_SUCCESS` is not complete. Each task's doc says what it does; the repository's `docs/batch-predictions.md`
-has the whole story.
+label, one probability column per class, `model_name`, `model_version`, `scored_at`), `rejected/` (the rows that
+could not be scored by the schema the model carries, with `reason`) and `drift/` (drift.json, report.html). A rerun
+replaces its own output; an output without `_SUCCESS` is not complete. Each task's doc says what it does; the
+repository's `docs/batch-predictions.md` and `docs/monitoring.md` have the whole story.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, get_current_context, task
 
-from task_runtime import CHAMPION_ASSET, DEFAULT_ARGS, PREDICTIONS_ASSET, pipeline_task, trigger_form
+from task_runtime import CHAMPION_ASSET, DEFAULT_ARGS, DRIFT_ASSET, PREDICTIONS_ASSET, pipeline_task, trigger_form
 from task_runtime.links import MlflowRunLink, ModelVersionLink, PredictionsLink, linked_task, publish_scoring_links
 
 if TYPE_CHECKING:
@@ -109,8 +111,6 @@ def batch_predictions() -> None:
         - **Links:** "Predictions" (the output folder in the S3 console, when it is in AWS S3), "Model version" (the
           version used) and "MLflow run" (this scoring's run, which also names the output).
         """
-        import logging
-
         from ml_pipeline.scoring.batch import publish_output
 
         with pipeline_task() as run:
@@ -126,6 +126,29 @@ def batch_predictions() -> None:
         }
         get_current_context()["outlet_events"][PREDICTIONS_ASSET].extra = extra
         return summary
+
+    @task(execution_timeout=timedelta(minutes=1), outlets=[DRIFT_ASSET])
+    def announce_drift(summary: ScoringSummary) -> None:
+        """
+        #### announce_drift
+        Announces the Asset `batch_predictions_drift` when a feature or the predicted labels crossed a drift threshold
+        (`drift_*_threshold`); skipped, with no event, otherwise. The run itself is not failed either way.
+
+        - **In:** publish_predictions' summary (which variables drifted, the report under the output's `drift/`).
+        """
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        if not summary["drifted"]:
+            measured = "no variable crossed a threshold" if summary["drifted"] is not None else "not measured"
+            raise AirflowSkipException(f"drift: {measured}")
+        crossed = "; ".join(f"{name}: {why}" for name, why in summary["drifted"].items())
+        logging.getLogger(__name__).warning(
+            "Drift in %s v%s: %s. Report: %s", summary["model_name"], summary["model_version"], crossed,
+            summary["drift_report_uri"],
+        )  # fmt: skip
+        get_current_context()["outlet_events"][DRIFT_ASSET].extra = {
+            key: summary[key] for key in ("model_name", "model_version", "drifted", "drift_report_uri")
+        }
 
     plan = pin_model()
     job = emr_job(plan)
@@ -147,7 +170,9 @@ def batch_predictions() -> None:
     engines = [score_locally(plan), score_on_spark(plan), job]
     choose_engine(plan) >> engines
     job >> score_on_emr
-    [*engines[:2], score_on_emr] >> publish_predictions(plan)
+    summary = publish_predictions(plan)
+    [*engines[:2], score_on_emr] >> summary
+    announce_drift(summary)
 
 
 batch_predictions()

@@ -21,6 +21,7 @@ TASKS = (
     "emr_job",
     "score_on_emr",
     "publish_predictions",
+    "announce_drift",
 )
 
 
@@ -28,6 +29,14 @@ def success_summary(outcome: run_report.Outcome) -> str:
     summary = outcome.results["publish_predictions"]
     rate = f"{summary['rows_per_second']:,.0f} rows/s"
     mlflow_run = summary["mlflow_run_id"] or "not logged (log_scoring_to_mlflow is false)"
+    drifted = summary.get("drifted")
+    if drifted is None:
+        drift = "not measured (the version carries no training reference, or the engine is spark)"
+    elif drifted:
+        crossed = "; ".join(f"{name}: {why}" for name, why in drifted.items())
+        drift = f"DRIFTED ({crossed}); report {run_log.shown(summary['drift_report_uri'])}"
+    else:
+        drift = f"none above the thresholds; report {run_log.shown(summary['drift_report_uri'])}"
     return (
         f"{DAG_ID} run {outcome.run_id}: success\n"
         f"  model        {summary['model_name']} version {summary['model_version']} (pinned when the run started)\n"
@@ -37,6 +46,7 @@ def success_summary(outcome: run_report.Outcome) -> str:
         "a category training never saw\n"
         f"  predictions  {run_log.shown(summary['predictions_uri'])}\n"
         f"  rejected     {run_log.shown(summary['rejected_uri'])}\n"
+        f"  drift        {drift}\n"
         f"  mlflow run   {mlflow_run}\n"
         f"  log          {run_log.shown(outcome.log)}"
     )

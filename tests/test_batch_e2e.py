@@ -54,7 +54,22 @@ def queued_by_the_champion_asset():
         return set(session.scalars(query))
 
 
-def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers_scoring(stores, rows):
+def drift_events():
+    """The events of the Asset batch_predictions_drift: one per scoring run whose rows drifted."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    query = (
+        select(AssetEvent.extra)
+        .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        .where(AssetModel.name == "batch_predictions_drift")
+    )
+    with create_session() as session:
+        return list(session.scalars(query))
+
+
+def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers_scoring(stores, rows, tmp_path):
     # No model yet: one clear line, nothing written as complete.
     failed = run_scoring(stores, "2026-11-01T00:00:00+00:00", expect_success=False)
     assert f"model '{MODEL}' does not exist in the registry" in failed
@@ -69,6 +84,7 @@ def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers
     scored = run_scoring(stores, "2026-11-03T00:00:00+00:00")
     assert "model        wine-classifier version 1 (pinned when the run started)" in scored
     assert "rows         178 in, 178 scored, 0 rejected" in scored
+    assert "drift        none above the thresholds; report " in scored and drift_events() == []
     assert len(scored.splitlines()) < 20, "a progress trail and a summary, not a log dump"
     output = output_of(stores, "2026-11-03T00:00:00+00:00")
     summary = json.loads((output / "_SUCCESS").read_text())
@@ -92,8 +108,21 @@ def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers
     conf = {"scoring_engine": "spark", "scoring_source_uri": str(rows), "max_rejected_fraction": 0.1}
     spark = run_scoring(stores, "2026-11-04T00:00:00+00:00", conf)
     assert "engine       spark" in spark and "rows         43 in, 40 scored, 3 rejected" in spark
+    assert "drift        not measured" in spark
     rejected = pd.read_parquet(output_of(stores, "2026-11-04T00:00:00+00:00") / "rejected")
     assert sorted(rejected["reason"]) == sorted(reason for _, _, reason in BAD_ROWS.values())
+
+    # Rows that drifted from the training data: scored all the same, and announced once on the drift Asset.
+    shifted = tmp_path / "shifted.csv"
+    pd.read_csv(rows).assign(alcohol=lambda frame: pd.to_numeric(frame["alcohol"], errors="coerce") + 3).to_csv(
+        shifted, index=False
+    )
+    drifted = run_scoring(stores, "2026-11-06T00:00:00+00:00", conf | {"scoring_engine": "local",
+                                                                       "scoring_source_uri": str(shifted)})  # fmt: skip
+    assert "drift        DRIFTED (alcohol: PSI " in drifted
+    (event,) = drift_events()
+    assert set(event["drifted"]) >= {"alcohol"} and event["model_version"] == "1"
+    assert (output_of(stores, "2026-11-06T00:00:00+00:00") / "drift" / "report.html").is_file()
 
     # Too many rejected rows: the run fails with one line and its output is not marked complete.
     strict = run_scoring(stores, "2026-11-05T00:00:00+00:00", conf | {"scoring_engine": "local",

@@ -102,7 +102,8 @@ def test_s3_source_is_read_and_snapshot_written_to_s3(s3_client, wine_frame):
     facts = snapshot("s3://data/in/wine.csv", "s3://data/runs/r1", storage)
     assert facts["train_uri"] == "s3://data/runs/r1/data/train.parquet"
     keys = {item["Key"] for item in s3_client.list_objects_v2(Bucket="data", Prefix="runs/r1/")["Contents"]}
-    assert keys == {"runs/r1/data/train.parquet", "runs/r1/data/holdout.parquet", "runs/r1/data/schema.json"}
+    written = {f"runs/r1/data/{name}" for name in ("train.parquet", "holdout.parquet", "schema.json", "reference.json")}
+    assert keys == written
 
 
 def _repeated(frame, distinct, times):

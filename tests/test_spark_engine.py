@@ -274,6 +274,7 @@ def s3_plan() -> contract.ScoringPlan:
         output_uri="s3://bucket/ml/batch_predictions/scheduled__2026-11-23",
         engine="emr-serverless",
         max_rejected_fraction=0.01,
+        drift_thresholds={"psi": 0.2, "missing": 0.1, "unseen": 0.05},
     )
 
 

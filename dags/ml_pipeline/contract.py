@@ -66,6 +66,7 @@ class DatasetSnapshot(TypedDict):
     schema_uri: str
     train_uri: str
     holdout_uri: str
+    reference_uri: str  # the training rows' distributions (monitoring/profile.py), which drift is measured against
 
 
 class TrainingResult(TypedDict):
@@ -112,6 +113,8 @@ REASON = "reason"
 PREDICTIONS_DIR = "predictions"
 REJECTED_DIR = "rejected"
 COUNTS_DIR = "_counts"
+DRIFT_COUNTS_DIR = "_drift"  # the engine's counts in the reference's bins (monitoring/profile.py)
+DRIFT_DIR = "drift"  # drift.json and report.html, written by publish_predictions
 COMPLETE_MARKER = "_SUCCESS"
 
 
@@ -137,6 +140,7 @@ class ScoringPlan(PinnedModel):
     output_uri: str
     engine: Engine
     max_rejected_fraction: float
+    drift_thresholds: dict[str, float]  # psi, missing, unseen: the configuration's drift_*_threshold
 
 
 class ScoringCounts(TypedDict):
@@ -161,6 +165,8 @@ class ScoringSummary(ScoringCounts):
     predictions_uri: str
     rejected_uri: str
     mlflow_run_id: str | None
+    drifted: dict[str, str] | None  # feature (or "prediction") -> the threshold it crossed; None: not measured
+    drift_report_uri: str | None
 
 
 class EmrJob(TypedDict):

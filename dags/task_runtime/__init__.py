@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 CHAMPION_ASSET = Asset("classification_pipeline_champion")
 # batch_predictions announces each complete output here (extra: its URI, the model version, the row counts).
 PREDICTIONS_ASSET = Asset("batch_predictions_output")
+# batch_predictions announces here a scoring whose rows drifted from the version's training data (extra: the model
+# version, which variables crossed which threshold, the report's URI).
+DRIFT_ASSET = Asset("batch_predictions_drift")
 
 
 # The XCom key under which a failing task leaves its one-line reason (failing_clearly).

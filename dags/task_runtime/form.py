@@ -37,6 +37,7 @@ SCORING_FORM = {
     "Model": ("model_version",),
     "Data": ("scoring_source_uri", "csv_encoding", "max_rejected_fraction"),
     "Engine": ("scoring_engine", "log_scoring_to_mlflow"),
+    "Drift": ("drift_psi_threshold", "drift_missing_threshold", "drift_unseen_threshold"),
 }
 DEPLOYMENT_FORM: dict[str, tuple[str, ...]] = {"Model": ("model_version",)}
 FORMS = {"training": TRAINING_FORM, "scoring": SCORING_FORM, "deployment": DEPLOYMENT_FORM}

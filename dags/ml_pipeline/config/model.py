@@ -164,6 +164,16 @@ class PipelineConfig(BaseModel):
     scoring_engine: ScoringEngine = Field("local", description="local: on the worker; spark: Spark or EMR Serverless")
     max_rejected_fraction: float = Field(0.01, ge=0, le=1, description="More unscorable rows than this fails the run")
     log_scoring_to_mlflow: bool = Field(True, description="Log each scoring as a run of experiment batch_predictions")
+    # drift of each scoring run against the version's training data (docs/monitoring.md)
+    drift_psi_threshold: float = Field(
+        0.2, gt=0, description="A feature (or the predicted labels) whose PSI against training is above this drifted"
+    )
+    drift_missing_threshold: float = Field(
+        0.1, gt=0, le=1, description="A feature whose share of missing values grew by more than this drifted"
+    )
+    drift_unseen_threshold: float = Field(
+        0.05, gt=0, le=1, description="A categorical feature with more than this share of unseen categories drifted"
+    )
     spark_job_script_uri: str = Field(
         str(SPARK_JOB_SCRIPT),
         min_length=1,

@@ -18,6 +18,7 @@ from ml_pipeline.data.sampling import StratifiedSample
 from ml_pipeline.data.schema import DatasetSchema, labels_of, model_input
 from ml_pipeline.data.sources import Source, open_source
 from ml_pipeline.data.splits import release_arrow_memory, split, write_rows
+from ml_pipeline.monitoring.profile import reference
 from ml_pipeline.store.objects import Storage, join
 
 log = logging.getLogger(__name__)
@@ -109,4 +110,7 @@ def snapshot_dataset(config: PipelineConfig, run_prefix: str, storage: Storage) 
         schema_uri=storage.write_bytes(join(folder, "schema.json"), schema.model_dump_json(indent=1).encode()),
         train_uri=write_rows(data, train, join(folder, "train.parquet"), storage),
         holdout_uri=write_rows(data, holdout, join(folder, "holdout.parquet"), storage),
+        reference_uri=storage.write_bytes(
+            join(folder, "reference.json"), reference(data, train, schema).model_dump_json().encode()
+        ),
     )

@@ -28,6 +28,8 @@ from ml_pipeline.contract import (
     TrainingResult,
 )
 from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
+from ml_pipeline.monitoring.profile import METADATA_KEY as DRIFT_KEY
+from ml_pipeline.monitoring.profile import Profile, with_predictions
 from ml_pipeline.store.objects import Storage
 
 MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
@@ -129,9 +131,10 @@ def linear_skops_dump() -> Iterator[None]:
         _persist.ZipFile = zipfile.ZipFile
 
 
-def log_model(model: Any, classifier: str, holdout: Holdout) -> str:
+def log_model(model: Any, classifier: str, holdout: Holdout, reference: Profile) -> str:
     """The model in the active run, as MLflow's skops format (loading it runs no pickle), with the signature of the
-    holdout's rows and the data set's schema in its metadata; returns its URI."""
+    holdout's rows, and the data set's schema and drift reference (completed with the model's holdout predictions)
+    in its metadata; returns its URI."""
     from ml_pipeline.training.train import skops_trusted_types
 
     with linear_skops_dump():
@@ -142,7 +145,10 @@ def log_model(model: Any, classifier: str, holdout: Holdout) -> str:
             input_example=holdout.plain_rows(3),
             pip_requirements=model_requirements(),
             skops_trusted_types=skops_trusted_types(classifier),
-            metadata={METADATA_KEY: holdout.schema.model_dump(mode="json")},
+            metadata={
+                METADATA_KEY: holdout.schema.model_dump(mode="json"),
+                DRIFT_KEY: with_predictions(reference, holdout.features, model).model_dump(mode="json"),
+            },
         )
     mlflow.set_tag(TAG_LOGGED_MODEL, info.model_uri)
     return info.model_uri
@@ -222,5 +228,6 @@ def log_runs(storage: Storage, experiment_id: str, run: RunIds, results: RunResu
             with mlflow.start_run(experiment_id=experiment_id, run_name=child_name, nested=True, tags=child_tags):
                 _log_candidate(storage, training)
                 if training is best_training:
-                    model_uri = log_model(best, training["classifier"], results.holdout)
+                    reference = Profile.model_validate_json(storage.read_bytes(dataset["reference_uri"]))
+                    model_uri = log_model(best, training["classifier"], results.holdout, reference)
     return model_uri

@@ -12,10 +12,13 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import (
+    DRIFT_DIR,
+    PREDICTION,
     PREDICTIONS_DIR,
     REJECTED_DIR,
     TAG_DAG_ID,
@@ -28,6 +31,9 @@ from ml_pipeline.contract import (
 from ml_pipeline.data.schema import DatasetSchema, model_input
 from ml_pipeline.data.sources import is_bundled, open_source
 from ml_pipeline.errors import DataValidationError, ModelLoadError
+from ml_pipeline.monitoring.drift import Thresholds, drift
+from ml_pipeline.monitoring.profile import Profile, carried, count_rows
+from ml_pipeline.monitoring.report import DriftReport, report
 from ml_pipeline.registry.connection import connect, explained_tracking_errors, use_tracking_server
 from ml_pipeline.registry.lookup import carried_schema, pin
 from ml_pipeline.scoring import output as batch_output
@@ -37,6 +43,7 @@ from ml_pipeline.store.objects import Storage, join
 
 BATCH_ROWS = 100_000  # rows per record batch: the local engine's memory is a few of these, whatever the source
 EXPERIMENT = "batch_predictions"
+METRICS_PER_CALL = 1000  # MLflow's limit per log_batch
 
 
 def pin_version(config: PipelineConfig, output_uri: str) -> ScoringPlan:
@@ -49,11 +56,16 @@ def pin_version(config: PipelineConfig, output_uri: str) -> ScoringPlan:
         output_uri=output_uri,
         engine="emr-serverless" if on_emr else config.scoring_engine,
         max_rejected_fraction=config.max_rejected_fraction,
+        drift_thresholds={
+            "psi": config.drift_psi_threshold,
+            "missing": config.drift_missing_threshold,
+            "unseen": config.drift_unseen_threshold,
+        },
     )
 
 
-def load_pinned(plan: ScoringPlan) -> tuple[Any, DatasetSchema]:
-    """The pinned version's scikit-learn estimator and the data set's schema it carries."""
+def load_pinned(plan: ScoringPlan) -> tuple[Any, DatasetSchema, Profile | None]:
+    """The pinned version's scikit-learn estimator, the data set's schema it carries and its drift reference."""
     use_tracking_server(plan["tracking_uri"])
     with explained_tracking_errors(plan["tracking_uri"]):
         try:
@@ -66,12 +78,17 @@ def load_pinned(plan: ScoringPlan) -> tuple[Any, DatasetSchema]:
             f"{plan['model_uri']} carries no data set schema (it was registered by an older version of this project); "
             "run classification_pipeline to register one that does"
         )
-    return model.get_raw_model(), schema
+    return model.get_raw_model(), schema, carried(model.metadata.metadata)
 
 
-def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS) -> ScoringCounts:
-    """Score the source batch by batch, writing scored and rejected rows as they come; returns the counts."""
-    estimator, schema = load_pinned(plan)
+def score_on_worker(
+    plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH_ROWS, *, count_drift: bool = True
+) -> ScoringCounts:
+    """Score the source batch by batch, writing scored and rejected rows as they come, and counting them into the
+    drift reference's bins (unless `count_drift` is off: `make bench-score` measures what counting costs); returns
+    the counts."""
+    estimator, schema, reference = load_pinned(plan)
+    drift_counts = reference.empty() if reference and count_drift else None
     source, output = plan["source"], plan["output_uri"]
     batch_output.clear(storage, output)
     started, scored_at = time.monotonic(), datetime.now(UTC)
@@ -90,9 +107,11 @@ def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH
             rows = frame[valid]
             inputs = model_input(rows, schema)  # once per batch, for the count and the model
             unseen += int(unseen_categories(inputs, schema).sum())
-            predictions.write(
-                scored_rows(rows, inputs, schema, estimator, plan["model_name"], plan["model_version"], scored_at)
-            )
+            scored = scored_rows(rows, inputs, schema, estimator, plan["model_name"], plan["model_version"], scored_at)
+            predictions.write(scored)
+            if drift_counts is not None:
+                labels, probabilities = scored[PREDICTION].to_numpy(), scored[schema.probability_columns].to_numpy()
+                drift_counts.add(count_rows(drift_counts, inputs, labels, probabilities, schema))
         if not valid.all():
             rejected.write(rejected_rows(frame, reasons))
         rows_in += len(frame)
@@ -103,6 +122,8 @@ def score_on_worker(plan: ScoringPlan, storage: Storage, batch_rows: int = BATCH
         rows_with_unseen_categories=unseen,
         seconds=round(time.monotonic() - started, 3),
     )
+    if reference is not None and drift_counts is not None:
+        batch_output.write_drift_counts(storage, output, reference, drift_counts)
     batch_output.write_counts(storage, output, counts)
     return counts
 
@@ -130,6 +151,9 @@ def publish_output(plan: ScoringPlan, storage: Storage, run: RunIds, *, log_to_m
         "seconds": counts["seconds"],
         "rows_per_second": rate,
     }
+    drift = measure_drift(plan, storage)
+    if drift is not None:
+        metrics |= drift.metrics()
     summary = ScoringSummary(
         **counts,
         engine=plan["engine"],
@@ -139,14 +163,32 @@ def publish_output(plan: ScoringPlan, storage: Storage, run: RunIds, *, log_to_m
         output_uri=output,
         predictions_uri=join(output, PREDICTIONS_DIR),
         rejected_uri=rejected_uri,
-        mlflow_run_id=log_run(plan, metrics, run) if log_to_mlflow else None,
+        mlflow_run_id=log_run(plan, metrics, run, drift.files if drift else {}) if log_to_mlflow else None,
+        drifted=drift.result.drifted if drift else None,
+        drift_report_uri=join(output, DRIFT_DIR, "report.html") if drift else None,
     )
     batch_output.mark_complete(storage, output, summary)
     return summary
 
 
-def log_run(plan: ScoringPlan, metrics: dict[str, float], run: RunIds) -> str:
-    """One MLflow run per DAG run (a retry logs into the same one), tagged with the model version it used."""
+def measure_drift(plan: ScoringPlan, storage: Storage) -> DriftReport | None:
+    """The engine's counts against the version's reference, by the configured thresholds; drift.json and
+    report.html are written under the output's drift/. None when the version carries no reference."""
+    found = batch_output.read_drift_counts(storage, plan["output_uri"])
+    if found is None:
+        return None
+    reference, counts = found
+    result = drift(reference, counts, Thresholds(**plan["drift_thresholds"]))
+    title = f"Drift: {plan['model_name']} v{plan['model_version']} on {plan['source'] or 'the Wine features'}"
+    made = report(result, reference, counts, title)
+    for name, content in made.files.items():
+        storage.write_bytes(join(plan["output_uri"], DRIFT_DIR, name), content)
+    return made
+
+
+def log_run(plan: ScoringPlan, metrics: dict[str, float], run: RunIds, files: dict[str, bytes]) -> str:
+    """One MLflow run per DAG run (a retry logs into the same one), tagged with the model version it used; `files`
+    go under its artifacts' drift/."""
     tracking_uri = plan["tracking_uri"]
     with explained_tracking_errors(tracking_uri):
         experiment_id = connect(tracking_uri, EXPERIMENT)
@@ -164,7 +206,11 @@ def log_run(plan: ScoringPlan, metrics: dict[str, float], run: RunIds) -> str:
             "mlflow.note.content": f"Scored {plan['source'] or 'the bundled Wine features'} with {plan['model_uri']}.",
         }
         scoring = found[0] if found else client.create_run(experiment_id, run_name=f"score {run.run_id}", tags=tags)
-        for key, value in metrics.items():
-            client.log_metric(scoring.info.run_id, key, float(value))
+        stamp = int(time.time() * 1000)
+        entries = [Metric(key, float(value), stamp, 0) for key, value in metrics.items()]
+        for start in range(0, len(entries), METRICS_PER_CALL):  # a few calls, whatever the features
+            client.log_batch(scoring.info.run_id, metrics=entries[start : start + METRICS_PER_CALL])
+        for name, content in files.items():
+            client.log_text(scoring.info.run_id, content.decode(), f"{DRIFT_DIR}/{name}")
         client.set_terminated(scoring.info.run_id)
         return scoring.info.run_id

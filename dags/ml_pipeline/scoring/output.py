@@ -4,6 +4,8 @@
         predictions/part-00000.parquet ...   scored rows
         rejected/part-00000.parquet ...      rows that could not be scored, as text, with `reason`
         _counts/part-00000.json              the engine's row counts and seconds
+        _drift/part-00000.json               the engine's counts in the drift reference's bins
+        drift/drift.json, report.html        drift against the version's training data (publish_predictions)
         _SUCCESS                             the run's summary (JSON), written last
 
 Each engine first clears the prefix, so a rerun replaces its own output and nothing else; readers take an output as
@@ -20,8 +22,9 @@ from typing import Any
 
 import pandas as pd
 
-from ml_pipeline.contract import COMPLETE_MARKER, COUNTS_DIR, ScoringCounts, ScoringSummary
+from ml_pipeline.contract import COMPLETE_MARKER, COUNTS_DIR, DRIFT_COUNTS_DIR, ScoringCounts, ScoringSummary
 from ml_pipeline.errors import DataValidationError
+from ml_pipeline.monitoring.profile import Profile
 from ml_pipeline.store.objects import Storage, explained_local_errors, join, local_path
 
 PART_ROWS = 1_000_000  # per Parquet file: big enough for readers, small enough to upload as it fills
@@ -138,6 +141,27 @@ def read_counts(storage: Storage, output_uri: str) -> ScoringCounts:
         rows_with_unseen_categories=total("rows_with_unseen_categories"),
         seconds=max(float(line["seconds"]) for line in lines),
     )
+
+
+def write_drift_counts(storage: Storage, output_uri: str, reference: Profile, counts: Profile, part: int = 0) -> None:
+    """The engine's counts in the reference's bins, and the reference itself (once), for publish_predictions."""
+    folder = join(output_uri, DRIFT_COUNTS_DIR)
+    if part == 0:
+        storage.write_bytes(join(folder, "reference.json"), reference.model_dump_json().encode())
+    storage.write_bytes(join(folder, f"part-{part:05d}.json"), counts.model_dump_json().encode())
+
+
+def read_drift_counts(storage: Storage, output_uri: str) -> tuple[Profile, Profile] | None:
+    """The reference and the engine's counts (one part, or one per Spark partition, added up); None when the
+    engine wrote none (a version registered before models carried a reference)."""
+    folder = join(output_uri, DRIFT_COUNTS_DIR)
+    files = storage.list_files(folder, (".json",)) if storage.is_folder(folder + "/") else []
+    parts = [Profile.model_validate_json(storage.read_bytes(uri)) for uri in files if "/part-" in uri]
+    if not parts:
+        return None
+    for more in parts[1:]:
+        parts[0].add(more)
+    return Profile.model_validate_json(storage.read_bytes(join(folder, "reference.json"))), parts[0]
 
 
 def mark_complete(storage: Storage, output_uri: str, summary: ScoringSummary) -> str:

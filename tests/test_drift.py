@@ -1,0 +1,141 @@
+"""Drift of a scoring run against the version's training data: the statistics on their own, then batch_predictions'
+local engine and publish step with the reference the registered version carries."""
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from pipeline_runs import MODEL
+from scipy import stats
+from test_scoring import plan_for
+
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.contract import RunIds
+from ml_pipeline.data.inference import infer_schema
+from ml_pipeline.data.schema import model_input
+from ml_pipeline.monitoring.drift import Thresholds, drift
+from ml_pipeline.monitoring.profile import carried, count_rows, reference
+from ml_pipeline.scoring.batch import publish_output, score_on_worker
+from ml_pipeline.store.objects import Storage
+
+THRESHOLDS = Thresholds(psi=0.2, missing=0.1, unseen=0.05)
+COLOURS = ["red", "green", "blue", "black", "white"]
+
+
+def table(rows: int, seed: int, shift: float = 0.0, colours: list[str] = COLOURS, missing: float = 0.0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "size": rng.normal(10 + shift, 2, rows),
+        "weight": rng.gamma(2.0, 3.0, rows),
+        "colour": rng.choice(colours, rows, p=[0.4, 0.3, 0.15, 0.1, 0.05]),
+        "label": rng.choice(["a", "b"], rows),
+    })  # fmt: skip
+    frame.loc[rng.random(rows) < missing, "weight"] = np.nan
+    return frame
+
+
+@pytest.fixture(scope="module")
+def training():
+    frame = table(20_000, seed=1)
+    schema = infer_schema(frame, PipelineConfig(target_column="label"))
+    inputs = model_input(frame, schema)
+    return schema, reference(inputs, np.arange(len(inputs)), schema)
+
+
+def measured(schema, expected, frame, batch_rows=7_000):
+    """The scoring side as the local engine counts it: batch by batch into the reference's bins."""
+    counts = expected.empty()
+    for start in range(0, len(frame), batch_rows):
+        inputs = model_input(frame.iloc[start : start + batch_rows], schema)
+        labels = np.where(inputs["size"] > 10, "a", "b")  # a stand-in model: the predictions follow `size`
+        probabilities = np.column_stack([(inputs["size"] > 10) * 0.8 + 0.1, (inputs["size"] <= 10) * 0.8 + 0.1])
+        counts.add(count_rows(counts, inputs, labels, probabilities, schema))
+    return drift(expected, counts, THRESHOLDS)
+
+
+def with_reference_predictions(schema, expected):
+    """The reference's prediction counts as the same stand-in model makes them on training-like rows."""
+    frame = model_input(table(5_000, seed=2), schema)
+    labels = np.where(frame["size"] > 10, "a", "b")
+    probabilities = np.column_stack([(frame["size"] > 10) * 0.8 + 0.1, (frame["size"] <= 10) * 0.8 + 0.1])
+    whole = count_rows(expected.empty(), frame, labels, probabilities, schema)
+    return expected.model_copy(update={"predictions": whole.predictions, "probabilities": whole.probabilities})
+
+
+def test_a_resample_of_the_training_data_has_not_drifted(training):
+    schema, features = training
+    result = measured(schema, with_reference_predictions(schema, features), table(30_000, seed=3))
+    assert result.drifted == {}
+    assert all(stat.psi < 0.01 for stat in result.features.values())
+    assert result.features["size"].p_value > 0.001 and result.features["colour"].unseen == 0
+
+
+def test_shifted_numbers_new_categories_and_missing_values_drift_each_by_its_own_threshold(training):
+    schema, features = training
+    shifted = table(30_000, seed=3, shift=1.5, colours=["red", "green", "blue", "purple", "orange"], missing=0.2)
+    result = measured(schema, with_reference_predictions(schema, features), shifted)
+    assert result.drifted["size"].startswith("PSI ")
+    assert result.drifted["colour"].startswith("PSI ")  # 15% of the values are categories training never saw
+    assert result.features["colour"].unseen == pytest.approx(0.15, abs=0.01)
+    assert result.drifted["weight"].startswith("missing ") and result.features["weight"].missing_reference == 0
+    assert result.features["weight"].missing_current == pytest.approx(0.2, abs=0.01)
+    assert "prediction" in result.drifted  # more rows above 10: more predicted "a"
+
+
+def test_the_ks_statistic_from_percentile_bins_is_within_a_bin_of_the_exact_one(training):
+    schema, features = training
+    current = table(30_000, seed=4, shift=0.3)
+    result = measured(schema, with_reference_predictions(schema, features), current)
+    exact = stats.ks_2samp(table(20_000, seed=1)["size"], current["size"]).statistic
+    assert result.features["size"].statistic == pytest.approx(exact, abs=0.01)
+
+
+def test_counts_of_batches_add_up_to_the_counts_of_the_whole(training):
+    schema, features = training
+    reference_counts = with_reference_predictions(schema, features)
+    frame = table(10_000, seed=5, shift=0.5)
+    in_batches = measured(schema, reference_counts, frame, batch_rows=999)
+    at_once = measured(schema, reference_counts, frame, batch_rows=len(frame))
+    assert in_batches == at_once
+
+
+# ---- batch_predictions with the version registered by the pipeline's own functions (Wine) ----
+
+
+def scored_and_published(registry, source, output, run_id):
+    plan = plan_for(registry, source, output)
+    score_on_worker(plan, Storage(), batch_rows=50)
+    return publish_output(plan, Storage(), RunIds("batch_predictions", run_id), log_to_mlflow=True)
+
+
+def test_the_registered_version_carries_its_reference_with_its_holdout_predictions(registry):
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
+    expected = carried(model.metadata.metadata)
+    assert expected is not None and set(expected.features) == set(model.metadata.get_input_schema().input_names())
+    assert sum(expected.predictions.counts) > 0 and sum(expected.features["alcohol"].counts) > 0
+
+
+def test_wine_rows_have_not_drifted_and_shifted_ones_have_with_a_report_and_mlflow_metrics(registry, tmp_path):
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).data
+    wine.to_csv(tmp_path / "same.csv", index=False)
+    same = scored_and_published(registry, tmp_path / "same.csv", tmp_path / "same", "same")
+    assert same["drifted"] == {}
+
+    wine.assign(alcohol=wine["alcohol"] + 2, proline=wine["proline"] * 2).to_csv(tmp_path / "shifted.csv", index=False)
+    shifted = scored_and_published(registry, tmp_path / "shifted.csv", tmp_path / "shifted", "shifted")
+    assert {"alcohol", "proline"} <= set(shifted["drifted"])
+    report = (tmp_path / "shifted" / "drift" / "report.html").read_text()
+    assert shifted["drift_report_uri"].endswith("shifted/drift/report.html") and "<b>Drift:</b>" in report
+    assert "data:image/png;base64," in report
+    figures = json.loads((tmp_path / "shifted" / "drift" / "drift.json").read_text())
+    assert figures["features"]["alcohol"]["psi"] > 0.2
+
+    run = MlflowClient().get_run(shifted["mlflow_run_id"])
+    assert run.data.metrics["drift.psi.alcohol"] > 0.2 and run.data.metrics["drift.variables_drifted"] >= 2
+    artifacts = {item.path for item in MlflowClient().list_artifacts(run.info.run_id, "drift")}
+    assert artifacts == {"drift/drift.json", "drift/report.html"}
