@@ -100,10 +100,10 @@ def count(histogram: Histogram, values: pd.Series, known: frozenset[str] = froze
     """A histogram with `histogram`'s bins of `values`; `known` (categories) are all the values training saw."""
     if histogram.kind == "numeric":
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        present = numbers[~np.isnan(numbers)]
-        positions = np.searchsorted(np.asarray(histogram.edges, dtype=float), present, side="right")
-        counts = np.bincount(positions, minlength=len(histogram.counts))
-        return histogram.model_copy(update={"counts": counts.tolist(), "missing": int(len(numbers) - len(present))})
+        # np.histogram sorts once, then places the edges: faster than placing each value; NaN falls outside.
+        bounds = np.concatenate([[-np.inf], histogram.edges, [np.inf]])
+        counts = np.histogram(numbers, bins=bounds)[0]
+        return histogram.model_copy(update={"counts": counts.tolist(), "missing": int(len(numbers) - counts.sum())})
     texts = values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values
     codes = pd.Categorical(texts, categories=histogram.bins).codes
     present = texts.notna().to_numpy()
@@ -145,7 +145,16 @@ def with_predictions(features: Profile, holdout: pd.DataFrame, model: object) ->
 
 
 def _with_prediction_counts(profile: Profile, labels: np.ndarray, probabilities: np.ndarray) -> Profile:
-    predicted = count(profile.predictions, pd.Series(labels).astype(str))
+    predicted = _label_counts(profile.predictions, labels)
     per_class = {name: count(bins, pd.Series(probabilities[:, position]))
                  for position, (name, bins) in enumerate(profile.probabilities.items())}  # fmt: skip
     return profile.model_copy(update={"predictions": predicted, "probabilities": per_class})
+
+
+def _label_counts(histogram: Histogram, labels: np.ndarray) -> Histogram:
+    """Predicted labels counted per class: a few distinct values, so no text is made per row."""
+    counts = [0] * len(histogram.counts)
+    for label, frequency in zip(*np.unique(labels, return_counts=True), strict=True):
+        text = str(label)
+        counts[histogram.bins.index(text) if text in histogram.bins else len(histogram.bins)] += int(frequency)
+    return histogram.model_copy(update={"counts": counts, "missing": 0, "unseen": 0})
