@@ -146,9 +146,10 @@ def batch_predictions() -> None:
             "Drift in %s v%s: %s. Report: %s", summary["model_name"], summary["model_version"], crossed,
             summary["drift_report_uri"],
         )  # fmt: skip
-        get_current_context()["outlet_events"][DRIFT_ASSET].extra = {
+        extra: dict[str, Any] = {
             key: summary[key] for key in ("model_name", "model_version", "drifted", "drift_report_uri")
         }
+        get_current_context()["outlet_events"][DRIFT_ASSET].extra = extra
 
     plan = pin_model()
     job = emr_job(plan)

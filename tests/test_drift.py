@@ -17,7 +17,7 @@ from ml_pipeline.contract import RunIds
 from ml_pipeline.data.inference import infer_schema
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.monitoring.drift import Thresholds, drift
-from ml_pipeline.monitoring.profile import carried, count_rows, reference
+from ml_pipeline.monitoring.profile import FINE_QUANTILES, carried, count_rows, place, reference
 from ml_pipeline.scoring.batch import publish_output, score_on_worker
 from ml_pipeline.store.objects import Storage
 
@@ -91,6 +91,21 @@ def test_the_ks_statistic_from_percentile_bins_is_within_a_bin_of_the_exact_one(
     result = measured(schema, with_reference_predictions(schema, features), current)
     exact = stats.ks_2samp(table(20_000, seed=1)["size"], current["size"]).statistic
     assert result.features["size"].statistic == pytest.approx(exact, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("reference_values", "values"),
+    [
+        (np.random.default_rng(1).normal(size=5_000), np.random.default_rng(2).normal(0.5, 2, size=50_000)),
+        (np.random.default_rng(1).integers(0, 12, 5_000), np.random.default_rng(2).integers(-3, 16, 50_000)),  # ties
+        (np.random.default_rng(1).lognormal(size=5_000), np.random.default_rng(2).lognormal(size=50_000)),
+        (np.array([0.0, 0.0, 1.0]), np.array([-np.inf, -1.0, 0.0, 0.5, 1.0, 2.0, np.inf])),  # edges 0 and 1 only
+    ],
+)
+def test_numbers_are_placed_in_the_bins_binary_search_would_give(reference_values, values):
+    edges = np.unique(np.quantile(reference_values.astype(float), FINE_QUANTILES))
+    values = np.concatenate([values.astype(float), edges, np.nextafter(edges, -np.inf)])  # on and just below each edge
+    assert (place(tuple(edges.tolist()), values) == np.searchsorted(edges, values, side="right")).all()
 
 
 def test_counts_of_batches_add_up_to_the_counts_of_the_whole(training):
