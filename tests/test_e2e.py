@@ -246,7 +246,7 @@ def test_artifacts_travel_through_s3_via_the_airflow_connection(stores, s3_clien
     names = {item["Key"].removeprefix(run_prefix) for item in listed["Contents"]}
     models = {f"model/{name}/{file}" for name in ("logistic_regression", "extra_trees", "hist_gradient_boosting")
               for file in ("model.joblib", "evaluation.json")}  # fmt: skip
-    data = {"data/train.parquet", "data/holdout.parquet", "data/schema.json"}
+    data = {"data/train.parquet", "data/holdout.parquet", "data/schema.json", "data/reference.json"}
     assert names == data | models, "each mapped instance wrote its own"
     assert versions() == [1] and alias_version("champion") == "1"
     assert len(mlflow_runs("2026-11-22T00:00:00+00:00")[1]) == 3
