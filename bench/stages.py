@@ -138,7 +138,7 @@ def _logged_model(
     whose id comes first: a registry of its own in `workdir`, artifacts beside its database (nothing in ./mlruns)."""
     import numpy
 
-    from ml_pipeline.monitoring.profile import reference
+    from ml_pipeline.data.profile import reference
     from ml_pipeline.registry.connection import connect
     from ml_pipeline.registry.publish import import_skops_quietly
     from ml_pipeline.registry.run_log import log_model

@@ -15,9 +15,9 @@ from test_scoring import plan_for
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import RunIds
 from ml_pipeline.data.inference import infer_schema
+from ml_pipeline.data.profile import FINE_QUANTILES, carried, count_rows, place, reference
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.monitoring.drift import Thresholds, drift
-from ml_pipeline.monitoring.profile import FINE_QUANTILES, carried, count_rows, place, reference
 from ml_pipeline.scoring.batch import publish_output, score_on_worker
 from ml_pipeline.store.objects import Storage
 

@@ -66,7 +66,7 @@ class DatasetSnapshot(TypedDict):
     schema_uri: str
     train_uri: str
     holdout_uri: str
-    reference_uri: str  # the training rows' distributions (monitoring/profile.py), which drift is measured against
+    reference_uri: str  # the training rows' distributions (data/profile.py), which drift is measured against
 
 
 class TrainingResult(TypedDict):
@@ -113,7 +113,7 @@ REASON = "reason"
 PREDICTIONS_DIR = "predictions"
 REJECTED_DIR = "rejected"
 COUNTS_DIR = "_counts"
-DRIFT_COUNTS_DIR = "_drift"  # the engine's counts in the reference's bins (monitoring/profile.py)
+DRIFT_COUNTS_DIR = "_drift"  # the engine's counts in the reference's bins (data/profile.py)
 DRIFT_DIR = "drift"  # drift.json and report.html, written by publish_predictions
 COMPLETE_MARKER = "_SUCCESS"
 

@@ -164,12 +164,10 @@ def count_rows(empty: Profile, inputs: pd.DataFrame, labels: np.ndarray, probabi
     return _with_prediction_counts(empty.model_copy(update={"features": features}), labels, probabilities)
 
 
-def with_predictions(features: Profile, holdout: pd.DataFrame, model: object) -> Profile:
-    """The reference complete: the training rows' feature counts, and the predicted labels and class probabilities
-    of the model on the holdout rows (a sample of the same data it did not learn from)."""
-    from ml_pipeline.scoring.rows import predict
-
-    return _with_prediction_counts(features, *predict(model, holdout))
+def with_predictions(features: Profile, labels: np.ndarray, probabilities: np.ndarray) -> Profile:
+    """The reference complete: the training rows' feature counts, and the model's predicted labels and class
+    probabilities on the holdout rows (a sample of the same data it did not learn from)."""
+    return _with_prediction_counts(features, labels, probabilities)
 
 
 def _with_prediction_counts(profile: Profile, labels: np.ndarray, probabilities: np.ndarray) -> Profile:

@@ -14,11 +14,11 @@ from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import BUNDLED_SOURCE, DatasetSnapshot
 from ml_pipeline.data import validation as check
 from ml_pipeline.data.inference import infer_schema
+from ml_pipeline.data.profile import reference
 from ml_pipeline.data.sampling import StratifiedSample
 from ml_pipeline.data.schema import DatasetSchema, labels_of, model_input
 from ml_pipeline.data.sources import Source, open_source
 from ml_pipeline.data.splits import release_arrow_memory, split, write_rows
-from ml_pipeline.monitoring.profile import reference
 from ml_pipeline.store.objects import Storage, join
 
 log = logging.getLogger(__name__)

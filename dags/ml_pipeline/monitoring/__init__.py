@@ -1,2 +1,3 @@
-"""The champion under watch: distributions as counts over a reference's bins (profile.py), drift statistics and
-their verdict (drift.py), and the report for people and machines (report.py)."""
+"""The champion under watch: drift statistics of a scoring run's counts against the version's reference (kept as
+counts over fixed bins by data/profile.py) and their verdict (drift.py), and the report for people and machines
+(report.py)."""

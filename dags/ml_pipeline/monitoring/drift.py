@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 from scipy import stats
 
-from ml_pipeline.monitoring.profile import Histogram, Profile
+from ml_pipeline.data.profile import Histogram, Profile
 
 PSI_FLOOR = 1e-4  # share given to an empty bin, so that PSI stays finite (the usual convention)
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml_pipeline.data.profile import Histogram, Profile
 from ml_pipeline.monitoring.drift import DriftResult, Statistics, coarse
-from ml_pipeline.monitoring.profile import Histogram, Profile
 
 PLOTTED = 6  # most drifted features drawn in the report
 

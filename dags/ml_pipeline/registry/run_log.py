@@ -27,10 +27,11 @@ from ml_pipeline.contract import (
     RunIds,
     TrainingResult,
 )
+from ml_pipeline.data.profile import METADATA_KEY as DRIFT_KEY
+from ml_pipeline.data.profile import Profile, with_predictions
 from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
-from ml_pipeline.monitoring.profile import METADATA_KEY as DRIFT_KEY
-from ml_pipeline.monitoring.profile import Profile, with_predictions
 from ml_pipeline.store.objects import Storage
+from ml_pipeline.training.metrics import predict
 
 MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
 
@@ -147,7 +148,7 @@ def log_model(model: Any, classifier: str, holdout: Holdout, reference: Profile)
             skops_trusted_types=skops_trusted_types(classifier),
             metadata={
                 METADATA_KEY: holdout.schema.model_dump(mode="json"),
-                DRIFT_KEY: with_predictions(reference, holdout.features, model).model_dump(mode="json"),
+                DRIFT_KEY: with_predictions(reference, *predict(model, holdout.features)).model_dump(mode="json"),
             },
         )
     mlflow.set_tag(TAG_LOGGED_MODEL, info.model_uri)

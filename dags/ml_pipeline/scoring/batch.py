@@ -28,11 +28,11 @@ from ml_pipeline.contract import (
     ScoringPlan,
     ScoringSummary,
 )
+from ml_pipeline.data.profile import Profile, carried, count_rows
 from ml_pipeline.data.schema import DatasetSchema, model_input
 from ml_pipeline.data.sources import is_bundled, open_source
 from ml_pipeline.errors import DataValidationError, ModelLoadError
 from ml_pipeline.monitoring.drift import Thresholds, drift
-from ml_pipeline.monitoring.profile import Profile, carried, count_rows
 from ml_pipeline.monitoring.report import DriftReport, report
 from ml_pipeline.registry.connection import connect, explained_tracking_errors, use_tracking_server
 from ml_pipeline.registry.lookup import carried_schema, pin

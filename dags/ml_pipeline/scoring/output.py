@@ -23,8 +23,8 @@ from typing import Any
 import pandas as pd
 
 from ml_pipeline.contract import COMPLETE_MARKER, COUNTS_DIR, DRIFT_COUNTS_DIR, ScoringCounts, ScoringSummary
+from ml_pipeline.data.profile import Profile
 from ml_pipeline.errors import DataValidationError
-from ml_pipeline.monitoring.profile import Profile
 from ml_pipeline.store.objects import Storage, explained_local_errors, join, local_path
 
 PART_ROWS = 1_000_000  # per Parquet file: big enough for readers, small enough to upload as it fills

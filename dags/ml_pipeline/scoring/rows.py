@@ -20,6 +20,7 @@ from ml_pipeline.contract import MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, PREDIC
 from ml_pipeline.data.schema import DatasetSchema, Feature
 from ml_pipeline.data.validation import listed
 from ml_pipeline.errors import DataValidationError
+from ml_pipeline.training.metrics import predict
 
 # Why a row is rejected: the first feature column (in the model's order) holding a value that is ...
 MISSING = "{column} is missing"  # null or NaN (an empty CSV field reads as one), where training had none
@@ -136,14 +137,6 @@ def scored_rows(
     rows[MODEL_VERSION_COLUMN] = model_version
     rows[SCORED_AT] = pd.Timestamp(scored_at)
     return rows
-
-
-def predict(model: Any, inputs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's class and class probabilities (columns in the model's `classes_` order), from rows in model_input's
-    form. One pass through the model: each classifier this project trains predicts the class of highest probability
-    (test_scoring_rows holds every one of them to it), so `predict` would compute the probabilities again."""
-    probabilities = model.predict_proba(inputs)
-    return model.classes_[probabilities.argmax(axis=1)], probabilities
 
 
 def rejected_rows(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:

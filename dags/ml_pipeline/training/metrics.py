@@ -74,3 +74,11 @@ def better(metric: str, first: float, second: float) -> bool:
 def ranking_key(metric: str, value: float) -> float:
     """Sorts best first (ascending)."""
     return value if metric in LOWER_IS_BETTER else -value
+
+
+def predict(model: Any, inputs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's class and class probabilities (columns in the model's `classes_` order), from rows in model_input's
+    form. One pass through the model: each classifier this project trains predicts the class of highest probability
+    (test_scoring_rows holds every one of them to it), so `predict` would compute the probabilities again."""
+    probabilities = model.predict_proba(inputs)
+    return model.classes_[probabilities.argmax(axis=1)], probabilities
