@@ -39,34 +39,30 @@ def set_paused(dag_id, paused):
         session.get(DagModel, dag_id).is_paused = paused
 
 
-def queued_by_the_champion_asset():
-    """The DAGs the scheduler will run because the champion Asset got an event (Airflow's queue for it)."""
-    from airflow.models.asset import AssetDagRunQueue, AssetModel
+def for_asset(column, asset_id, name):
+    """`column` of the rows (`asset_id` their Asset's id) that belong to the Asset called `name`."""
+    from airflow.models.asset import AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    query = (
-        select(AssetDagRunQueue.target_dag_id)
-        .join(AssetModel, AssetDagRunQueue.asset_id == AssetModel.id)
-        .where(AssetModel.name == "classification_pipeline_champion")
-    )
+    query = select(column).join(AssetModel, asset_id == AssetModel.id).where(AssetModel.name == name)
     with create_session() as session:
-        return set(session.scalars(query))
+        return list(session.scalars(query))
+
+
+def queued_by_the_champion_asset():
+    """The DAGs the scheduler will run because the champion Asset got an event (Airflow's queue for it)."""
+    from airflow.models.asset import AssetDagRunQueue
+
+    queue = AssetDagRunQueue
+    return set(for_asset(queue.target_dag_id, queue.asset_id, "classification_pipeline_champion"))
 
 
 def drift_events():
     """The events of the Asset batch_predictions_drift: one per scoring run whose rows drifted."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
+    from airflow.models.asset import AssetEvent
 
-    query = (
-        select(AssetEvent.extra)
-        .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-        .where(AssetModel.name == "batch_predictions_drift")
-    )
-    with create_session() as session:
-        return list(session.scalars(query))
+    return for_asset(AssetEvent.extra, AssetEvent.asset_id, "batch_predictions_drift")
 
 
 def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers_scoring(stores, rows, tmp_path):

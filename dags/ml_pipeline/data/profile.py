@@ -161,16 +161,12 @@ def count_rows(empty: Profile, inputs: pd.DataFrame, labels: np.ndarray, probabi
     probabilities (one column per label, in the schema's order)."""
     known = {feature.name: frozenset(map(str, feature.categories)) for feature in schema.features}
     features = {name: count(bins, inputs[name], known[name]) for name, bins in empty.features.items()}
-    return _with_prediction_counts(empty.model_copy(update={"features": features}), labels, probabilities)
+    return with_predictions(empty.model_copy(update={"features": features}), labels, probabilities)
 
 
-def with_predictions(features: Profile, labels: np.ndarray, probabilities: np.ndarray) -> Profile:
-    """The reference complete: the training rows' feature counts, and the model's predicted labels and class
-    probabilities on the holdout rows (a sample of the same data it did not learn from)."""
-    return _with_prediction_counts(features, labels, probabilities)
-
-
-def _with_prediction_counts(profile: Profile, labels: np.ndarray, probabilities: np.ndarray) -> Profile:
+def with_predictions(profile: Profile, labels: np.ndarray, probabilities: np.ndarray) -> Profile:
+    """`profile` with the predicted labels and class probabilities counted in its bins: for the reference, the
+    model's on the holdout rows (a sample of the same data it did not learn from)."""
     predicted = _label_counts(profile.predictions, labels)
     per_class = {name: count(bins, pd.Series(probabilities[:, position]))
                  for position, (name, bins) in enumerate(profile.probabilities.items())}  # fmt: skip
