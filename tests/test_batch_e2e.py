@@ -2,6 +2,7 @@
 classification_pipeline registered, on both engines, with the Asset that schedules it."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers
     assert "model        wine-classifier version 1 (pinned when the run started)" in scored
     assert "rows         178 in, 178 scored, 0 rejected" in scored
     assert "drift        none above the thresholds; report " in scored and drift_events() == []
+    assert re.search(r"announce_drift +skipped", scored), "the trail ends every task it showed running"
     assert len(scored.splitlines()) < 20, "a progress trail and a summary, not a log dump"
     output = output_of(stores, "2026-11-03T00:00:00+00:00")
     summary = json.loads((output / "_SUCCESS").read_text())
@@ -115,7 +117,7 @@ def test_the_champion_scores_new_rows_on_each_engine_and_a_new_champion_triggers
     )
     drifted = run_scoring(stores, "2026-11-06T00:00:00+00:00", conf | {"scoring_engine": "local",
                                                                        "scoring_source_uri": str(shifted)})  # fmt: skip
-    assert "drift        DRIFTED (alcohol: PSI " in drifted
+    assert "drift        DRIFTED (alcohol: PSI " in drifted and re.search(r"announce_drift +success", drifted)
     (event,) = drift_events()
     assert set(event["drifted"]) >= {"alcohol"} and event["model_version"] == "1"
     assert (output_of(stores, "2026-11-06T00:00:00+00:00") / "drift" / "report.html").is_file()
