@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
 
-from ml_pipeline.config.model import SPARK_JOB_SCRIPT, PipelineConfig
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.config.scoring import SPARK_JOB_SCRIPT
 from ml_pipeline.contract import ScoringPlan
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.scoring.batch import load_pinned, pin_version, score_on_worker

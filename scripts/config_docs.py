@@ -4,7 +4,7 @@
     .venv/bin/python scripts/config_docs.py --write    # write docs/configuration.md
     .venv/bin/python scripts/config_docs.py --check    # exit 1 when docs/configuration.md is out of date
 
-The table comes from PipelineConfig (dags/ml_pipeline/config/model.py: names, types, ranges, defaults, descriptions),
+The table comes from PipelineConfig (dags/ml_pipeline/config/model.py and its groups: names, types, ranges, defaults, descriptions),
 ENV_NAMES (layers.py), OPERATOR_SETTINGS (model.py) and the trigger forms (dags/task_runtime/form.py); the lists of
 classifiers from classifiers.py; the model server's settings from ServerSettings (serving/settings.py). The prose
 around them is kept in PAGE. tests/test_docs_config.py fails when the file differs from what this prints.
@@ -26,7 +26,8 @@ COMMAND = ".venv/bin/python scripts/config_docs.py --write"
 
 from ml_pipeline.config.classifiers import CLASSIFIERS, DEFAULT_CANDIDATES  # noqa: E402 (dags/ on the path)
 from ml_pipeline.config.layers import ENV_NAMES, JSON_FIELDS, VARIABLE_NAME  # noqa: E402
-from ml_pipeline.config.model import OPERATOR_SETTINGS, REPO_ROOT, SAFE_NAME, PipelineConfig  # noqa: E402
+from ml_pipeline.config.model import OPERATOR_SETTINGS, PipelineConfig  # noqa: E402
+from ml_pipeline.config.store import REPO_ROOT, SAFE_NAME  # noqa: E402
 from serving.settings import ServerSettings  # noqa: E402
 from task_runtime.form import CHOICES, FORMS  # noqa: E402
 

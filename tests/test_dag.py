@@ -140,7 +140,11 @@ FORM_MODULES = ",".join(
         "ml_pipeline.config",
         "ml_pipeline.config.classifiers",
         "ml_pipeline.config.model",
+        "ml_pipeline.config.monitoring",
+        "ml_pipeline.config.scoring",
         "ml_pipeline.config.serving",
+        "ml_pipeline.config.store",
+        "ml_pipeline.config.training",
         "ml_pipeline.contract",
     )
 )

@@ -18,7 +18,8 @@ from scoring_rows_fixture import BAD_ROWS
 from sklearn.linear_model import LogisticRegression
 
 from ml_pipeline import contract
-from ml_pipeline.config.model import SPARK_JOB_SCRIPT, PipelineConfig
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.config.scoring import SPARK_JOB_SCRIPT
 from ml_pipeline.data import schema, sources
 from ml_pipeline.data.snapshot import snapshot_dataset
 from ml_pipeline.data.splits import read_schema

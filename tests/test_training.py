@@ -11,7 +11,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from ml_pipeline.config.classifiers import CLASSIFIERS
-from ml_pipeline.config.model import Budget, PipelineConfig
+from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.config.training import Budget
 from ml_pipeline.data.inference import infer_schema
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.errors import ConfigError, ModelLoadError

@@ -19,7 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from ml_pipeline.config.model import OPERATOR_SETTINGS, GateMetric, PipelineConfig, ScoringEngine
+from ml_pipeline.config.model import OPERATOR_SETTINGS, PipelineConfig
+from ml_pipeline.config.scoring import ScoringEngine
+from ml_pipeline.config.training import GateMetric
 from ml_pipeline.errors import ConfigError
 
 VARIABLE_NAME = "ml_pipeline"

@@ -1,4 +1,4 @@
-"""The forms of the settings deploy_champion reads to roll each champion out to a SageMaker real-time endpoint
+"""The settings deploy_champion reads to roll each champion out to a SageMaker real-time endpoint
 (docs/serving-aws.md), checked where they are read, so that a typo fails every task at once, not a deployment later.
 """
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 
 # Lowercase (SageMaker's ARNs are), and short enough that `<endpoint>-<model>-v<version>-<digest>` names a model.
 EndpointName = Annotated[str, Field(pattern=r"^$|^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")]
@@ -35,3 +35,20 @@ def check_serving(config: Any) -> Any:
             "sagemaker_endpoint_name needs artifact_root on S3: SageMaker reads the model's model.tar.gz from there"
         )
     return config
+
+
+class DeploymentSettings(BaseModel):
+    sagemaker_endpoint_name: EndpointName = Field(
+        "", description="The SageMaker real-time endpoint deploy_champion rolls each champion out to; empty: none"
+    )
+    sagemaker_image_uri: ImageUri = Field(
+        "", description="The model server image in ECR: a repository (its newest image) or repository:tag"
+    )
+    sagemaker_execution_role_arn: RoleArn = Field("", description="The IAM role the endpoint runs as")
+    sagemaker_instance_type: InstanceType = Field("ml.m5.large", description="The endpoint's instance type")
+    sagemaker_instance_count: int = Field(1, ge=1, le=10, description="The endpoint's instances (billed each hour)")
+    sagemaker_rollback_alarms: list[str] = Field(
+        [], max_length=10, description="CloudWatch alarms that roll a deployment back while they are in alarm"
+    )
+
+    _serving = model_validator(mode="after")(check_serving)

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ml_pipeline.config.classifiers import CLASSIFIERS
-from ml_pipeline.config.model import Budget
+from ml_pipeline.config.training import Budget
 from ml_pipeline.errors import ConfigError
 
 PROBE_STEPS = 8

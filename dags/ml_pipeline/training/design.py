@@ -24,7 +24,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 
 from ml_pipeline.config.classifiers import CLASSIFIERS
-from ml_pipeline.config.model import Budget
+from ml_pipeline.config.training import Budget
 from ml_pipeline.training.budget import fit_within
 
 ASSEMBLY_ROWS = 1_000  # rows the ColumnTransformer is assembled on (they decide whether its output is sparse)
