@@ -4,10 +4,10 @@
     .venv/bin/python scripts/config_docs.py --write    # write docs/configuration.md
     .venv/bin/python scripts/config_docs.py --check    # exit 1 when docs/configuration.md is out of date
 
-The table comes from PipelineConfig (dags/ml_pipeline/config/model.py and its groups: names, types, ranges, defaults, descriptions),
-ENV_NAMES (layers.py), OPERATOR_SETTINGS (model.py) and the trigger forms (dags/task_runtime/form.py); the lists of
-classifiers from classifiers.py; the model server's settings from ServerSettings (serving/settings.py). The prose
-around them is kept in PAGE. tests/test_docs_config.py fails when the file differs from what this prints.
+The table comes from PipelineConfig (dags/ml_pipeline/config/model.py and its groups: names, types, ranges, defaults,
+descriptions), ENV_NAMES (layers.py), OPERATOR_SETTINGS (model.py) and the trigger forms (dags/task_runtime/form.py);
+the lists of classifiers from classifiers.py; the model server's settings from ServerSettings (serving/settings.py).
+The prose around them is kept in PAGE. tests/test_docs_config.py fails when the file differs from what this prints.
 """
 
 from __future__ import annotations
