@@ -23,7 +23,8 @@ MWAA_DAGS_FOLDER = "/usr/local/airflow/dags/"
 # The PySpark job batch_predictions submits to EMR Serverless (scoring_engine=spark): same key in the repo and the
 # bucket, outside dags/ so MWAA never parses it. infra/base.yaml lets the deploy role write it and the job role read it.
 SPARK_JOB_SCRIPT = "spark_jobs/score_batch.py"
-SPARK_JOB_MODULE = "spark_jobs/source_reading.py"  # the job's own module, beside it (spark-submit --py-files)
+# The job's own modules, beside it (spark-submit --py-files).
+SPARK_JOB_MODULES = ("spark_jobs/source_reading.py", "spark_jobs/drift_counts.py")
 # A fixed timestamp (the zip format's earliest) so the same plugins always give the same bytes.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -127,7 +128,7 @@ def collect_artifacts(files: RepoFiles) -> tuple[list[Artifact], list[str]]:
     for key, fields, purpose in (
         ("startup.sh", ("StartupScriptS3Path", "StartupScriptS3ObjectVersion"), "optional"),
         (SPARK_JOB_SCRIPT, (None, None), "optional; EMR Serverless batch predictions"),
-        (SPARK_JOB_MODULE, (None, None), "optional; the EMR Serverless job's module"),
+        *((module, (None, None), "optional; the EMR Serverless job's module") for module in SPARK_JOB_MODULES),
     ):
         if files.ships(key):
             artifacts.append(Artifact(key, (files.root / key).read_bytes(), *fields))

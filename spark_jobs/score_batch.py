@@ -4,7 +4,8 @@ The batch_predictions DAG submits this file (`scoring_engine=spark`). It applies
 (dags/ml_pipeline/scoring/rows.py) as Spark expressions, by the data set's schema the model carries (data/schema.py),
 and runs the model through `mlflow.pyfunc.spark_udf`. It needs only pyspark, mlflow and scikit-learn, never
 ml_pipeline, so it runs in the job's own Python environment (docs/emr-serverless.md). Under --output it writes
-predictions/, rejected/ and _counts/; the DAG writes the `_SUCCESS` marker once it has checked the counts.
+predictions/, rejected/, _counts/ and, when the version carries a drift reference, _drift/ (drift_counts.py); the DAG
+writes the `_SUCCESS` marker once it has checked the counts.
 
     spark-submit spark_jobs/score_batch.py --model-uri models:/wine-classifier/3 --model-name wine-classifier \\
         --model-version 3 --source s3://bucket/new-rows/ --output s3://bucket/batch_predictions/<run>/
@@ -29,7 +30,9 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from source_reading import BUNDLED_SOURCE, NUMBERS, JobError, col, hadoop, read_source, type_of
+from drift_counts import METADATA_KEY as DRIFT_KEY
+from drift_counts import write_drift_counts
+from source_reading import BUNDLED_SOURCE, FLOATS, NUMBERS, JobError, as_text, col, hadoop, read_source, type_of
 
 # The output's layout and columns: the same names as dags/ml_pipeline/contract.py (a test holds them equal).
 PREDICTION = "prediction"
@@ -46,7 +49,6 @@ MISSING, NOT_A_NUMBER, NOT_FINITE = "{column} is missing", "{column} is not a nu
 # Text pandas' to_numeric takes for a number (Spark's cast also takes "1d" or "0x1p3"); blank or "nan" is missing.
 NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(?i:inf|infinity)\s*$"
 BLANK_OR_NAN = r"^\s*(?i:nan)?\s*$"
-FLOATS = ("float", "double")
 RESULT_TYPES = {bool: "boolean", int: "long", str: "string"}  # the labels' Python type -> Spark type
 
 
@@ -57,18 +59,20 @@ class PinnedModel:
     features: list[dict[str, Any]]  # data/schema.py's Feature as JSON, in the model's order
     probability_columns: list[str]  # one per label, in the model's order of classes
     label_type: str  # the labels' Spark type: text labels stay text
+    drift_reference: dict[str, Any] | None  # data/profile.py's Profile as JSON; None for versions made before it
 
 
 def pinned_model(model_uri: str, work: str) -> PinnedModel:
-    """Download the version once into `work` (spark_udf ships it to the executors) and read the schema its MLmodel
-    file carries.
+    """Download the version once into `work` (spark_udf ships it to the executors) and read the schema and the drift
+    reference its MLmodel file carries.
 
     MLflow's pyfunc flavor of a scikit-learn model answers `predict`; its `predict_fn` setting can name
     `predict_proba` instead, so a copy with only that setting changed gives the probabilities of the same model.
     """
     path = mlflow.artifacts.download_artifacts(model_uri, dst_path=os.path.join(work, "model"))
     metadata = Model.load(path)
-    schema = (metadata.metadata or {}).get(METADATA_KEY)
+    carried = metadata.metadata or {}
+    schema = carried.get(METADATA_KEY)
     if schema is None:
         raise JobError(
             f"{model_uri} carries no data set schema (it was registered by an older version of this project); "
@@ -81,7 +85,8 @@ def pinned_model(model_uri: str, work: str) -> PinnedModel:
     metadata.save(os.path.join(view, "MLmodel"))
     kinds = {type(label) for label in schema["labels"]}
     label_type = RESULT_TYPES.get(kinds.pop(), "string") if len(kinds) == 1 else "string"
-    return PinnedModel(path, view, schema["features"], schema["probability_columns"], label_type)
+    reference = carried.get(DRIFT_KEY)
+    return PinnedModel(path, view, schema["features"], schema["probability_columns"], label_type, reference)
 
 
 def check_columns(frame: DataFrame, model: PinnedModel, source: str) -> None:
@@ -103,16 +108,6 @@ def number(frame: DataFrame, name: str) -> Column:
     if type_of(frame, name) in NUMBERS:
         return col(name).cast("double")
     return F.when(col(name).cast("string").rlike(NUMBER), F.expr(f"try_cast(CAST(`{name}` AS STRING) AS DOUBLE)"))
-
-
-def as_text(frame: DataFrame, name: str) -> Column:
-    """A categorical feature as data/schema.py's `as_text` writes it: booleans true/false, whole numbers without
-    `.0`, other numbers as Spark writes them, text as it is, null (or NaN) as null."""
-    if type_of(frame, name) not in FLOATS:
-        return col(name).cast("string")
-    value = col(name).cast("double")
-    whole = (F.abs(value) < 2**53) & (value % 1 == 0)
-    return F.when(F.isnan(value), None).when(whole, value.cast("long").cast("string")).otherwise(value.cast("string"))
 
 
 def problems(frame: DataFrame, feature: dict[str, Any]) -> list[tuple[Column, str]]:
@@ -198,6 +193,8 @@ def score(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         text = [col(column).cast("string").alias(column) for column in frame.columns]
         marked.filter(F.col(REASON).isNotNull()).select(*text, REASON).write.parquet(f"{output}/{REJECTED_DIR}")
         predictions = spark.read.parquet(f"{output}/{PREDICTIONS_DIR}")
+        if model.drift_reference:  # older versions carry none: their runs say "drift: not measured", as locally
+            write_drift_counts(predictions, model.drift_reference, model.features, PREDICTION, output)
         rows_scored, rows_rejected = predictions.count(), spark.read.parquet(f"{output}/{REJECTED_DIR}").count()
         counts = {
             "rows_in": rows_scored + rows_rejected,

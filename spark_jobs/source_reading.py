@@ -1,7 +1,7 @@
 """How the Spark job (score_batch.py) reads a source: as the local engine does (dags/ml_pipeline/data/sources.py),
-CSV and Parquet files or a folder of them, with pandas' missing-value text, through Hadoop's file system. A module of
-its own beside the job, shipped with it (`--py-files`, locally and on EMR Serverless); like the job it needs only
-pyspark and scikit-learn.
+CSV and Parquet files or a folder of them, with pandas' missing-value text, through Hadoop's file system, and its
+categories as the model reads them. A module of its own beside the job, shipped with it (`--py-files`, locally and on
+EMR Serverless); like the job it needs only pyspark and scikit-learn.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ DATA_FILES = (".csv", ".parquet", ".pq")
 PANDAS_MISSING = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
                   "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")  # fmt: skip
 NUMBERS = ("byte", "short", "integer", "long", "decimal", "float", "double")
+FLOATS = ("float", "double")
 
 
 class JobError(Exception):
@@ -33,6 +34,16 @@ def col(name: str) -> Column:
 def type_of(frame: DataFrame, name: str) -> str:
     """Spark's name for the column's type: string, boolean, long, double, decimal, ..."""
     return str(frame.schema[name].dataType.typeName())
+
+
+def as_text(frame: DataFrame, name: str) -> Column:
+    """A categorical feature as data/schema.py's `as_text` writes it: booleans true/false, whole numbers without
+    `.0`, other numbers as Spark writes them, text as it is, null (or NaN) as null."""
+    if type_of(frame, name) not in FLOATS:
+        return col(name).cast("string")
+    value = col(name).cast("double")
+    whole = (F.abs(value) < 2**53) & (value % 1 == 0)
+    return F.when(F.isnan(value), None).when(whole, value.cast("long").cast("string")).otherwise(value.cast("string"))
 
 
 def hadoop(spark: SparkSession, uri: str) -> tuple[Any, Any]:

@@ -1,24 +1,28 @@
 """Drift of a scoring run against the version's training data: the statistics on their own, then batch_predictions'
-local engine and publish step with the reference the registered version carries."""
+local engine and publish step with the reference the registered version carries, and the Spark job's counts."""
 
 import json
+import runpy
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.models import Model
 from pipeline_runs import MODEL
 from scipy import stats
 from test_scoring import plan_for
 
 from ml_pipeline.config.model import PipelineConfig
+from ml_pipeline.config.scoring import SPARK_JOB_SCRIPT
 from ml_pipeline.contract import RunIds
 from ml_pipeline.data.inference import infer_schema
-from ml_pipeline.data.profile import FINE_QUANTILES, carried, count_rows, place, reference
+from ml_pipeline.data.profile import FINE_QUANTILES, METADATA_KEY, carried, count_rows, place, reference
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.monitoring.drift import Thresholds, drift
 from ml_pipeline.scoring.batch import publish_output, score_on_worker
+from ml_pipeline.scoring.spark import run_locally
 from ml_pipeline.store.objects import Storage
 
 THRESHOLDS = Thresholds(psi=0.2, missing=0.1, unseen=0.05)
@@ -126,6 +130,15 @@ def scored_and_published(registry, source, output, run_id):
     return publish_output(plan, Storage(), RunIds("batch_predictions", run_id), log_to_mlflow=True)
 
 
+def wine_shifted(path):
+    """The Wine features with alcohol and proline far from training's, as a CSV file at `path`."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).data
+    wine.assign(alcohol=wine["alcohol"] + 2, proline=wine["proline"] * 2).to_csv(path, index=False)
+    return path
+
+
 def test_the_registered_version_carries_its_reference_with_its_holdout_predictions(registry):
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
     expected = carried(model.metadata.metadata)
@@ -141,8 +154,7 @@ def test_wine_rows_have_not_drifted_and_shifted_ones_have_with_a_report_and_mlfl
     same = scored_and_published(registry, tmp_path / "same.csv", tmp_path / "same", "same")
     assert same["drifted"] == {}
 
-    wine.assign(alcohol=wine["alcohol"] + 2, proline=wine["proline"] * 2).to_csv(tmp_path / "shifted.csv", index=False)
-    shifted = scored_and_published(registry, tmp_path / "shifted.csv", tmp_path / "shifted", "shifted")
+    shifted = scored_and_published(registry, wine_shifted(tmp_path / "shifted.csv"), tmp_path / "shifted", "shifted")
     assert {"alcohol", "proline"} <= set(shifted["drifted"])
     report = (tmp_path / "shifted" / "drift" / "report.html").read_text()
     assert shifted["drift_report_uri"].endswith("shifted/drift/report.html") and "<b>Drift:</b>" in report
@@ -154,3 +166,87 @@ def test_wine_rows_have_not_drifted_and_shifted_ones_have_with_a_report_and_mlfl
     assert run.data.metrics["drift.psi.alcohol"] > 0.2 and run.data.metrics["drift.variables_drifted"] >= 2
     artifacts = {item.path for item in MlflowClient().list_artifacts(run.info.run_id, "drift")}
     assert artifacts == {"drift/drift.json", "drift/report.html"}
+
+
+def test_spark_scoring_reports_the_drift_the_local_engine_reports(registry, tmp_path):
+    source = wine_shifted(tmp_path / "shifted.csv")
+    local = scored_and_published(registry, source, tmp_path / "local", "local")
+    plan = plan_for(registry, source, tmp_path / "spark")
+    run_locally(plan, str(SPARK_JOB_SCRIPT), timeout_seconds=600)
+    spark = publish_output(plan, Storage(), RunIds("batch_predictions", "spark"), log_to_mlflow=False)
+    assert {"alcohol", "proline"} <= set(spark["drifted"]) and spark["drifted"] == local["drifted"]
+    figures = (json.loads((tmp_path / engine / "drift" / "drift.json").read_text()) for engine in ("local", "spark"))
+    assert next(figures) == next(figures)
+    assert "<b>Drift:</b>" in (tmp_path / "spark" / "drift" / "report.html").read_text()
+
+
+def test_spark_scores_a_version_without_a_reference_and_measures_no_drift(registry, tmp_path):
+    """Versions registered before models carried a reference: scored all the same, drift not measured."""
+    older = tmp_path / "older"
+    mlflow.artifacts.download_artifacts(f"models:/{MODEL}/1", dst_path=str(older))
+    metadata = Model.load(str(older))
+    del metadata.metadata[METADATA_KEY]
+    metadata.save(str(older / "MLmodel"))
+    plan = plan_for(registry, wine_shifted(tmp_path / "shifted.csv"), tmp_path / "out") | {"model_uri": str(older)}
+    run_locally(plan, str(SPARK_JOB_SCRIPT), timeout_seconds=600)
+    summary = publish_output(plan, Storage(), RunIds("batch_predictions", "older"), log_to_mlflow=False)
+    assert summary["rows_scored"] == 178 and summary["drifted"] is None and summary["drift_report_uri"] is None
+    assert not (tmp_path / "out" / "_drift").exists() and not (tmp_path / "out" / "drift").exists()
+
+
+# ---- the Spark job's counting (spark_jobs/drift_counts.py) in a Spark session of this process ----
+
+
+@pytest.fixture(scope="module")
+def spark_counting():
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(SPARK_JOB_SCRIPT.parent))  # its sibling module, importable as --py-files makes it
+        counted = runpy.run_path(str(SPARK_JOB_SCRIPT.with_name("drift_counts.py")))["counted"]
+    spark = SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    yield spark, counted
+    spark.stop()
+    SparkContext._gateway.shutdown()  # now, or at exit its connections log to streams pytest has closed
+    SparkContext._gateway = SparkContext._jvm = None  # a later session starts its own
+
+
+def test_the_spark_job_counts_rows_into_the_reference_bins_as_the_local_engine_does(spark_counting):
+    """Numbers on, just below and just above the edges (a whole-number feature's edges are its values, 0 among
+    them, and -0.0 is 0), infinities, NaN and null; categories known, unseen, empty and missing; boolean labels (the
+    reference's bins say True, Spark writes true) and probabilities on their tenths."""
+    spark, counted = spark_counting
+    rng = np.random.default_rng(7)
+    trained = pd.DataFrame({
+        "grade": rng.integers(-5, 6, 2_000).astype(float), "size": rng.normal(10, 2, 2_000),
+        "colour": rng.choice(COLOURS, 2_000), "organic": rng.random(2_000) < 0.4, "label": rng.random(2_000) < 0.5,
+    })  # fmt: skip
+    schema = infer_schema(trained, PipelineConfig(target_column="label"))
+    expected = reference(model_input(trained, schema), np.arange(len(trained)), schema)
+    grades, sizes = (np.array(expected.features[name].edges) for name in ("grade", "size"))
+    assert 0.0 in grades and schema.probability_columns == ["probability_false", "probability_true"]
+    values = {  # Python's floats: Spark takes no numpy ones
+        "grade": [*grades.tolist(), *np.nextafter(grades, -np.inf).tolist(), -0.0, -np.inf, np.inf, np.nan, None],
+        "size": [*sizes.tolist(), *np.nextafter(sizes, np.inf).tolist(), np.nan, None],
+        "colour": ["red", "purple", None, "", "Red"],
+        "organic": [True, False, None],
+        "prediction": [True, False, False],
+        "probability_false": [0.0, 0.1, float(np.nextafter(0.1, 0)), 0.5, 0.9, 1.0, -0.0, np.nan],
+    }
+    rows = max(len(column) for column in values.values())
+    columns = {name: [column[row % len(column)] for row in range(rows)] for name, column in values.items()}
+    columns["probability_true"] = [None if np.isnan(p) else 1 - p for p in columns["probability_false"]]
+    frame = pd.DataFrame(columns)
+    local = count_rows(expected.empty(), model_input(frame, schema), frame["prediction"].to_numpy(),
+                       frame[schema.probability_columns].to_numpy(dtype=float), schema)  # fmt: skip
+    assert local.features["grade"].missing and local.features["colour"].unseen and local.features["organic"].missing
+    scored = spark.createDataFrame(
+        list(zip(*columns.values(), strict=True)),
+        "grade double, size double, colour string, organic boolean, prediction boolean, "
+        "probability_false double, probability_true double",
+    )
+    features = [feature.model_dump(mode="json") for feature in schema.features]
+    spark_counts = counted(scored, expected.model_dump(mode="json"), features, "prediction")
+    assert spark_counts == json.loads(local.model_dump_json())

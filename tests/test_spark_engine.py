@@ -1,8 +1,9 @@
 """The Spark engine: the job script in local Spark gives the local engine's output, for the Wine rows and for a
-table of any shape (text and boolean categories, numeric codes, gaps, text labels, a latin-1 CSV and a Parquet part);
-on AWS the DAG submits the same script to EMR Serverless (checked against a stubbed client)."""
+table of any shape (text and boolean categories, numeric codes, gaps, text labels, a latin-1 CSV and a Parquet part),
+drift counts included; on AWS the DAG submits the same script to EMR Serverless (checked against a stubbed client)."""
 
 import copy
+import json
 import runpy
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,13 @@ from sklearn.linear_model import LogisticRegression
 from ml_pipeline import contract
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.config.scoring import SPARK_JOB_SCRIPT
-from ml_pipeline.data import schema, sources
+from ml_pipeline.data import profile, schema, sources
 from ml_pipeline.data.snapshot import snapshot_dataset
 from ml_pipeline.data.splits import read_schema
 from ml_pipeline.scoring import rows as row_rules
 from ml_pipeline.scoring.batch import pin_version, score_on_worker
 from ml_pipeline.scoring.output import read_counts
-from ml_pipeline.scoring.spark import JOB_MODULE, SparkJobError, emr_job_run, run_locally
+from ml_pipeline.scoring.spark import SparkJobError, emr_job_run, run_locally
 from ml_pipeline.store.objects import Storage, join
 
 
@@ -202,6 +203,18 @@ def test_spark_writes_the_counts_the_dag_checks(both_engines):
         assert {key: counts[key] for key in expected} == expected, engine
 
 
+def test_spark_writes_the_drift_counts_the_local_engine_writes(both_engines):
+    """_drift/ file by file, as JSON: the reference the version carries, and the scored rows counted into its bins
+    (numbers with gaps, categories missing and unseen, the predicted labels, each class's probability)."""
+    _, root = both_engines
+    local, spark = (
+        {path.name: json.loads(path.read_text()) for path in (root / engine / contract.DRIFT_COUNTS_DIR).glob("*.json")}
+        for engine in ("local", "spark")
+    )
+    assert set(spark) == {"reference.json", "part-00000.json"}
+    assert spark == local
+
+
 def test_the_job_marks_nothing_complete_the_dag_has_not_checked(both_engines):
     _, root = both_engines
     assert [str(path) for path in (root / "spark").rglob(contract.COMPLETE_MARKER)] == [], (
@@ -239,7 +252,9 @@ def test_the_job_script_names_its_columns_and_reasons_as_the_pipeline_does(monke
     for name in ("MISSING", "NOT_A_NUMBER", "NOT_FINITE"):
         assert job[name] == getattr(row_rules, name), name
     assert job["METADATA_KEY"] == schema.METADATA_KEY
-    reading = job_names(monkeypatch, SPARK_JOB_SCRIPT.parent / JOB_MODULE)
+    drift = job_names(monkeypatch, SPARK_JOB_SCRIPT.with_name("drift_counts.py"))
+    assert (drift["METADATA_KEY"], drift["DRIFT_COUNTS_DIR"]) == (profile.METADATA_KEY, contract.DRIFT_COUNTS_DIR)
+    reading = job_names(monkeypatch, SPARK_JOB_SCRIPT.with_name("source_reading.py"))
     assert reading["DATA_FILES"] == sources.SUFFIXES
     from pandas._libs.parsers import STR_NA_VALUES  # read_csv's default missing-value text
 
@@ -302,7 +317,8 @@ def test_the_dag_submits_the_job_script_to_emr_serverless_with_the_pinned_versio
             *("--model-version", "4", "--source", "s3://bucket/new-rows/"),
             *("--output", "s3://bucket/ml/batch_predictions/scheduled__2026-11-23", "--csv-encoding", "latin-1"),
         ],
-        "sparkSubmitParameters": "--py-files s3://bucket/spark_jobs/source_reading.py "
+        "sparkSubmitParameters": "--py-files s3://bucket/spark_jobs/source_reading.py,"
+        "s3://bucket/spark_jobs/drift_counts.py "
         f"--conf spark.archives={ENVIRONMENT}#environment "
         "--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python "
         "--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python "

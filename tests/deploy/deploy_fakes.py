@@ -30,7 +30,7 @@ EXPECTED_DAG_KEYS = {
 }
 SPARK_JOB = "spark_jobs/score_batch.py"
 SPARK_JOB_TEXT = "from pyspark.sql import SparkSession\n\nprint('placeholder job')\n"
-SPARK_JOB_MODULE = "spark_jobs/source_reading.py"
+SPARK_JOB_MODULES = ("spark_jobs/source_reading.py", "spark_jobs/drift_counts.py")
 
 
 def write(path: Path, text: str) -> Path:
@@ -50,8 +50,9 @@ def track(path: Path) -> Path:
 
 
 def add_spark_job(repo: Path, text: str = SPARK_JOB_TEXT) -> Path:
-    """The job script and its module, tracked."""
-    track(write(repo / SPARK_JOB_MODULE, "def read_source(): ...\n"))
+    """The job script and its modules, tracked."""
+    for module in SPARK_JOB_MODULES:
+        track(write(repo / module, "def read_source(): ...\n"))
     return track(write(repo / SPARK_JOB, text))
 
 

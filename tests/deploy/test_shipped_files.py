@@ -11,8 +11,9 @@ import pytest
 from deploy_fakes import EXPECTED_DAG_KEYS, REPO_ROOT, SPARK_JOB, add_spark_job, git, track, write
 
 from deploy.aws import DeployError
-from deploy.bundle import build_plugins_zip, collect_artifacts
+from deploy.bundle import SPARK_JOB_MODULES, SPARK_JOB_SCRIPT, build_plugins_zip, collect_artifacts
 from deploy.files import RepoFiles
+from ml_pipeline.scoring.spark import job_modules
 
 
 def test_caches_tests_and_local_stores_are_never_collected(fake_repo):
@@ -60,6 +61,12 @@ def test_a_repo_without_the_spark_job_notes_it_and_ships_nothing_for_it(fake_rep
     artifacts, _ = collect_artifacts(RepoFiles.read(fake_repo))
     (job,) = [a for a in artifacts if a.key == SPARK_JOB]
     assert not job.read_by_mwaa and job.path_field is None and job.version_field is None
+
+
+def test_deploy_ships_the_modules_the_dag_submits_the_job_with():
+    """EMR Serverless finds the job's modules only where --py-files says, beside the script make deploy uploads."""
+    assert job_modules(SPARK_JOB_SCRIPT).split(",") == list(SPARK_JOB_MODULES)
+    assert all((REPO_ROOT / key).is_file() for key in (SPARK_JOB_SCRIPT, *SPARK_JOB_MODULES))
 
 
 def test_an_untracked_dag_never_ships_and_the_plan_says_how_to_ship_it(fake_repo):

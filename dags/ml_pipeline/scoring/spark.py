@@ -1,6 +1,6 @@
-"""The Spark engine: the same job script (spark_jobs/score_batch.py, with its module source_reading.py beside it) run
-by spark-submit in local mode on this machine, or submitted to EMR Serverless on AWS, where MWAA's workers have no
-Java or pyspark.
+"""The Spark engine: the same job script (spark_jobs/score_batch.py, with its modules source_reading.py and
+drift_counts.py beside it) run by spark-submit in local mode on this machine, or submitted to EMR Serverless on AWS,
+where MWAA's workers have no Java or pyspark.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ml_pipeline.store.objects import join
 LOCAL_MASTER = "local[*]"
 ENVIRONMENT = "./environment/bin/python"  # the venv-pack archive, unpacked by EMR as `environment`
 JOB_ERROR = "score_batch: error: "  # how the job script starts the one line that says why it refused its input
-JOB_MODULE = "source_reading.py"  # the job's module, beside the script wherever it is (a folder, S3)
+JOB_MODULES = ("source_reading.py", "drift_counts.py")  # the job's modules, beside the script wherever it is
 
 
 class SparkJobError(PipelineError):
@@ -37,9 +37,10 @@ def job_arguments(plan: ScoringPlan, model_uri: str) -> list[str]:
     return arguments
 
 
-def job_module(script: str) -> str:
-    """Where the job's module is, from where its script is (a path or an s3:// URI): `--py-files` ships it."""
-    return f"{script.rsplit('/', 1)[0]}/{JOB_MODULE}"
+def job_modules(script: str) -> str:
+    """Where the job's modules are, from where its script is (a path or an s3:// URI), as `--py-files` ships them."""
+    folder = script.rsplit("/", 1)[0]
+    return ",".join(f"{folder}/{module}" for module in JOB_MODULES)
 
 
 def run_locally(plan: ScoringPlan, script: str, timeout_seconds: float) -> None:
@@ -55,7 +56,7 @@ def run_locally(plan: ScoringPlan, script: str, timeout_seconds: float) -> None:
             raise ConfigError(f"local Spark reads and writes local paths only, not {uri}; use EMR Serverless for S3")
     environment = os.environ | {"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     command = [str(spark_submit), "--master", LOCAL_MASTER, "--conf", "spark.ui.enabled=false"]
-    command += ["--conf", "spark.log.level=WARN", "--py-files", job_module(script), script]
+    command += ["--conf", "spark.log.level=WARN", "--py-files", job_modules(script), script]
     command += job_arguments(plan, plan["model_uri"])
     try:
         done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout_seconds)
@@ -78,7 +79,7 @@ def emr_job_run(plan: ScoringPlan, config: PipelineConfig) -> EmrJob:
         if not uri.startswith("s3://"):
             raise ConfigError(f"EMR Serverless reads and writes S3 only, not {uri or 'the bundled Wine data'}")
     model_uri = plan["artifact_uri"] if plan["artifact_uri"].startswith("s3://") else plan["model_uri"]
-    parameters = f"--py-files {job_module(script_uri)}"
+    parameters = f"--py-files {job_modules(script_uri)}"
     if python_env_uri:
         parameters += "".join(
             f" --conf {setting}"
