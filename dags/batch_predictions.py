@@ -5,7 +5,8 @@ Scores new rows with the champion of classification_pipeline, every day and when
 writes the predictions as Parquet for the next system: **pin_model** fixes the version once, **choose_engine**
 follows `scoring_engine` (the Airflow worker, local Spark, or EMR Serverless through **emr_job** and
 **score_on_emr**), **publish_predictions** checks the counts, measures drift against the version's training data and
-marks the output complete, and **announce_drift** announces `batch_predictions_drift` when a threshold was crossed.
+marks the output complete, **measure_quality** joins true labels that have arrived to past predictions, and
+**announce_drift** announces `batch_predictions_drift` when a drift threshold was crossed or the champion decayed.
 
 Output: `<artifact_root>/batch_predictions/<run_id>/predictions/` (every input column, `prediction` as the original
 label, one probability column per class, `model_name`, `model_version`, `scored_at`), `rejected/` (the rows that
@@ -24,10 +25,17 @@ from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOper
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, get_current_context, task
 
 from task_runtime import CHAMPION_ASSET, DEFAULT_ARGS, DRIFT_ASSET, PREDICTIONS_ASSET, pipeline_task, trigger_form
-from task_runtime.links import MlflowRunLink, ModelVersionLink, PredictionsLink, linked_task, publish_scoring_links
+from task_runtime.links import (
+    DriftReportLink,
+    MlflowRunLink,
+    ModelVersionLink,
+    PredictionsLink,
+    linked_task,
+    publish_scoring_links,
+)
 
 if TYPE_CHECKING:
-    from ml_pipeline.contract import EmrJob, ScoringCounts, ScoringPlan, ScoringSummary
+    from ml_pipeline.contract import EmrJob, LiveQuality, ScoringCounts, ScoringPlan, ScoringSummary
 
 SCORING_TIMEOUT = timedelta(hours=2)
 EMR_POLL_SECONDS = 60
@@ -96,6 +104,7 @@ def batch_predictions() -> None:
         ModelVersionLink,
         MlflowRunLink,
         PredictionsLink,
+        DriftReportLink,
         execution_timeout=timedelta(minutes=10),
         trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,  # whichever engine ran
         outlets=[PREDICTIONS_ASSET],
@@ -109,7 +118,8 @@ def batch_predictions() -> None:
         - **Out:** rows in, scored and rejected, rows with unseen categories, rows per second, the output URI and the
           model version.
         - **Links:** "Predictions" (the output folder in the S3 console, when it is in AWS S3), "Model version" (the
-          version used) and "MLflow run" (this scoring's run, which also names the output).
+          version used), "MLflow run" (this scoring's run, which also names the output) and "Drift report" (its
+          report.html, open in the run's artifacts).
         """
         from ml_pipeline.scoring.batch import publish_output
 
@@ -127,29 +137,56 @@ def batch_predictions() -> None:
         get_current_context()["outlet_events"][PREDICTIONS_ASSET].extra = extra
         return summary
 
+    @task(execution_timeout=timedelta(minutes=30))
+    def measure_quality(plan: ScoringPlan, summary: ScoringSummary) -> LiveQuality | None:
+        """
+        #### measure_quality
+        Joins the true labels that have arrived (`label_source_uri`) by `id_column` to the predictions of the last
+        `quality_window_days`, and measures accuracy and the gate metric per model version and day (MLflow metrics
+        `live.<metric>.v<version>`; quality.json and quality.png under the output's `quality/`). The pinned version
+        decayed when its live gate metric is worse than its holdout score by more than `decay_margin`. Does nothing
+        when `label_source_uri` is not set.
+
+        - **Out:** labeled and awaiting predictions, the figures per version and day, live against holdout score.
+        """
+        from ml_pipeline.scoring.live_quality import measure_quality as measure
+
+        with pipeline_task() as run:
+            quality = measure(plan, summary, run.config, run.storage)
+        logging.getLogger(__name__).info("Live quality: %s", "not measured (no label_source_uri)" if quality is None
+                                         else f"{quality['labeled_rows']} labeled predictions")  # fmt: skip
+        return quality
+
     @task(execution_timeout=timedelta(minutes=1), outlets=[DRIFT_ASSET])
-    def announce_drift(summary: ScoringSummary) -> None:
+    def announce_drift(summary: ScoringSummary, quality: LiveQuality | None) -> None:
         """
         #### announce_drift
         Announces the Asset `batch_predictions_drift` when a feature or the predicted labels crossed a drift threshold
-        (`drift_*_threshold`); skipped, with no event, otherwise. The run itself is not failed either way.
+        (`drift_*_threshold`), or the pinned version's live quality decayed; skipped, with no event, otherwise. The
+        run itself is not failed either way.
 
-        - **In:** publish_predictions' summary (which variables drifted, the report under the output's `drift/`).
+        - **In:** publish_predictions' summary (which variables drifted, the report under the output's `drift/`) and
+          measure_quality's verdict.
         """
         from airflow.sdk.exceptions import AirflowSkipException
 
-        if not summary["drifted"]:
+        decayed = quality["decayed"] if quality else None
+        if not summary["drifted"] and not decayed:
             measured = "no variable crossed a threshold" if summary["drifted"] is not None else "not measured"
-            raise AirflowSkipException(f"drift: {measured}")
-        crossed = "; ".join(f"{name}: {why}" for name, why in summary["drifted"].items())
+            raise AirflowSkipException(f"drift: {measured}; decay: {'no' if quality else 'not measured'}")
+        crossed = "; ".join(f"{name}: {why}" for name, why in (summary["drifted"] or {}).items())
         logging.getLogger(__name__).warning(
-            "Drift in %s v%s: %s. Report: %s", summary["model_name"], summary["model_version"], crossed,
-            summary["drift_report_uri"],
+            "%s v%s: drift: %s; decay: %s. Report: %s", summary["model_name"], summary["model_version"],
+            crossed or "none", decayed or "none", summary["drift_report_uri"],
         )  # fmt: skip
         extra: dict[str, Any] = {
             key: summary[key] for key in ("model_name", "model_version", "drifted", "drift_report_uri")
         }
+        extra["decayed"] = decayed
         get_current_context()["outlet_events"][DRIFT_ASSET].extra = extra
+        from task_runtime.notify import notify_drift
+
+        notify_drift(summary, decayed)  # people get one line and a link (task_runtime/notify.py); never fails the task
 
     plan = pin_model()
     job = emr_job(plan)
@@ -173,7 +210,7 @@ def batch_predictions() -> None:
     job >> score_on_emr
     summary = publish_predictions(plan)
     [*engines[:2], score_on_emr] >> summary
-    announce_drift(summary)
+    announce_drift(summary, measure_quality(plan, summary))
 
 
 batch_predictions()

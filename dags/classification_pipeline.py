@@ -17,12 +17,22 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import AssetAlias, TriggerRule, XComArg, dag, get_current_context, task
+from airflow.sdk import (
+    AssetAlias,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    TriggerRule,
+    XComArg,
+    dag,
+    get_current_context,
+    task,
+)
 
 from task_runtime import (
     CHAMPION_ASSET,
     DATASET_KEY,
     DEFAULT_ARGS,
+    DRIFT_ASSET,
     candidate_failures,
     pipeline_task,
     trigger_form,
@@ -44,7 +54,8 @@ PROMOTIONS = AssetAlias("classification_pipeline_new_champion")  # events are at
 @dag(
     dag_id="classification_pipeline",
     description="Trains scikit-learn candidates on your data and promotes the best to @champion in MLflow",
-    schedule="@daily",
+    # Daily, and on each drift or decay event of batch_predictions; those runs train only if retrain_on_drift is on.
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 0 * * *", timezone="UTC"), assets=DRIFT_ASSET),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -68,11 +79,16 @@ def classification_pipeline() -> None:
           split's and schema's URIs, row counts, what was set aside or skipped, and a SHA-256 of the values.
         - **Fails at once** (one line, XCom `failure`) on bad settings or data, when no candidate has valid settings,
           or when the store refuses (a missing bucket, denied access, a full disk).
+        - **Skipped**, with the whole run, when a drift or decay event started the run and `retrain_on_drift` is off.
         """
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from ml_pipeline.data.snapshot import snapshot_dataset
         from ml_pipeline.training.train import check_hyperparams
 
         with pipeline_task() as run:
+            if get_current_context()["dag_run"].run_type == "asset_triggered" and not run.config.retrain_on_drift:
+                raise AirflowSkipException("a drift or decay event started this run; retrain_on_drift is off")
             # When no candidate can train, this fails before any data is read; otherwise invalid ones fail alone.
             for line in check_hyperparams(run.config).values():
                 logging.getLogger(__name__).warning("This candidate's train_model instance will fail: %s", line)

@@ -84,7 +84,7 @@ def up(
         cfn,
         config.environment_stack,
         INFRA / "environment.yaml",
-        environment_parameters(config, bucket, versions, emr_application_id, endpoint),
+        environment_parameters(config, bucket, versions, emr_application_id, endpoint, base.get("AlertTopicArn", "")),
         log,
         delay,
     )
@@ -117,6 +117,11 @@ def up(
             f"  MODEL_SERVER_REPOSITORY={outputs.get('ModelServerRepositoryUri', '?')} (repository variable: the "
             "deploy workflow then pushes docker/model-server/Dockerfile's image there)",
         ]
+    if topic := outputs.get("AlertTopicArn"):
+        lines.append(
+            f"Failed tasks, drift and decay are published to {topic}; subscribe an e-mail to it: aws sns subscribe "
+            f"--topic-arn {topic} --protocol email --notification-endpoint <you@example.com>, then confirm the e-mail."
+        )
     log("\n".join(lines))
     return outputs
 

@@ -143,7 +143,12 @@ def base_parameters(config: InfraConfig) -> dict[str, str]:
 
 
 def environment_parameters(
-    config: InfraConfig, bucket: str, versions: dict[str, str], emr_application_id: str = "", endpoint: str = ""
+    config: InfraConfig,
+    bucket: str,
+    versions: dict[str, str],
+    emr_application_id: str = "",
+    endpoint: str = "",
+    alert_topic: str = "",
 ) -> dict[str, str]:
     parameters = {
         "ProjectName": config.project,
@@ -161,6 +166,7 @@ def environment_parameters(
         "SageMakerEndpointName": endpoint,
         "SageMakerInstanceType": config.sagemaker_instance_type,
         "SageMakerInstanceCount": str(config.sagemaker_instance_count),
+        "AlertTopicArn": alert_topic,
     }
     for field in ("RequirementsS3ObjectVersion", "PluginsS3ObjectVersion", "StartupScriptS3ObjectVersion"):
         parameters[field] = versions.get(field, "")

@@ -21,6 +21,7 @@ TASKS = (
     "emr_job",
     "score_on_emr",
     "publish_predictions",
+    "measure_quality",
     "announce_drift",
 )
 
@@ -31,7 +32,7 @@ def success_summary(outcome: run_report.Outcome) -> str:
     mlflow_run = summary["mlflow_run_id"] or "not logged (log_scoring_to_mlflow is false)"
     drifted = summary.get("drifted")
     if drifted is None:
-        drift = "not measured (the version carries no training reference, or the engine is spark)"
+        drift = "not measured (the version carries no training reference)"
     elif drifted:
         crossed = "; ".join(f"{name}: {why}" for name, why in drifted.items())
         drift = f"DRIFTED ({crossed}); report {run_log.shown(summary['drift_report_uri'])}"
@@ -47,8 +48,23 @@ def success_summary(outcome: run_report.Outcome) -> str:
         f"  predictions  {run_log.shown(summary['predictions_uri'])}\n"
         f"  rejected     {run_log.shown(summary['rejected_uri'])}\n"
         f"  drift        {drift}\n"
+        f"  quality      {live_quality(outcome.results.get('measure_quality'))}\n"
         f"  mlflow run   {mlflow_run}\n"
         f"  log          {run_log.shown(outcome.log)}"
+    )
+
+
+def live_quality(quality: dict[str, Any] | None) -> str:
+    """The live quality line: the pinned version's live gate metric against its holdout score."""
+    if quality is None:
+        return "not measured (no label_source_uri)"
+    if quality["live_score"] is None:
+        return f"no labeled predictions yet ({quality['awaiting_labels']:,} awaiting labels)"
+    holdout = "unknown" if quality["holdout_score"] is None else f"{quality['holdout_score']:.3f}"
+    verdict = "; DECAYED" if quality["decayed"] else ""
+    return (
+        f"live {quality['metric']} {quality['live_score']:.3f} on {quality['live_rows']:,} rows, holdout {holdout}"
+        f"{verdict} ({quality['awaiting_labels']:,} awaiting labels); chart {run_log.shown(quality['report_uri'])}"
     )
 
 

@@ -195,7 +195,7 @@ def test_an_operator_can_let_runs_set_an_operator_setting():
     with pytest.raises(ConfigError, match="^mlflow_tracking_uri cannot be set in the run conf"):
         load_config({}, variable=variable, conf={"mlflow_tracking_uri": "http://elsewhere:5000"})
     environ = {"ML_PIPELINE_RUN_CONF_MAY_SET": '["source_uri"]'}
-    with pytest.raises(ConfigError, match="may list only artifact_root, .* not source_uri"):
+    with pytest.raises(ConfigError, match="may list only alert_sns_topic_arn, artifact_root, .* not source_uri"):
         load_config(environ)
 
 

@@ -57,6 +57,14 @@ def test_persist_model_announces_a_new_champion_as_an_asset_event(dag):
     assert dag.get_task("persist_model").outlets == [AssetAlias("classification_pipeline_new_champion")]
 
 
+def test_it_trains_daily_and_on_each_drift_or_decay_event(dag):
+    from airflow.sdk import Asset, CronTriggerTimetable
+
+    daily = dag.timetable.timetable
+    assert isinstance(daily, CronTriggerTimetable) and daily.expression == "0 0 * * *"
+    assert dag.timetable.asset_condition == Asset("batch_predictions_drift")
+
+
 def longest_retry_waits(task) -> timedelta:
     """An upper bound on Airflow's waits between attempts: before retry n (from 1), at most twice retry_delay *
     multiplier^(n - 1), capped at max_retry_delay (TaskInstance.next_retry_datetime)."""
@@ -91,6 +99,19 @@ def test_every_task_names_the_team_that_answers_for_it(dagbag, dag_id):
     nobody = conf.get("operators", "default_owner")
     for task in dagbag.dags[dag_id].tasks:
         assert task.owner and task.owner != nobody, task.task_id
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_every_task_tells_people_once_when_it_fails_for_good(dagbag, dag_id):
+    """Its on_failure_callback, which Airflow calls after the last attempt only; a retry tells no one (no
+    on_retry_callback). What is sent: tests/test_notify.py."""
+    from task_runtime.notify import TaskFailureNotifier
+
+    for task in dagbag.dags[dag_id].tasks:
+        callbacks = task.on_failure_callback  # a mapped task keeps it as given
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert [type(callback) for callback in callbacks] == [TaskFailureNotifier], task.task_id
+        assert not task.on_retry_callback, task.task_id
 
 
 @pytest.mark.parametrize("dag_id", DAG_IDS)

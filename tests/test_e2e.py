@@ -317,6 +317,9 @@ def test_an_unreachable_mlflow_fails_within_three_minutes_naming_the_server(stor
     trail = [" ".join(line.split()[1:]) for line in output.splitlines()]  # without the seconds and the padding
     assert "persist_model up_for_retry (attempt 1)" in trail and "persist_model up_for_retry (attempt 2)" in trail
     assert "persist_model failed (attempt 3)" in trail, "a transient failure is retried, twice"
+    log = Path(re.search(r"\(log: (\S+)\)", output).group(1)).read_text()
+    alerts = re.findall(r"Alert: classification_pipeline: (\S+) failed on run \S+: MLflow unavailable: ", log)
+    assert alerts == ["persist_model"], "people are told once, after the last attempt (tests/test_notify.py)"
 
 
 def test_the_script_works_when_run_directly_on_a_fresh_airflow_home(stores, tmp_path):

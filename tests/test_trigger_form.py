@@ -75,7 +75,7 @@ def test_the_dags_trigger_form_refuses_a_bad_value_before_a_run(dagbag, dag_id, 
     ("dag_id", "task_id", "links"),
     [("classification_pipeline", "train_model", {"MLflow run"}),
      ("classification_pipeline", "persist_model", {"MLflow run", "Model version"}),
-     ("batch_predictions", "publish_predictions", {"MLflow run", "Model version", "Predictions"})],
+     ("batch_predictions", "publish_predictions", {"MLflow run", "Model version", "Predictions", "Drift report"})],
 )  # fmt: skip
 def test_tasks_that_produce_something_carry_their_own_extra_links(dagbag, dag_id, task_id, links):
     task = dagbag.dags[dag_id].get_task(task_id)

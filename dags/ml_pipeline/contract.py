@@ -115,6 +115,7 @@ REJECTED_DIR = "rejected"
 COUNTS_DIR = "_counts"
 DRIFT_COUNTS_DIR = "_drift"  # the engine's counts in the reference's bins (data/profile.py)
 DRIFT_DIR = "drift"  # drift.json and report.html, written by publish_predictions
+QUALITY_DIR = "quality"  # quality.json and quality.png, written by measure_quality
 COMPLETE_MARKER = "_SUCCESS"
 
 
@@ -167,6 +168,31 @@ class ScoringSummary(ScoringCounts):
     mlflow_run_id: str | None
     drifted: dict[str, str] | None  # feature (or "prediction") -> the threshold it crossed; None: not measured
     drift_report_uri: str | None
+    published_at: str  # UTC, ISO 8601: measure_quality reads only the outputs of its window
+
+
+class DailyQuality(TypedDict):
+    """One model version's live metrics on one day's predictions that have their true label."""
+
+    model_version: str
+    day: str  # UTC, YYYY-MM-DD, of scored_at
+    rows: int
+    metrics: dict[str, float]  # contract.METRICS
+
+
+class LiveQuality(TypedDict):
+    """measure_quality's output: the window's predictions joined to their true labels, and whether the pinned
+    version (the champion, unless a version was named) decayed."""
+
+    metric: str  # the gate metric
+    labeled_rows: int
+    awaiting_labels: int  # predictions of the window whose label has not arrived
+    days: list[DailyQuality]
+    live_score: float | None  # the pinned version's gate metric over the window; None: no labeled predictions
+    live_rows: int  # the pinned version's labeled predictions in the window
+    holdout_score: float | None  # as the gate scored it at registration
+    decayed: str | None  # why it decayed, in one line; None: it did not, or too few labels to say
+    report_uri: str
 
 
 class EmrJob(TypedDict):

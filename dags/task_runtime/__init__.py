@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, Param, Variable, get_current_context
 
+from task_runtime.notify import TaskFailureNotifier
+
 if TYPE_CHECKING:
     from ml_pipeline.config.model import PipelineConfig
     from ml_pipeline.contract import Candidate, RunIds, TrainingResult
@@ -43,6 +45,8 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=15),
     "retry_exponential_backoff": 2.0,  # a multiplier since Airflow 3.3: True would mean 1.0, the same wait each time
     "max_retry_delay": timedelta(minutes=5),
+    # After the last attempt only (retries do not call it): one line and a link to people (task_runtime/notify.py).
+    "on_failure_callback": TaskFailureNotifier(),
 }
 
 
@@ -56,12 +60,14 @@ def trigger_form(form: str) -> dict[str, Param]:
 @contextmanager
 def failing_clearly() -> Iterator[None]:
     """Permanent errors fail the task at once with one line; transient ones are left for Airflow to retry."""
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from ml_pipeline.errors import PipelineError, environment_failure, is_transient, one_line
 
     try:
         yield
+    except AirflowSkipException:
+        raise  # a decision, not a failure
     except Exception as raised:
         error = environment_failure(raised) or raised  # a full disk is the machine's failure, whoever met it
         line = one_line(error)

@@ -38,6 +38,7 @@ SCORING_FORM = {
     "Data": ("scoring_source_uri", "csv_encoding", "max_rejected_fraction"),
     "Engine": ("scoring_engine", "log_scoring_to_mlflow"),
     "Drift": ("drift_psi_threshold", "drift_missing_threshold", "drift_unseen_threshold"),
+    "Live quality": ("label_source_uri", "id_column", "quality_window_days", "decay_margin", "min_labeled_rows"),
 }
 DEPLOYMENT_FORM: dict[str, tuple[str, ...]] = {"Model": ("model_version",)}
 FORMS = {"training": TRAINING_FORM, "scoring": SCORING_FORM, "deployment": DEPLOYMENT_FORM}

@@ -46,6 +46,10 @@ class PredictionsLink(_PublishedLink):
     name = "Predictions"
 
 
+class DriftReportLink(_PublishedLink):
+    name = "Drift report"
+
+
 class _LinkedPythonOperator(DecoratedOperator, PythonOperator):
     """`@task`'s operator, made from the public bases Airflow documents for custom decorators: TaskFlow has no
     argument for extra links, an operator class does."""
@@ -129,7 +133,21 @@ def publish_scoring_links(config: PipelineConfig, summary: ScoringSummary) -> No
         builders[ModelVersionLink] = lambda: version_url(base, summary["model_name"], summary["model_version"])
         if run_id := summary["mlflow_run_id"]:
             builders[MlflowRunLink] = lambda: run_url(base, run_id)
+            if summary["drifted"] is not None:  # measured: the report is among the run's artifacts
+                builders[DriftReportLink] = lambda: _drift_report(config, base, run_id)
     _publish(builders)
+
+
+def _drift_report(config: PipelineConfig, base: str, run_id: str) -> str:
+    from mlflow import MlflowClient
+
+    from ml_pipeline.contract import DRIFT_DIR
+    from ml_pipeline.registry.connection import use_tracking_server
+    from task_runtime.urls import artifact_url
+
+    use_tracking_server(config.mlflow_tracking_uri)
+    experiment_id = MlflowClient().get_run(run_id).info.experiment_id
+    return artifact_url(base, experiment_id, run_id, f"{DRIFT_DIR}/report.html")
 
 
 def _s3_link(config: PipelineConfig, summary: ScoringSummary) -> str | None:

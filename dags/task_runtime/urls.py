@@ -34,6 +34,11 @@ def run_url(base: str, run_id: str) -> str:
     return mlflow_page(base, f"runs/{quote(run_id)}")
 
 
+def artifact_url(base: str, experiment_id: str, run_id: str, path: str) -> str:
+    """The run's artifact `path` open in its Artifacts tab (the UI shows HTML and images in place)."""
+    return mlflow_page(base, f"experiments/{quote(experiment_id)}/runs/{quote(run_id)}/artifactPath/{quote(path)}")
+
+
 def version_url(base: str, model_name: str, version: str) -> str:
     return mlflow_page(base, f"models/{quote(model_name, safe='')}/versions/{quote(version)}")
 

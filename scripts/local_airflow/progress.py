@@ -33,8 +33,8 @@ class Progress(threading.Thread):
             key = (row.task_id, row.map_index)
             if row.state == "running" and row.map_index >= 0 and not row.named:
                 continue  # its name follows within moments; "task[0] running" would say little
-            # A task skipped before it ran (a branch not taken) says nothing; one that ran, then skipped, says so.
-            hidden = ("None", "scheduled", "queued") + (("skipped",) if key not in self.states else ())
+            # A task skipped before it was tried (a branch not taken) says nothing; one that ran, then skipped, says so.
+            hidden = ("None", "scheduled", "queued") + (("skipped",) if row.attempt == 0 else ())
             if seen != self.states.get(key) and row.state not in hidden:
                 self.states[key] = seen
                 self.console.write(f"  {time.monotonic() - self.started:6.1f}s  {row.label:<20} {seen}\n")

@@ -155,6 +155,20 @@ def test_up_again_updates_and_tolerates_stacks_without_changes(config, fake_repo
     ]
 
 
+def test_up_names_the_base_stacks_alert_topic_to_the_environment_and_says_how_to_subscribe(
+    config, fake_repo, bucket, s3_client
+):
+    topic = "arn:aws:sns:us-east-1:123456789012:ml-pipeline-alerts"
+    base = {"BucketName": bucket, "DeployRoleArn": "arn:aws:iam::123456789012:role/d", "AlertTopicArn": topic}
+    cfn = FakeCloudFormation(outputs={config.base_stack: base})
+    logs: list[str] = []
+
+    infra.up(config, cfn, s3_client, FakeSageMaker(), repo=fake_repo, log=logs.append, delay=0)
+
+    assert params(cfn.calls[2][1])["AlertTopicArn"] == topic
+    assert f"aws sns subscribe --topic-arn {topic} --protocol email" in logs[-1]
+
+
 def test_a_failed_first_create_is_deleted_and_created_again(config, tmp_path):
     cfn = FakeCloudFormation(stacks={"s": {"StackStatus": "ROLLBACK_COMPLETE"}})
     template = tmp_path / "t.yaml"

@@ -98,8 +98,9 @@ def test_deploy_role_writes_only_dags_root_files_and_the_spark_job_and_updates_o
         root + "requirements.txt",
         root + "plugins.zip",
         root + "startup.sh",
-        root + "spark_jobs/score_batch.py",  # the EMR Serverless job and its module, one key each: not spark_jobs/*
+        root + "spark_jobs/score_batch.py",  # the EMR Serverless job and its modules, one key each: not spark_jobs/*
         root + "spark_jobs/source_reading.py",
+        root + "spark_jobs/drift_counts.py",
     }
     assert deletes == {root + "dags/*"}
     assert airflow == [
@@ -477,6 +478,20 @@ def test_pipeline_variable_carries_the_emr_keys():
 )
 def test_pipeline_variable_keys_follow_what_is_configured(parameters, expected):
     assert pipeline_variable(parameters) == expected
+
+
+def test_the_alert_topic_outlives_the_environment_is_named_in_the_variable_and_is_all_the_role_publishes_to():
+    topic = load("base.yaml")["Resources"]["AlertTopic"]
+    assert "Condition" not in topic and topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    arn = f"arn:aws:sns:us-east-1:{ACCOUNT}:ml-pipeline-alerts"
+    assert pipeline_variable({"AlertTopicArn": arn}) == {
+        "artifact_root": "s3://src-bucket/ml-pipeline/artifacts",
+        "alert_sns_topic_arn": arn,
+    }
+    role = load("environment.yaml")["Resources"]["ExecutionRole"]["Properties"]
+    publishing = [s for s in statements(role) if "sns:" in json.dumps(s)]
+    publish = {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "AlertTopicArn"}}
+    assert publishing == [{"Fn::If": ["HasAlerts", publish, {"Ref": "AWS::NoValue"}]}]
 
 
 def test_python_env_key_and_prefixes_cannot_widen_the_job_role():

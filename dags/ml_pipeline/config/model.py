@@ -21,7 +21,7 @@ OPERATOR_SETTINGS = frozenset(
     {"artifact_root", "mlflow_tracking_uri", "mlflow_ui_url", "aws_conn_id", "spark_job_script_uri",
      "emr_application_id", "emr_execution_role_arn", "emr_python_env_uri", "max_model_mb", "max_fit_minutes",
      "sagemaker_endpoint_name", "sagemaker_image_uri", "sagemaker_execution_role_arn", "sagemaker_instance_type",
-     "sagemaker_instance_count", "sagemaker_rollback_alarms", "run_conf_may_set"}
+     "sagemaker_instance_count", "sagemaker_rollback_alarms", "alert_sns_topic_arn", "run_conf_may_set"}
 )  # fmt: skip
 
 

@@ -84,6 +84,16 @@ def load_version(model_name: str, version: str) -> tuple[Any, DatasetSchema | No
     return model.get_raw_model(), carried_schema(model)
 
 
+def version_schema(model_name: str, version: str) -> DatasetSchema | None:
+    """The schema a registered version carries, from its MLmodel file alone (the model itself is not loaded)."""
+    try:
+        info = mlflow.models.get_model_info(f"models:/{model_name}/{version}")
+    except Exception as error:
+        raise ModelLoadError(f"{model_name} v{version}'s MLmodel cannot be read from the registry: {error}") from error
+    carried = (info.metadata or {}).get(METADATA_KEY)
+    return DatasetSchema.model_validate(carried) if carried else None
+
+
 def carried_schema(model: Any) -> DatasetSchema | None:
     """The data set's schema a loaded pyfunc model carries in its MLmodel metadata (None for versions registered
     before models carried one)."""

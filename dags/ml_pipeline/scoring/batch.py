@@ -166,6 +166,7 @@ def publish_output(plan: ScoringPlan, storage: Storage, run: RunIds, *, log_to_m
         mlflow_run_id=log_run(plan, metrics, run, drift.files if drift else {}) if log_to_mlflow else None,
         drifted=drift.result.drifted if drift else None,
         drift_report_uri=join(output, DRIFT_DIR, "report.html") if drift else None,
+        published_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     batch_output.mark_complete(storage, output, summary)
     return summary
