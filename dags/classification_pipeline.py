@@ -5,6 +5,9 @@ Trains scikit-learn candidates on the configured data (the Wine data set by defa
 **get_data** >> **train_model** instance per candidate on whichever Celery worker slot is free, then **persist_model**
 registers the best in MLflow and moves `models:/<model_name>@champion` only to a version that earned it. A new
 champion is an event of the Asset `classification_pipeline_champion`, on which batch_predictions is scheduled.
+With `require_approval`, a version the gate would promote waits as `@challenger` for a person's answer in the UI
+(**approve_champion**): Approve gates it again and moves `@champion` (**promote_champion**); Reject, or no answer in
+time, keeps it challenger (**keep_challenger**).
 
 Each task's doc (its Details tab) says what it reads, writes and refuses. Settings come from the trigger form, the
 `ml_pipeline` Variable and the environment (the repository's `docs/configuration.md`); its guarantees are in
@@ -37,6 +40,7 @@ from task_runtime import (
     pipeline_task,
     trigger_form,
 )
+from task_runtime.approval import ANSWER_KEY, ChampionApproval
 from task_runtime.links import (
     MlflowRunLink,
     ModelVersionLink,
@@ -46,7 +50,14 @@ from task_runtime.links import (
 )
 
 if TYPE_CHECKING:
-    from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, TrainingResult
+    from ml_pipeline.contract import (
+        ApprovalAnswer,
+        ApprovalResult,
+        Candidate,
+        DatasetSnapshot,
+        PersistResult,
+        TrainingResult,
+    )
 
 PROMOTIONS = AssetAlias("classification_pipeline_new_champion")  # events are attached only on promotion
 
@@ -158,10 +169,60 @@ def classification_pipeline() -> None:
             get_current_context()["outlet_events"][PROMOTIONS].add(CHAMPION_ASSET, extra=extra)
         return result
 
+    approve_champion = ChampionApproval(
+        task_id="approve_champion",
+        execution_timeout=timedelta(minutes=10),  # to ask and to take the answer; the wait is approval_timeout_hours
+        doc_md="""
+        #### approve_champion (with `require_approval`)
+        Asks in the Airflow UI (Required actions) whether persist_model's proposed version may take `@champion`:
+        its holdout metrics beside the champion's, the gate's reason, a link to the version in MLflow, and a comment
+        field. It waits without holding a worker slot, at most `approval_timeout_hours`.
+
+        - **Out:** XCom `answer`: approved, rejected or timed out, who, when and the comment.
+        - **Skipped** (and the tasks after it) when nothing was proposed: approval not required, or no better version.
+        - **Approve** runs promote_champion; **Reject**, or no answer in time, runs keep_challenger.
+        """,
+    )
+
+    @task(execution_timeout=timedelta(minutes=30), outlets=[PROMOTIONS])
+    def promote_champion(dataset: DatasetSnapshot, result: PersistResult, answer: ApprovalAnswer) -> ApprovalResult:
+        """
+        #### promote_champion (on Approve)
+        Gates the approved version again on its run's holdout, under the registry lock, against whatever is champion
+        now (the gate's compare-and-set), and moves `@champion` to it only if it still earns it: a champion that
+        changed meanwhile to a better version stays. Records the answer on the version (tags `approval*`).
+
+        - **Out:** the outcome, and an event of the Asset `classification_pipeline_champion` when champion moved.
+        """
+        from ml_pipeline.registry.approval import promote
+
+        with pipeline_task() as run:
+            outcome = promote(run.config, run.storage, dataset, result, answer)
+        if outcome["promoted"] and outcome["previous_champion"] != outcome["version"]:
+            extra: dict[str, Any] = {key: result[key] for key in ("model_name", "version", "metrics", "best_candidate")}
+            get_current_context()["outlet_events"][PROMOTIONS].add(CHAMPION_ASSET, extra=extra)
+        return outcome
+
+    @task(execution_timeout=timedelta(minutes=10))
+    def keep_challenger(result: PersistResult, answer: ApprovalAnswer) -> ApprovalResult:
+        """
+        #### keep_challenger (on Reject or timeout)
+        Records the rejection (who, when, the comment) or the timeout on the version, which stays `@challenger`;
+        the champion stays.
+
+        - **Out:** the outcome.
+        """
+        from ml_pipeline.registry.approval import keep
+
+        with pipeline_task() as run:
+            return keep(run.config, result, answer)
+
     candidates = get_data()
     dataset = XComArg(candidates.operator, key=DATASET_KEY)  # type: ignore[attr-defined]  # get_data's other output
     trainings = train_model.partial(dataset=dataset).expand(candidate=candidates)
-    persist_model(dataset, candidates, trainings)
+    result = persist_model(dataset, candidates, trainings)
+    answer = XComArg(approve_champion, key=ANSWER_KEY)
+    result >> approve_champion >> [promote_champion(dataset, result, answer), keep_challenger(result, answer)]
 
 
 classification_pipeline()

@@ -14,7 +14,7 @@ from typing import IO, Any
 from local_airflow import command_line, run_log, run_report
 
 DAG_ID = "classification_pipeline"
-TASKS = ("get_data", "train_model", "persist_model")
+TASKS = ("get_data", "train_model", "persist_model", "approve_champion", "promote_champion", "keep_challenger")
 
 
 def candidates_line(results: dict[str, Any], best: str, skipped: dict[str, str], metric: str) -> str:
@@ -59,7 +59,14 @@ def success_summary(run_id: str, results: dict[str, Any], dataset: dict[str, Any
     metric = result["gate_metric"]
     metrics = ", ".join(f"{name}={value:.4f}" for name, value in result["metrics"].items())
     origin = "reused: an earlier attempt registered this same training" if result["reused"] else "new"
-    which = "" if result["promoted"] else f" --version {result['version']}"
+    approval = results.get("promote_champion") or results.get("keep_challenger")  # with require_approval
+    promoted = approval["promoted"] if approval else result["promoted"]
+    which = "" if promoted else f" --version {result['version']}"
+    answer = (
+        f"  approval     {approval['answer']} - {approval['alias'] or 'no alias'}: {approval['reason']}\n"
+        if approval
+        else ""
+    )
     rows = "" if dataset["source"] == BUNDLED_SOURCE else " INPUT=<rows.csv or .json>"
     return (
         f"{DAG_ID} run {run_id}: success\n"
@@ -67,7 +74,9 @@ def success_summary(run_id: str, results: dict[str, Any], dataset: dict[str, Any
         f"  candidates   {metric}: {candidates_line(results, result['best_candidate'], result['skipped'], metric)}\n"
         f"  registered   {result['model_name']} version {result['version']} ({origin}; MLflow run"
         f" {result['mlflow_run_id']})\n"
-        f"  champion     {'yes' if result['promoted'] else 'no'} - {result['alias']}: {result['reason']}\n"
+        f"  champion     {'yes' if result['promoted'] else 'proposed' if result['proposed'] else 'no'} - "
+        f"{result['alias']}: {result['reason']}\n"
+        f"{answer}"
         f"  holdout      {metrics} (the registered version, scored by the gate)\n"
         f"  tracking     {tracking_uri}\n"
         f"  log          {run_log.shown(log)}\n"

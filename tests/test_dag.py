@@ -32,11 +32,31 @@ def test_support_modules_are_not_scanned_as_dag_files(dagbag):
 
 
 def test_tasks_run_in_order_get_data_train_model_persist_model(dag):
-    assert set(dag.task_ids) == {"get_data", "train_model", "persist_model"}
+    approval = {"approve_champion", "promote_champion", "keep_challenger"}
+    assert set(dag.task_ids) == {"get_data", "train_model", "persist_model"} | approval
     assert dag.get_task("get_data").upstream_task_ids == set()
     assert dag.get_task("train_model").upstream_task_ids == {"get_data"}
     # persist_model takes the dataset from get_data itself: no task relays another's output.
     assert dag.get_task("persist_model").upstream_task_ids == {"get_data", "train_model"}
+    assert dag.get_task("approve_champion").upstream_task_ids == {"persist_model"}
+    assert dag.get_task("promote_champion").upstream_task_ids == {"get_data", "persist_model", "approve_champion"}
+    assert dag.get_task("keep_challenger").upstream_task_ids == {"persist_model", "approve_champion"}
+
+
+def test_approval_asks_approve_or_reject_and_no_answer_in_time_is_reject(dag):
+    """The Airflow UI shows exactly these two options as an approval; each leads to one task; a timeout (the
+    scheduler applies `defaults`) rejects. The wait, at most approval_timeout_hours, stays under a day."""
+    from ml_pipeline.config.model import PipelineConfig
+
+    approval = dag.get_task("approve_champion")
+    assert approval.options == ["Approve", "Reject"] and approval.defaults == ["Reject"]
+    assert approval.options_mapping == {"Approve": "promote_champion", "Reject": "keep_challenger"}
+    assert list(approval.params) == ["comment"], "the DAG's own params stay off the approval form"
+    assert approval.downstream_task_ids == {"promote_champion", "keep_challenger"}
+    longest = PipelineConfig.model_fields["approval_timeout_hours"].metadata
+    assert approval.response_timeout == timedelta(hours=next(rule.le for rule in longest if hasattr(rule, "le")))
+    assert approval.response_timeout + approval.execution_timeout * 2 < timedelta(days=1)
+    assert PipelineConfig().require_approval is False
 
 
 def test_train_model_is_mapped_over_the_candidates_and_persist_model_takes_those_that_trained(dag):
@@ -54,7 +74,8 @@ def test_train_model_is_mapped_over_the_candidates_and_persist_model_takes_those
 def test_persist_model_announces_a_new_champion_as_an_asset_event(dag):
     from airflow.sdk import AssetAlias
 
-    assert dag.get_task("persist_model").outlets == [AssetAlias("classification_pipeline_new_champion")]
+    for task_id in ("persist_model", "promote_champion"):  # promote_champion: with require_approval
+        assert dag.get_task(task_id).outlets == [AssetAlias("classification_pipeline_new_champion")]
 
 
 def test_it_trains_daily_and_on_each_drift_or_decay_event(dag):

@@ -364,5 +364,7 @@ def test_a_signal_stops_a_run_within_seconds_and_changes_nothing(stores, signum)
     run_id = "manual__2026-11-26T00:00:00+00:00"
     assert metadata.task_states("classification_pipeline", run_id) == {
         "get_data": "success", "train_model[logistic_regression]": "failed", "persist_model": "upstream_failed",
+        "approve_champion": "upstream_failed", "promote_champion": "upstream_failed",
+        "keep_challenger": "upstream_failed",
     }  # fmt: skip
     assert versions() == [1] and alias_version("champion") == "1"

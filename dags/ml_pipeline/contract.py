@@ -28,6 +28,11 @@ TAG_CANDIDATE = "candidate"
 TAG_LOGGED_MODEL = "logged_model_uri"  # on a candidate's MLflow run once its model is logged
 TAG_GATE = "gate"
 TAG_HOLDOUT = "holdout."  # prefix: holdout.accuracy, holdout.f1_macro, as scored by the gate
+# require_approval: the answer to a proposed promotion (proposed, approved, rejected, timed out), and its details
+# under the prefix: approval.reason, approval.compared_with (the champion it was gated against), approval.by,
+# approval.at, approval.comment.
+TAG_APPROVAL = "approval"
+TAG_APPROVAL_DETAIL = "approval."
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,38 @@ class PersistResult(TypedDict):
     reason: str
     previous_champion: str | None
     champion_score: float | None
+    champion_metrics: dict[str, float] | None  # the champion's holdout metrics, when it could be scored
+    proposed: bool  # require_approval: it would have taken champion, so it is @challenger until someone approves
+
+
+# The HITL options of approve_champion (the Airflow UI shows these two as an approval) and what each leads to.
+APPROVE = "Approve"
+REJECT = "Reject"
+Answer = Literal["approved", "rejected", "timed out"]
+
+
+class ApprovalAnswer(TypedDict):
+    """approve_champion's XCom `answer`: what a person chose in the Airflow UI, or that nobody did in time."""
+
+    answer: Answer
+    responded_by: str | None  # the user's name; None on a timeout
+    responded_at: str | None  # ISO 8601, UTC
+    comment: str
+
+
+class ApprovalResult(TypedDict):
+    """promote_champion's or keep_challenger's output: the proposal's outcome and where the aliases are now."""
+
+    model_name: str
+    version: str
+    answer: Answer
+    responded_by: str | None
+    responded_at: str | None
+    comment: str
+    promoted: bool
+    alias: str
+    reason: str  # the gate's reason on approval (it gates again), or why it stays challenger
+    previous_champion: str | None
 
 
 # ---- batch_predictions ----

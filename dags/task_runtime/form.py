@@ -31,7 +31,7 @@ TRAINING_FORM = {
         "max_unlabeled_fraction",
         "max_training_rows",
     ),
-    "Champion gate": ("gate_metric", "allow_schema_change"),
+    "Champion gate": ("gate_metric", "allow_schema_change", "require_approval", "approval_timeout_hours"),
 }
 SCORING_FORM = {
     "Model": ("model_version",),

@@ -60,7 +60,17 @@ INTERNALS: dict[str, Internal] = {
         "poll the run's task instances for the progress lines and the summary's task states (metadata)",
         "the listener hooks on_task_instance_* (public) run inside the task and miss the states dag.test() sets "
         f"between tasks (up_for_retry, upstream_failed); {NO_API_SERVER}",
-        ("dag_id", "run_id", "task_id", "map_index", "rendered_map_index", "state", "try_number", "updated_at"),
+        (
+            "dag_id",
+            "run_id",
+            "task_id",
+            "map_index",
+            "rendered_map_index",
+            "state",
+            "try_number",
+            "updated_at",
+            "trigger_timeout",
+        ),
     ),
     "XComModel": Internal(
         "airflow.models.xcom.XComModel",
@@ -132,6 +142,19 @@ INTERNALS: dict[str, Internal] = {
         "has no method to remove one) (task_logs)",
         "as get_listener_manager",
         ("add_listener", "pm"),
+    ),
+    "SchedulerJobRunner": Internal(
+        "airflow.jobs.scheduler_job_runner.SchedulerJobRunner",
+        "apply a human-in-the-loop task's timeout during a local run, with the scheduler's own sweep "
+        "(awaiting_input): dag.test() runs no scheduler, so a run waiting for an answer would never end",
+        "none: the timeout is applied by the scheduler only (check_awaiting_input_timeouts); the REST API can "
+        f"answer, not time out, and {NO_API_SERVER}",
+        ("job", "check_awaiting_input_timeouts"),
+    ),
+    "Job": Internal(
+        "airflow.jobs.job.Job",
+        "the job record SchedulerJobRunner is made with (awaiting_input); it is never started or saved",
+        "as SchedulerJobRunner",
     ),
     "SimpleAuthManager": Internal(
         "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",

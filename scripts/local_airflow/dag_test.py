@@ -3,7 +3,9 @@
 - Ctrl-C or SIGTERM fails the task that is running (no retry; stop_signals), so the run ends within seconds; the
   champion only moves in persist_model's last step, so an interrupted run never changes it;
 - the UI shows the run as the scheduler's: each task's log where it reads it (task_logs), its start (run_start);
-- the console gets one line per task state change (progress).
+- the console gets one line per task state change (progress);
+- a task that waits for a person says where to answer, and its timeout applies as a scheduler's would
+  (awaiting_input).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from . import run_start
+from .awaiting_input import AnswerDeadlines
 from .metadata import fail_unfinished, manual_run_id
 from .progress import Progress
 from .stop_signals import Interrupted, exit_code, stopped_by_signals
@@ -44,8 +47,9 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
         os._exit(exit_code(signal_name))
 
     with stopped_by_signals(stop_now) as received:
-        progress = Progress(dag_id, run_id, console)
+        progress, deadlines = Progress(dag_id, run_id, console), AnswerDeadlines(dag_id, run_id, console)
         progress.start()
+        deadlines.start()
         try:
             dag = load_dag(dag_id)
             with task_logs.written_per_task(), run_start.starting_when_created(run_id):
@@ -56,5 +60,6 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
             fail_unfinished(dag_id, run_id)
             state = "failed"
         finally:
+            deadlines.stop()
             progress.stop()
     return state, received[0] if received else ""

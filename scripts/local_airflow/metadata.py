@@ -56,6 +56,20 @@ def task_instances(dag_id: str, run_id: str) -> list[TaskRow]:
     ]
 
 
+def awaiting_input(dag_id: str, run_id: str) -> list[tuple[str, datetime]]:
+    """The run's tasks that wait for a person's answer, with the time their wait ends (UTC)."""
+    from sqlalchemy import select
+
+    from .airflow_internals import TaskInstance as TI
+    from .airflow_internals import create_session
+
+    query = select(TI.task_id, TI.trigger_timeout).where(
+        TI.dag_id == dag_id, TI.run_id == run_id, TI.state == "awaiting_input"
+    )
+    with create_session() as session:
+        return [(task_id, deadline) for task_id, deadline in session.execute(query).all()]
+
+
 def task_states(dag_id: str, run_id: str) -> dict[str, str]:
     return {row.label: row.state for row in task_instances(dag_id, run_id)}
 

@@ -4,6 +4,7 @@ and the task's extra links opening MLflow on the model version (alias, metrics, 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -35,10 +36,11 @@ def test_train_from_the_trigger_form_and_follow_the_links_to_the_model_in_mlflow
     page.goto(dag_url)
     page.get_by_role("button", name="Show Graph").click()
     nodes = page.locator(".react-flow__node")
-    expect(nodes).to_have_count(3)
+    expect(nodes).to_have_count(6)
     expect(nodes.filter(has_text="get_data")).to_have_count(1)
     expect(nodes.filter(has_text="train_model [")).to_have_count(1)  # mapped: one instance per candidate
     expect(nodes.filter(has_text="persist_model")).to_have_count(1)
+    expect(nodes.filter(has_text="approve_champion")).to_have_count(1)  # asks only with require_approval
     shots.take(page, "dag-graph")
 
     page.get_by_role("button", name="Browse").click()
@@ -118,3 +120,42 @@ def test_score_with_the_champion_and_follow_the_links_to_the_version_and_the_sco
     scoring = follow(page, "MLflow run")
     expect(scoring.get_by_text("rows_scored").first).to_be_visible()
     shots.take(scoring, "mlflow-scoring-run")
+
+
+def test_a_proposed_champion_is_approved_on_the_required_actions_page_and_takes_champion(page, stack, shots):
+    from airflow_rest import wait_until
+    from mlflow import MlflowClient
+
+    dag_id, run_id = "classification_pipeline", f"approval__{time.strftime('%Y%m%dT%H%M%S')}"
+    stack.api.trigger(dag_id, run_id, {"require_approval": True, "classifier": "logistic_regression"})
+
+    def asking() -> bool:
+        state = stack.api.task_instance(dag_id, run_id, "approve_champion").get("state")
+        assert state not in ("skipped", "failed", "upstream_failed"), f"approve_champion {state}: nothing asked"
+        return state == "awaiting_input"
+
+    wait_until("approve_champion to ask", asking, RUN_SECONDS, interval=3)
+    proposal = stack.api.xcom(dag_id, run_id, "persist_model")
+    assert proposal["proposed"] and not proposal["promoted"]
+    registry = MlflowClient(tracking_uri=stack.ui.mlflow_url)
+    champion_before = registry.get_registered_model(proposal["model_name"]).aliases.get("champion")
+
+    page.goto(f"{stack.ui.airflow_url}/dags/{dag_id}/runs/{run_id}/tasks/approve_champion/required_actions")
+    expect(page.get_by_text(f"Promote {proposal['model_name']} version {proposal['version']} to champion?").first)\
+        .to_be_visible()  # fmt: skip
+    expect(page.get_by_text(f"Version {proposal['version']} in MLflow")).to_be_visible()
+    page.locator("input[name=element_comment]").fill("checked in the browser test")  # its label says Comment
+    shots.take(page, "required-action", docs="airflow-approval.png")
+    page.get_by_role("button", name="Approve", exact=True).click()
+
+    run = stack.api.wait_for_run(dag_id, run_id, RUN_SECONDS)
+    assert run["state"] == "success"
+    page.reload()
+    expect(page.get_by_text(re.compile(rf"Response received at .* from {stack.user}"))).to_be_visible()
+    shots.take(page, "approval-received")
+    states = {task["task_id"]: task["state"] for task in stack.api.task_instances(dag_id, run_id)}
+    assert (states["promote_champion"], states["keep_challenger"]) == ("success", "skipped")
+    champion = registry.get_model_version_by_alias(proposal["model_name"], "champion")
+    assert str(champion.version) == proposal["version"] != str(champion_before), "@champion moved to the approved one"
+    assert champion.tags["approval"] == "approved" and champion.tags["approval.by"] == stack.user
+    assert champion.tags["approval.comment"] == "checked in the browser test"

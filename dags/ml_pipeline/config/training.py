@@ -96,6 +96,15 @@ class TrainingSettings(BaseModel):
     allow_schema_change: bool = Field(
         False, description="Promote a better model whose data schema the champion cannot score (columns, labels)"
     )
+    require_approval: bool = Field(
+        False, description="A new champion needs a person's approval in the Airflow UI; until then it is challenger"
+    )
+    approval_timeout_hours: float = Field(
+        20,
+        gt=0,
+        le=22,
+        description="Hours to wait for that approval; no answer counts as a rejection (at most 22: one run a day)",
+    )
     max_model_mb: float = Field(
         Budget.max_model_mb, gt=0, description="Largest model a candidate may make, in MB (1 MB = 10^6 bytes)"
     )

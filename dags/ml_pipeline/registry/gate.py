@@ -8,13 +8,15 @@ Rules (docs/how-it-works.md, "The champion gate", states them for users):
 - a champion that cannot be scored on this holdout (the data's schema changed: a feature removed or retyped) is not
   replaced automatically, unless `allow_schema_change` is set; a new label or an added column does not stop it;
 - the decision tag is written first and the aliases last, under the registry lock, after re-reading the champion
-  (compare-and-set): if it moved since it was scored, the candidate is gated again against the new one.
+  (compare-and-set): if it moved since it was scored, the candidate is gated again against the new one;
+- with `require_approval`, a decision to promote becomes a proposal: the candidate is set as challenger and waits for
+  a person's answer (registry/approval.py), which gates it again before champion moves.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
@@ -50,6 +52,8 @@ class Decision:
     reason: str
     champion: ModelVersion | None
     champion_score: float | None
+    champion_metrics: dict[str, float] | None = None
+    proposed: bool = False  # it would take champion, but a person has to approve first
 
     @property
     def promoted(self) -> bool:
@@ -163,7 +167,7 @@ def decide(
         f"{metric} {candidate_score:.4f} {verdict} champion v{champion.version}'s {champion_score:.4f} "
         f"on this run's holdout{direction}{schema_notes(champion_schema, holdout.schema)}"
     )
-    return Decision(alias, reason, champion, champion_score)
+    return Decision(alias, reason, champion, champion_score, champion_metrics)
 
 
 def _move_aliases(client: MlflowClient, model_name: str, candidate: ModelVersion, decision: Decision) -> None:
@@ -195,11 +199,15 @@ def gate(
     holdout: Holdout,
     metric: str,
     allow_schema_change: bool = False,
+    require_approval: bool = False,
 ) -> Decision:
     """Decide against the champion, tag the decision, then move the aliases. Call under the registry lock."""
     champion = alias_version(client, model_name, CHAMPION_ALIAS)
     for _ in range(MAX_REGATES):
         decision = decide(model_name, candidate, metrics[metric], champion, holdout, metric, allow_schema_change)
+        if require_approval and decision.promoted and not _same(champion, candidate):
+            reason = f"{decision.reason}; proposed for champion, awaiting approval"
+            decision = replace(decision, alias=CHALLENGER_ALIAS, reason=reason, proposed=True)
         client.set_model_version_tag(model_name, candidate.version, TAG_GATE, f"{decision.alias}: {decision.reason}")
         client.update_model_version(model_name, candidate.version, description=describe(candidate, metrics, decision))
         latest = alias_version(client, model_name, CHAMPION_ALIAS)  # compare-and-set: has it moved since it was read?

@@ -89,7 +89,14 @@ def persist(
         client.update_registered_model(model_name, description=description)
         metrics = score_candidate(client, model_name, version, holdout)
         with registry_lock(storage, config.artifact_root, model_name):
-            decision = gate(client, model_name, version, metrics, holdout, metric, config.allow_schema_change)
+            decision = gate(
+                client, model_name, version, metrics, holdout, metric, config.allow_schema_change,
+                config.require_approval,
+            )  # fmt: skip
+            if decision.proposed:
+                from ml_pipeline.registry.approval import record_proposal  # it imports this module
+
+                record_proposal(client, model_name, version.version, decision)
     return PersistResult(
         best_candidate=ranked[0]["candidate"],
         skipped=skipped,
@@ -104,4 +111,6 @@ def persist(
         reason=decision.reason,
         previous_champion=str(decision.champion.version) if decision.champion else None,
         champion_score=decision.champion_score,
+        champion_metrics=decision.champion_metrics,
+        proposed=decision.proposed,
     )
