@@ -16,6 +16,7 @@ import pytest
 import requests
 from leftovers import pytest_sessionfinish, pytest_terminal_summary  # noqa: F401 (hooks)
 from moto.server import ThreadedMotoServer
+from pipeline_runs import tracking_uri  # noqa: F401 (fixture: a throwaway MLflow store)
 from scoring_rows_fixture import registry, rows, wine_rows  # noqa: F401 (fixtures)
 
 # Tests never touch the developer's .local/ Airflow: give this session its own home before Airflow is imported.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
+import pytest
+from mlflow import MlflowClient
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
@@ -25,6 +29,7 @@ def read_frame(uri: str, storage: Storage) -> pd.DataFrame:
 
 MODEL = "wine-classifier"
 DAG_ID = "classification_pipeline"
+WEAK = {"classifier": "random_forest", "hyperparams": {"n_estimators": 1, "max_depth": 1}}  # worse than the default
 
 
 def candidate(classifier: str = "logistic_regression", hyperparams: dict[str, Any] | None = None, name: str = ""):
@@ -76,11 +81,36 @@ def publish(
     storage = storage or Storage()
     dataset, trainings = trained or train(root, run_id, storage=storage, settings=settings, **training_settings)
     trainings = trainings if isinstance(trainings, list) else [trainings]
-    config = PipelineConfig(**{"mlflow_tracking_uri": tracking_uri, "artifact_root": str(root),
-                               "experiment_name": DAG_ID, "model_name": MODEL, "gate_metric": "f1_macro"}
-                            | (settings or {}))  # fmt: skip
+    config = run_config(root, tracking_uri, **(settings or {}))
     candidates = candidates or [candidate(t["classifier"], name=t["candidate"]) for t in trainings]
     return persist(config, RunIds(DAG_ID, run_id), storage, dataset, candidates, trainings, failures or {})
+
+
+def run_config(root: str | Path, tracking_uri: str, **settings: Any) -> PipelineConfig:
+    """The configuration these runs have: the throwaway stores, the test model's name, macro F1 as the gate."""
+    return PipelineConfig(**{"mlflow_tracking_uri": tracking_uri, "artifact_root": str(root), "experiment_name": DAG_ID,
+                             "model_name": MODEL, "gate_metric": "f1_macro"} | settings)  # fmt: skip
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path) -> Iterator[str]:
+    """A throwaway MLflow store, the process's tracking URI for the test."""
+    uri = f"sqlite:///{tmp_path}/mlflow/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+def alias(name: str) -> str | None:
+    """The version the test model's alias points at; None when it points at none."""
+    try:
+        return str(MlflowClient().get_model_version_by_alias(MODEL, name).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def tags(version: str) -> dict[str, str]:
+    return MlflowClient().get_model_version(MODEL, version).tags
 
 
 def holdout_of(dataset: DatasetSnapshot, storage: Storage | None = None) -> Holdout:

@@ -6,10 +6,9 @@ Every test runs the real task functions against a throwaway MLflow store and art
 
 from datetime import UTC, datetime
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
-from pipeline_runs import DAG_ID, MODEL, publish, train
+from pipeline_runs import MODEL, WEAK, alias, publish, run_config, tags, train
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import (
@@ -24,37 +23,12 @@ from ml_pipeline.registry.approval import keep, promote, proposal_text
 from ml_pipeline.store.objects import Storage
 from task_runtime.approval import answer_of
 
-WEAK = {"classifier": "random_forest", "hyperparams": {"n_estimators": 1, "max_depth": 1}}
 APPROVAL = {"require_approval": True}
-
-
-@pytest.fixture
-def tracking_uri(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow/mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
-
-
-def config(tmp_path, tracking_uri, **settings):
-    return PipelineConfig(mlflow_tracking_uri=tracking_uri, artifact_root=str(tmp_path), experiment_name=DAG_ID,
-                          model_name=MODEL, gate_metric="f1_macro", **settings)  # fmt: skip
 
 
 def answer(kind="approved", by="admin", comment=""):
     at = datetime(2026, 12, 3, 17, 27, tzinfo=UTC).isoformat()
     return ApprovalAnswer(answer=kind, responded_by=by, responded_at=at, comment=comment)
-
-
-def alias(name):
-    try:
-        return str(MlflowClient().get_model_version_by_alias(MODEL, name).version)
-    except mlflow.exceptions.MlflowException:
-        return None
-
-
-def tags(version):
-    return MlflowClient().get_model_version(MODEL, version).tags
 
 
 def approval_tags(version):
@@ -85,7 +59,7 @@ def test_the_first_version_is_proposed_too_and_a_worse_one_is_not(tmp_path, trac
     first = publish(tmp_path, tracking_uri, "good", trained=trained, settings=APPROVAL)
     assert first["proposed"] and alias(CHAMPION_ALIAS) is None and alias(CHALLENGER_ALIAS) == "1"
     assert approval_tags("1")[TAG_APPROVAL_DETAIL + "compared_with"] == "none"
-    promote(config(tmp_path, tracking_uri), Storage(), trained[0], first, answer())
+    promote(run_config(tmp_path, tracking_uri), Storage(), trained[0], first, answer())
     assert alias(CHAMPION_ALIAS) == "1"
     worse = publish(tmp_path, tracking_uri, "weak", settings=APPROVAL, **WEAK)
     assert not worse["proposed"] and worse["alias"] == CHALLENGER_ALIAS and TAG_APPROVAL not in tags("2")
@@ -93,7 +67,7 @@ def test_the_first_version_is_proposed_too_and_a_worse_one_is_not(tmp_path, trac
 
 def test_approve_moves_champion_and_records_who_approved(tmp_path, tracking_uri):
     (dataset, _), result = proposal(tmp_path, tracking_uri)
-    outcome = promote(config(tmp_path, tracking_uri), Storage(), dataset, result, answer(comment="looks right"))
+    outcome = promote(run_config(tmp_path, tracking_uri), Storage(), dataset, result, answer(comment="looks right"))
     assert (outcome["promoted"], outcome["alias"], outcome["previous_champion"]) == (True, CHAMPION_ALIAS, "1")
     assert (alias(CHAMPION_ALIAS), alias(CHALLENGER_ALIAS)) == ("2", None)
     recorded = approval_tags("2")
@@ -106,7 +80,7 @@ def test_approve_moves_champion_and_records_who_approved(tmp_path, tracking_uri)
     description = MlflowClient().get_model_version(MODEL, "2").description
     assert "Gate: champion, because" in description and "\n\nApproval: approved by admin" in description
 
-    again = promote(config(tmp_path, tracking_uri), Storage(), dataset, result, answer(comment="looks right"))
+    again = promote(run_config(tmp_path, tracking_uri), Storage(), dataset, result, answer(comment="looks right"))
     assert again["promoted"] and again["previous_champion"] == "2", "a retry: no second promotion event"
     assert MlflowClient().get_model_version(MODEL, "2").description.count("Approval:") == 1
 
@@ -115,7 +89,7 @@ def test_approve_after_the_champion_changed_to_a_better_version_leaves_that_cham
     (dataset, _), result = proposal(tmp_path, tracking_uri)
     publish(tmp_path, tracking_uri, "newer")  # v3, as good and newer, takes champion while v2 waits
     assert alias(CHAMPION_ALIAS) == "3"
-    outcome = promote(config(tmp_path, tracking_uri), Storage(), dataset, result, answer())
+    outcome = promote(run_config(tmp_path, tracking_uri), Storage(), dataset, result, answer())
     assert not outcome["promoted"] and outcome["previous_champion"] == "3"
     assert alias(CHAMPION_ALIAS) == "3", "the compare-and-set gated it again rather than overwrite"
     assert approval_tags("2")[TAG_APPROVAL] == "approved"
@@ -127,7 +101,7 @@ def test_approve_after_the_champion_changed_to_a_worse_version_still_promotes(tm
     (dataset, _), result = proposal(tmp_path, tracking_uri)
     publish(tmp_path, tracking_uri, "weaker", **WEAK | {"hyperparams": {"n_estimators": 2, "max_depth": 1}})
     MlflowClient().set_registered_model_alias(MODEL, CHAMPION_ALIAS, "3")  # an operator pins another version
-    outcome = promote(config(tmp_path, tracking_uri), Storage(), dataset, result, answer())
+    outcome = promote(run_config(tmp_path, tracking_uri), Storage(), dataset, result, answer())
     assert outcome["promoted"] and outcome["previous_champion"] == "3" and alias(CHAMPION_ALIAS) == "2"
 
 
@@ -144,7 +118,7 @@ def test_reject_or_timeout_leaves_it_challenger_with_the_reason_on_the_version(
     tmp_path, tracking_uri, given, status, reason
 ):
     _, result = proposal(tmp_path, tracking_uri)
-    outcome = keep(config(tmp_path, tracking_uri), result, given)
+    outcome = keep(run_config(tmp_path, tracking_uri), result, given)
     assert (outcome["promoted"], outcome["alias"], outcome["reason"]) == (False, CHALLENGER_ALIAS, reason)
     assert (alias(CHAMPION_ALIAS), alias(CHALLENGER_ALIAS)) == ("1", "2")
     recorded = approval_tags("2")
@@ -156,7 +130,7 @@ def test_reject_or_timeout_leaves_it_challenger_with_the_reason_on_the_version(
 
 def test_a_rerun_proposes_a_rejected_version_again_without_the_old_answer(tmp_path, tracking_uri):
     trained, result = proposal(tmp_path, tracking_uri)
-    keep(config(tmp_path, tracking_uri), result, answer("rejected", comment="not today"))
+    keep(run_config(tmp_path, tracking_uri), result, answer("rejected", comment="not today"))
     again = publish(tmp_path, tracking_uri, "good", trained=trained, settings=APPROVAL)
     assert again["version"] == "2" and again["reused"] and again["proposed"]
     assert set(approval_tags("2")) == {TAG_APPROVAL, TAG_APPROVAL_DETAIL + "compared_with",

@@ -8,7 +8,7 @@ import multiprocessing
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from pipeline_runs import MODEL, holdout_of, publish, train
+from pipeline_runs import MODEL, WEAK, alias, holdout_of, publish, tags, train
 
 from ml_pipeline.contract import CHALLENGER_ALIAS, CHAMPION_ALIAS, TAG_GATE, TAG_HOLDOUT, RunIds
 from ml_pipeline.errors import DataValidationError, ModelLoadError, is_transient
@@ -18,27 +18,6 @@ from ml_pipeline.registry.gate import gate, score, score_candidate
 from ml_pipeline.registry.registration import register
 from ml_pipeline.registry.run_log import RunResults
 from ml_pipeline.store.objects import Storage
-
-WEAK = {"classifier": "random_forest", "hyperparams": {"n_estimators": 1, "max_depth": 1}}
-
-
-@pytest.fixture
-def tracking_uri(tmp_path):
-    uri = f"sqlite:///{tmp_path}/mlflow/mlflow.db"
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    mlflow.set_tracking_uri(None)
-
-
-def alias(name):
-    try:
-        return str(MlflowClient().get_model_version_by_alias(MODEL, name).version)
-    except mlflow.exceptions.MlflowException:
-        return None
-
-
-def tags(version):
-    return MlflowClient().get_model_version(MODEL, version).tags
 
 
 def test_the_first_version_becomes_champion(tmp_path, tracking_uri):
