@@ -145,6 +145,7 @@ def test_a_proposed_champion_is_approved_on_the_required_actions_page_and_takes_
         .to_be_visible()  # fmt: skip
     expect(page.get_by_text(f"Version {proposal['version']} in MLflow")).to_be_visible()
     page.locator("input[name=element_comment]").fill("checked in the browser test")  # its label says Comment
+    page.set_viewport_size({"width": 1400, "height": 1120})  # the question and its two buttons in one picture
     shots.take(page, "required-action", docs="airflow-approval.png")
     page.get_by_role("button", name="Approve", exact=True).click()
 
