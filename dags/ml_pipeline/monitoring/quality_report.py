@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from ml_pipeline.contract import DailyQuality
 
@@ -25,12 +25,14 @@ def quality_metrics(days: list[DailyQuality], metric: str) -> list[tuple[str, fl
     return entries
 
 
-def quality_chart(days: list[DailyQuality], metric: str, version: str, holdout: float | None) -> bytes:
-    """A PNG: one line per version over the days, with the pinned version's holdout score as a dashed line."""
+def quality_chart(days: list[DailyQuality], metric: str, version: str, holdout: float | None, first: date) -> bytes:
+    """A PNG: one line per version over the window's days (from `first` to today), with the pinned version's holdout
+    score as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 
     series: dict[str, list[tuple[date, float]]] = defaultdict(list)
     for row in days:
@@ -47,7 +49,13 @@ def quality_chart(days: list[DailyQuality], metric: str, version: str, holdout: 
     axis.legend(fontsize=8)
     if not days:
         axis.text(0.5, 0.5, "no labeled predictions in the window yet", ha="center", transform=axis.transAxes)
-    figure.autofmt_xdate()
+    last = max([datetime.now(UTC).date(), *(day for points in series.values() for day, _ in points)])
+    # The whole window, however few of its days have labels yet.
+    axis.set_xlim(date2num(first - timedelta(days=1)), date2num(last + timedelta(days=1)))
+    axis.margins(y=0.15)
+    locator = AutoDateLocator(maxticks=8)
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90)

@@ -137,15 +137,16 @@ def measure_quality(
         if waiting is None:
             log.warning("%s has no column %r; its predictions are left out", output["output_uri"], config.id_column)
         awaiting += waiting or 0
-    quality = _summary(plan, config, storage, tallies, awaiting)
+    quality = _summary(plan, config, storage, tallies, awaiting, since)
     if summary["mlflow_run_id"]:
         log_quality(plan, summary["mlflow_run_id"], quality, storage.read_bytes(quality["report_uri"]))
     return quality
 
 
 def _summary(
-    plan: ScoringPlan, config: PipelineConfig, storage: Storage, tallies: dict[tuple[str, str], Tally], awaiting: int
-) -> LiveQuality:
+    plan: ScoringPlan, config: PipelineConfig, storage: Storage, tallies: dict[tuple[str, str], Tally], awaiting: int,
+    since: datetime,
+) -> LiveQuality:  # fmt: skip
     metric, version = config.gate_metric, plan["model_version"]
     days = [
         DailyQuality(model_version=v, day=day, rows=tally.rows, metrics=tally.metrics())
@@ -170,7 +171,7 @@ def _summary(
         report_uri=join(folder, "quality.png"),
     )
     storage.write_bytes(join(folder, "quality.json"), json.dumps(quality, indent=2).encode())
-    storage.write_bytes(join(folder, "quality.png"), quality_chart(days, metric, version, holdout))
+    storage.write_bytes(join(folder, "quality.png"), quality_chart(days, metric, version, holdout, since.date()))
     return quality
 
 
