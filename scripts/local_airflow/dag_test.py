@@ -32,7 +32,9 @@ def load_dag(dag_id: str) -> Any:
     return bag.dags[dag_id]
 
 
-def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str]) -> tuple[str, str]:
+def run_dag(
+    dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str], quiet: tuple[str, ...] = ()
+) -> tuple[str, str]:
     """Run every task of the DAG once (`dag.test()`); return its final state and the signal that stopped it, if any."""
     from . import task_logs  # imports Airflow, which reads AIRFLOW_HOME: only once it is set
 
@@ -47,7 +49,7 @@ def run_dag(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: 
         os._exit(exit_code(signal_name))
 
     with stopped_by_signals(stop_now) as received:
-        progress, deadlines = Progress(dag_id, run_id, console), AnswerDeadlines(dag_id, run_id, console)
+        progress, deadlines = Progress(dag_id, run_id, console, quiet), AnswerDeadlines(dag_id, run_id, console)
         progress.start()
         deadlines.start()
         try:

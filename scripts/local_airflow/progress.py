@@ -14,9 +14,10 @@ POLL_SECONDS = 0.3
 class Progress(threading.Thread):
     """Prints each task's state changes by polling the metadata database (dag.test() runs in the main thread)."""
 
-    def __init__(self, dag_id: str, run_id: str, console: IO[str]) -> None:
+    def __init__(self, dag_id: str, run_id: str, console: IO[str], quiet: tuple[str, ...] = ()) -> None:
         super().__init__(name="progress", daemon=True)
         self.dag_id, self.run_id, self.console = dag_id, run_id, console
+        self.quiet = quiet  # tasks whose running and skipped say nothing: only waiting, success or failure is news
         self.started = time.monotonic()
         self.states: dict[tuple[str, int], str] = {}  # task instance -> state last printed
         self.done = threading.Event()
@@ -35,6 +36,7 @@ class Progress(threading.Thread):
                 continue  # its name follows within moments; "task[0] running" would say little
             # A task skipped before it was tried (a branch not taken) says nothing; one that ran, then skipped, says so.
             hidden = ("None", "scheduled", "queued") + (("skipped",) if row.attempt == 0 else ())
+            hidden += ("running", "skipped") if row.task_id in self.quiet else ()
             if seen != self.states.get(key) and row.state not in hidden:
                 self.states[key] = seen
                 self.console.write(f"  {time.monotonic() - self.started:6.1f}s  {row.label:<20} {seen}\n")

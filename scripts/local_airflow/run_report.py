@@ -38,14 +38,22 @@ class Outcome:
         return 0 if self.succeeded else exit_code(self.signal) if self.signal else 1
 
 
-def run_logged(dag_id: str, conf: dict[str, Any], logical_date: datetime, console: IO[str], order: tuple[str, ...]):
-    """Run the DAG once with all output in its log file; the task states, results or failures, in `order`."""
+def run_logged(
+    dag_id: str,
+    conf: dict[str, Any],
+    logical_date: datetime,
+    console: IO[str],
+    order: tuple[str, ...],
+    quiet: tuple[str, ...] = (),
+):
+    """Run the DAG once with all output in its log file; the task states, results or failures, in `order`. The
+    progress trail says of `quiet` tasks only what is not routine (progress.Progress)."""
     run_id = manual_run_id(logical_date)
     log = log_file(dag_id, run_id)
     console.write(f"{dag_id} run {run_id} (log: {shown(log)})\n")
     with run_dates.held_alone(log, f"{dag_id} run {run_id}"), output_to(log) as console:
         home.migrate_if_needed()
-        state, signal = run_dag(dag_id, conf, logical_date, console)
+        state, signal = run_dag(dag_id, conf, logical_date, console, quiet)
     rows = task_instances(dag_id, run_id)
     rows.sort(key=lambda row: (order.index(row.task_id) if row.task_id in order else len(order), row.map_index))
     outcome = Outcome(dag_id, run_id, log, state, signal, {row.label: row.state for row in rows})
