@@ -120,6 +120,11 @@ def test_score_with_the_champion_and_follow_the_links_to_the_version_and_the_sco
     scoring = follow(page, "MLflow run")
     expect(scoring.get_by_text("rows_scored").first).to_be_visible()
     shots.take(scoring, "mlflow-scoring-run")
+    report = follow(page, "Drift report")  # the run's artifacts, opened on drift/report.html
+    expect(report.get_by_text("report.html").first).to_be_visible()
+    heading = re.compile(r"^Drift: wine-classifier v\d+ on ")
+    expect(report.frame_locator("iframe").get_by_role("heading", name=heading).first).to_be_visible()
+    shots.take(report, "mlflow-drift-report")
 
 
 def test_a_proposed_champion_is_approved_on_the_required_actions_page_and_takes_champion(page, stack, shots):
