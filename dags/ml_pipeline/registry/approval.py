@@ -131,10 +131,7 @@ def _outcome(
     return ApprovalResult(
         model_name=result["model_name"],
         version=result["version"],
-        answer=answer["answer"],
-        responded_by=answer["responded_by"],
-        responded_at=answer["responded_at"],
-        comment=answer["comment"],
+        **answer,
         promoted=promoted,
         alias=aliases[0] if aliases else "",  # champion, challenger, or none when a newer challenger took it
         reason=reason,

@@ -208,10 +208,16 @@ def log_run(plan: ScoringPlan, metrics: dict[str, float], run: RunIds, files: di
         }
         scoring = found[0] if found else client.create_run(experiment_id, run_name=f"score {run.run_id}", tags=tags)
         stamp = int(time.time() * 1000)
-        entries = [Metric(key, float(value), stamp, 0) for key, value in metrics.items()]
-        for start in range(0, len(entries), METRICS_PER_CALL):  # a few calls, whatever the features
-            client.log_batch(scoring.info.run_id, metrics=entries[start : start + METRICS_PER_CALL])
+        log_metrics(
+            client, scoring.info.run_id, [Metric(key, float(value), stamp, 0) for key, value in metrics.items()]
+        )
         for name, content in files.items():
             client.log_text(scoring.info.run_id, content.decode(), f"{DRIFT_DIR}/{name}")
         client.set_terminated(scoring.info.run_id)
         return scoring.info.run_id
+
+
+def log_metrics(client: MlflowClient, run_id: str, entries: list[Metric]) -> None:
+    """Log MLflow Metric entries in as few calls as MLflow allows, whatever the number of features or days."""
+    for start in range(0, len(entries), METRICS_PER_CALL):
+        client.log_batch(run_id, metrics=entries[start : start + METRICS_PER_CALL])

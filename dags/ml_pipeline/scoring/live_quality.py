@@ -39,13 +39,12 @@ from ml_pipeline.monitoring.quality import Tally, decayed
 from ml_pipeline.monitoring.quality_report import quality_chart, quality_metrics
 from ml_pipeline.registry.connection import explained_tracking_errors, use_tracking_server
 from ml_pipeline.registry.lookup import version_schema
+from ml_pipeline.scoring.batch import log_metrics
 from ml_pipeline.store.objects import Storage, join
 
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 200_000
-METRICS_PER_CALL = 1000  # MLflow's limit per log_batch
-DAG_FOLDER = "batch_predictions"  # the outputs' folder under artifact_root (run_prefix)
 
 
 def as_keys(values: pd.Series) -> pd.Series:
@@ -65,9 +64,10 @@ def read_labels(config: PipelineConfig, storage: Storage) -> pd.Series:
     return truth[~truth.index.duplicated(keep="last")]
 
 
-def outputs_of_window(storage: Storage, config: PipelineConfig, model_name: str, since: datetime) -> list[Any]:
-    """The summaries of the complete outputs that scored with this model since `since`."""
-    markers = storage.list_files(join(config.artifact_root, DAG_FOLDER), (COMPLETE_MARKER.lower(),))
+def outputs_of_window(storage: Storage, output_uri: str, model_name: str, since: datetime) -> list[Any]:
+    """The summaries of the complete outputs that scored with this model since `since`: this run's output and its
+    siblings, the other runs' outputs beside it (each run writes under `<artifact_root>/<dag_id>/<run_id>`)."""
+    markers = storage.list_files(output_uri.rsplit("/", 1)[0], (COMPLETE_MARKER.lower(),))
     summaries = [json.loads(storage.read_bytes(uri)) for uri in markers if uri.endswith("/" + COMPLETE_MARKER)]
     return [
         summary for summary in summaries
@@ -120,7 +120,7 @@ def measure_quality(
     use_tracking_server(plan["tracking_uri"])
     tallies: dict[tuple[str, str], Tally] = {}
     awaiting, schemas = 0, {}
-    for output in outputs_of_window(storage, config, plan["model_name"], since):
+    for output in outputs_of_window(storage, plan["output_uri"], plan["model_name"], since):
         version = output["model_version"]
         if version not in schemas:
             with explained_tracking_errors(plan["tracking_uri"]):
@@ -137,16 +137,21 @@ def measure_quality(
         if waiting is None:
             log.warning("%s has no column %r; its predictions are left out", output["output_uri"], config.id_column)
         awaiting += waiting or 0
-    quality = _summary(plan, config, storage, tallies, awaiting, since)
+    quality = _summary(plan, config, tallies, awaiting)
+    chart = quality_chart(
+        quality["days"], quality["metric"], plan["model_version"], quality["holdout_score"], since.date()
+    )
+    figures = json.dumps(quality, indent=2)
+    storage.write_bytes(join(plan["output_uri"], QUALITY_DIR, "quality.json"), figures.encode())
+    storage.write_bytes(quality["report_uri"], chart)
     if summary["mlflow_run_id"]:
-        log_quality(plan, summary["mlflow_run_id"], quality, storage.read_bytes(quality["report_uri"]))
+        log_quality(plan, summary["mlflow_run_id"], quality, figures, chart)
     return quality
 
 
 def _summary(
-    plan: ScoringPlan, config: PipelineConfig, storage: Storage, tallies: dict[tuple[str, str], Tally], awaiting: int,
-    since: datetime,
-) -> LiveQuality:  # fmt: skip
+    plan: ScoringPlan, config: PipelineConfig, tallies: dict[tuple[str, str], Tally], awaiting: int
+) -> LiveQuality:
     metric, version = config.gate_metric, plan["model_version"]
     days = [
         DailyQuality(model_version=v, day=day, rows=tally.rows, metrics=tally.metrics())
@@ -158,8 +163,7 @@ def _summary(
             pooled = pooled or Tally.empty(tally.labels)
             pooled.add(tally)
     holdout = _holdout_score(plan, metric)
-    folder = join(plan["output_uri"], QUALITY_DIR)
-    quality = LiveQuality(
+    return LiveQuality(
         metric=metric,
         labeled_rows=sum(tally.rows for tally in tallies.values()),
         awaiting_labels=awaiting,
@@ -168,11 +172,8 @@ def _summary(
         live_rows=pooled.rows if pooled else 0,
         holdout_score=holdout,
         decayed=_decay(config, pooled, holdout),
-        report_uri=join(folder, "quality.png"),
+        report_uri=join(plan["output_uri"], QUALITY_DIR, "quality.png"),
     )
-    storage.write_bytes(join(folder, "quality.json"), json.dumps(quality, indent=2).encode())
-    storage.write_bytes(join(folder, "quality.png"), quality_chart(days, metric, version, holdout, since.date()))
-    return quality
 
 
 def _decay(config: PipelineConfig, pooled: Tally | None, holdout: float | None) -> str | None:
@@ -195,8 +196,9 @@ def _holdout_score(plan: ScoringPlan, metric: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def log_quality(plan: ScoringPlan, run_id: str, quality: LiveQuality, chart: bytes) -> None:
-    """The scoring run gets the window's figures per version and day, and quality.json and quality.png."""
+def log_quality(plan: ScoringPlan, run_id: str, quality: LiveQuality, figures: str, chart: bytes) -> None:
+    """The scoring run gets the window's figures per version and day as metrics, `figures` as quality.json and `chart`
+    as quality.png."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
@@ -204,9 +206,8 @@ def log_quality(plan: ScoringPlan, run_id: str, quality: LiveQuality, chart: byt
     entries.append(Metric("live.awaiting_labels", float(quality["awaiting_labels"]), int(time.time() * 1000), 0))
     with explained_tracking_errors(plan["tracking_uri"]):
         client = MlflowClient()
-        for start in range(0, len(entries), METRICS_PER_CALL):
-            client.log_batch(run_id, metrics=entries[start : start + METRICS_PER_CALL])
-        client.log_text(run_id, json.dumps(quality, indent=2), f"{QUALITY_DIR}/quality.json")
+        log_metrics(client, run_id, entries)
+        client.log_text(run_id, figures, f"{QUALITY_DIR}/quality.json")
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "quality.png").write_bytes(chart)
             client.log_artifact(run_id, str(Path(folder) / "quality.png"), QUALITY_DIR)
