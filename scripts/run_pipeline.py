@@ -14,8 +14,13 @@ from typing import IO, Any
 from local_airflow import command_line, run_log, run_report
 
 DAG_ID = "classification_pipeline"
-TASKS = ("get_data", "train_model", "persist_model", "approve_champion", "promote_champion", "keep_challenger")
-QUIET = ("approve_champion",)  # skipped on every run without require_approval; its wait and answer are the news
+TASKS = ("get_data", "train_model", "persist_model", "approve_champion", "promote_champion", "keep_challenger",
+         "segments.persist_segments", "publish_router")  # fmt: skip
+QUIET = (
+    "approve_champion",
+    "plan_segments",
+    "publish_router",
+)  # skipped on every run without require_approval or segment_column
 
 
 def candidates_line(results: dict[str, Any], best: str, skipped: dict[str, str], metric: str) -> str:
@@ -53,6 +58,25 @@ def data_lines(dataset: dict[str, Any]) -> str:
     return lines
 
 
+def segment_lines(results: dict[str, Any]) -> str:
+    """With segment_column: what the segments came to, and the router that is (or is not) champion."""
+    router = results.get("publish_router")
+    if router is None:
+        return ""
+    groups = [value for label, value in results.items() if label.startswith("segments.persist_segments")]
+    promoted, kept, skipped = (sum(group[key] for group in groups) for key in ("promoted", "kept", "skipped"))
+    metrics = ", ".join(f"{name}={value:.4f}" for name, value in router["metrics"].items())
+    origin = "reused: the same routing table" if router["reused"] else "new"
+    return (
+        f"  segments     {promoted + kept + skipped} trained on {router['segment_column']}: {promoted} promoted, "
+        f"{kept} kept their champion, {skipped} without a model (see the decisions in the run's segments/ folder)\n"
+        f"  router       {router['model_name']} version {router['version']} ({origin}): "
+        f"{router['segments_routed']} segments on their own champion, the rest on {router['fallback']}\n"
+        f"  champion     {'yes' if router['promoted'] else 'no'} - {router['alias']}: {router['reason']}\n"
+        f"  holdout      {metrics} (the router, scored by the gate)\n"
+    )
+
+
 def success_summary(run_id: str, results: dict[str, Any], dataset: dict[str, Any], tracking_uri: str, log: Path) -> str:
     from ml_pipeline.contract import BUNDLED_SOURCE
 
@@ -69,19 +93,24 @@ def success_summary(run_id: str, results: dict[str, Any], dataset: dict[str, Any
         else ""
     )
     rows = "" if dataset["source"] == BUNDLED_SOURCE else " INPUT=<rows.csv or .json>"
+    segments = segment_lines(results)
+    name = results["publish_router"]["model_name"] if segments else result["model_name"]
+    role = " (the fallback, for rows of segments without a model)" if segments else ""
     return (
         f"{DAG_ID} run {run_id}: success\n"
         f"{data_lines(dataset)}"
         f"  candidates   {metric}: {candidates_line(results, result['best_candidate'], result['skipped'], metric)}\n"
         f"  registered   {result['model_name']} version {result['version']} ({origin}; MLflow run"
-        f" {result['mlflow_run_id']})\n"
-        f"  champion     {'yes' if result['promoted'] else 'proposed' if result['proposed'] else 'no'} - "
+        f" {result['mlflow_run_id']}){role}\n"
+        f"  {'fallback' if segments else 'champion'}     "
+        f"{'yes' if result['promoted'] else 'proposed' if result['proposed'] else 'no'} - "
         f"{result['alias']}: {result['reason']}\n"
         f"{answer}"
         f"  holdout      {metrics} (the registered version, scored by the gate)\n"
+        f"{segments}"
         f"  tracking     {tracking_uri}\n"
         f"  log          {run_log.shown(log)}\n"
-        f"  look it up   make predict{rows} ARGS='--name {result['model_name']}{which}'"
+        f"  look it up   make predict{rows} ARGS='--name {name}{which}'"
     )
 
 

@@ -78,6 +78,11 @@ def pinned_model(model_uri: str, work: str) -> PinnedModel:
             f"{model_uri} carries no data set schema (it was registered by an older version of this project); "
             "run classification_pipeline to register one that does"
         )
+    if schema.get("segment_column"):
+        raise JobError(
+            f"{model_uri} is a router of one model per segment, which the Spark engine cannot score yet; "
+            "score it with scoring_engine local"
+        )
     view = os.path.join(work, "probability-view")
     shutil.copytree(path, view)
     metadata.flavors["python_function"]["predict_fn"] = "predict_proba"

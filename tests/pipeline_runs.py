@@ -118,3 +118,26 @@ def holdout_of(dataset: DatasetSnapshot, storage: Storage | None = None) -> Hold
     storage = storage or Storage()
     schema = read_schema(dataset["schema_uri"], storage)
     return Holdout(schema, *read_split(dataset["holdout_uri"], schema, storage))
+
+
+def segmented_run(root: str | Path, tracking_uri: str, run_id: str, source: str | Path, **settings: Any):
+    """A whole segmented DAG run, task by task: get_data, train_model and persist_model (the fallback), then
+    plan_segments, each group's train_segments and persist_segments, and publish_router. Returns the dataset, each
+    group's result and the router's."""
+    from ml_pipeline.segments.persist import persist_group
+    from ml_pipeline.segments.plan import fallback_settings
+    from ml_pipeline.segments.router import publish_router
+    from ml_pipeline.segments.snapshot import plan_segments
+    from ml_pipeline.segments.train import train_group
+
+    config = run_config(root, tracking_uri, source_uri=str(source), **settings)
+    storage, run, prefix = Storage(), RunIds(DAG_ID, run_id), join(str(root), DAG_ID, run_id)
+    dataset = snapshot_dataset(config, prefix, storage)
+    candidates = [spec.as_candidate() for spec in config.candidate_list()]
+    trainings = [train_and_evaluate(dataset, prefix, storage, spec) for spec in candidates]
+    persist(fallback_settings(config), run, storage, dataset, candidates, trainings, {})
+    groups = [
+        persist_group(config, run, storage, group, train_group(config, prefix, storage, group, candidates), candidates)
+        for group in plan_segments(config, prefix, storage, dataset, max_map_length=1024)
+    ]
+    return dataset, groups, publish_router(config, run, prefix, storage, dataset)

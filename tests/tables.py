@@ -33,3 +33,21 @@ def bundled(name: str) -> pd.DataFrame:
     if name in ("iris", "breast_cancer"):
         frame["target"] = np.asarray(loaded.target_names)[loaded.target]
     return frame
+
+
+def segmented(segments: int = 6, rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """`rows` rows per store, each store with its own rule for the label (opposite weights in half of them), so a
+    model per store beats one model of all stores; a few rows have no store."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for number in range(segments):
+        weights = rng.normal(0, 1, 3) * (1 if number % 2 else -1) + np.array([2, 0, 0]) * (1 if number % 2 else -1)
+        x = rng.normal(0, 1, (rows, 3))
+        channel = rng.choice(["web", "shop", "phone"], rows)
+        logit = x @ weights + 0.7 * (channel == "web") + rng.normal(0, 0.5, rows)
+        label = np.where(logit > 0, "yes", "no")
+        frames.append(pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "x3": x[:, 2], "channel": channel,
+                                    "store": f"store {number:02d}", "bought": label}))  # fmt: skip
+    frame = pd.concat(frames, ignore_index=True).sample(frac=1, random_state=seed).reset_index(drop=True)
+    frame.loc[frame.sample(n=max(1, len(frame) // 200), random_state=seed).index, "store"] = None
+    return frame

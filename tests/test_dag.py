@@ -33,7 +33,8 @@ def test_support_modules_are_not_scanned_as_dag_files(dagbag):
 
 def test_tasks_run_in_order_get_data_train_model_persist_model(dag):
     approval = {"approve_champion", "promote_champion", "keep_challenger"}
-    assert set(dag.task_ids) == {"get_data", "train_model", "persist_model"} | approval
+    segments = {"plan_segments", "segments.train_segments", "segments.persist_segments", "publish_router"}
+    assert set(dag.task_ids) == {"get_data", "train_model", "persist_model"} | approval | segments
     assert dag.get_task("get_data").upstream_task_ids == set()
     assert dag.get_task("train_model").upstream_task_ids == {"get_data"}
     # persist_model takes the dataset from get_data itself: no task relays another's output.
@@ -41,6 +42,21 @@ def test_tasks_run_in_order_get_data_train_model_persist_model(dag):
     assert dag.get_task("approve_champion").upstream_task_ids == {"persist_model"}
     assert dag.get_task("promote_champion").upstream_task_ids == {"get_data", "persist_model", "approve_champion"}
     assert dag.get_task("keep_challenger").upstream_task_ids == {"persist_model", "approve_champion"}
+
+
+def test_segments_train_and_persist_per_group_and_publish_one_router(dag):
+    """Each mapped group persists what it trained; the router waits for every group and the fallback, and runs
+    with whatever groups succeeded."""
+    from airflow.sdk import TriggerRule
+
+    assert dag.get_task("plan_segments").upstream_task_ids == {"get_data"}
+    assert dag.get_task("segments.train_segments").upstream_task_ids == {"get_data", "plan_segments"}
+    persist = dag.get_task("segments.persist_segments")
+    assert persist.upstream_task_ids == {"get_data", "plan_segments", "segments.train_segments", "persist_model"}
+    router = dag.get_task("publish_router")
+    assert router.upstream_task_ids == {"get_data", "plan_segments", "persist_model", "segments.persist_segments"}
+    assert router.trigger_rule == TriggerRule.ALL_DONE_MIN_ONE_SUCCESS
+    assert [outlet.name for outlet in router.outlets] == ["classification_pipeline_new_champion"]
 
 
 def test_approval_asks_approve_or_reject_and_no_answer_in_time_is_reject(dag):

@@ -164,6 +164,29 @@ def test_runs_train_three_candidates_register_the_best_gate_the_champion_and_rer
     assert len(mlflow_runs("2026-10-01T00:00:00+00:00")[1]) == 3, "a rerun adds no runs"
 
 
+def test_segment_column_trains_a_model_per_store_and_makes_champion_a_router(stores, tmp_path):
+    import tables
+
+    source = tmp_path / "stores.csv"
+    tables.segmented(segments=4, rows=300).to_csv(source, index=False)
+    conf = {"source_uri": str(source), "target_column": "bought", "segment_column": "store",
+            "candidates": [{"classifier": "logistic_regression"}], "segment_worker_slots": 1}  # fmt: skip
+    output = run_pipeline(stores, "2026-10-05T00:00:00+00:00", conf)
+    assert re.search(r"segments\.train_segments\[group 3/3: 2 segments, [\d,]+ rows\] success", output), output
+    assert f"registered   {MODEL}.all version 1 (new; " in output and "(the fallback, for rows of" in output
+    assert "segments     4 trained on store: 4 promoted, 0 kept their champion, 0 without a model" in output
+    assert (
+        f"router       {MODEL} version 1 (new): 4 segments on their own champion, the rest on {MODEL}.all v1" in output
+    )
+    assert "champion     yes - champion: no champion yet" in output and f"ARGS='--name {MODEL}'" in output
+    assert [event["version"] for event in champion_events("2026-10-05T00:00:00+00:00")] == ["1"], "the router's"
+    assert set(extra_links("2026-10-05T00:00:00+00:00", "publish_router")) == {(-1, "ModelVersionLink")}
+    router = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    rows = pd.read_csv(source).head(50).drop(columns="bought")
+    answered = router.predict(rows)
+    assert answered["segment_model"].str.startswith(f"{MODEL}.seg.store_").sum() == rows["store"].notna().sum()
+
+
 def test_a_failing_candidate_fails_alone_at_once_and_the_others_are_registered(stores):
     conf = {
         "candidates": [

@@ -18,7 +18,7 @@ from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factor
 
 if TYPE_CHECKING:
     from ml_pipeline.config.model import PipelineConfig
-    from ml_pipeline.contract import PersistResult, ScoringSummary
+    from ml_pipeline.contract import PersistResult, RouterResult, ScoringSummary
 
 log = logging.getLogger(__name__)
 # Each link's URL, computed when the task publishes it.
@@ -120,6 +120,15 @@ def publish_persist_links(config: PipelineConfig, result: PersistResult) -> None
     builders: LinkBuilders = {}
     if base := _mlflow_ui(config):
         builders[MlflowRunLink] = lambda: run_url(base, result["mlflow_run_id"])
+        builders[ModelVersionLink] = lambda: version_url(base, result["model_name"], result["version"])
+    _publish(builders)
+
+
+def publish_router_links(config: PipelineConfig, result: RouterResult) -> None:
+    from task_runtime.urls import version_url
+
+    builders: LinkBuilders = {}
+    if base := _mlflow_ui(config):
         builders[ModelVersionLink] = lambda: version_url(base, result["model_name"], result["version"])
     _publish(builders)
 

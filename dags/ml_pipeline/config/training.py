@@ -105,6 +105,20 @@ class TrainingSettings(BaseModel):
         le=22,
         description="Hours to wait for that approval; no answer counts as a rejection (at most 22: one run a day)",
     )
+    segment_column: str = Field(
+        "", description="Train one model per distinct value of this column (store, region); empty: one model"
+    )
+    min_segment_rows: int = Field(
+        100, ge=4, description="A segment with fewer labelled rows gets no model of its own: the fallback serves it"
+    )
+    max_segments: int = Field(
+        20_000, ge=1, description="More distinct values than this in segment_column fails the run (an identifier?)"
+    )
+    segment_worker_slots: int = Field(
+        10,
+        ge=1,
+        description="Worker slots the segments spread over (MWAA: slots per worker x max workers); sets the groups",
+    )
     max_model_mb: float = Field(
         Budget.max_model_mb, gt=0, description="Largest model a candidate may make, in MB (1 MB = 10^6 bytes)"
     )
@@ -139,6 +153,10 @@ class TrainingSettings(BaseModel):
             raise ValueError(f"target_column {self.target_column!r} cannot also be a feature or excluded")
         if both := sorted(features & set(self.exclude_columns)):
             raise ValueError(f"{', '.join(both)} cannot be both in feature_columns and exclude_columns")
+        if self.segment_column and self.segment_column in features | {self.target_column}:
+            raise ValueError(f"segment_column {self.segment_column!r} cannot also be the target or a feature")
+        if self.segment_column and self.require_approval:
+            raise ValueError("require_approval works with one model, not with segment_column; set one of them")
         if self.feature_columns == []:
             raise ValueError("feature_columns is empty; list at least one, or leave it out for every other column")
         return self

@@ -30,13 +30,14 @@ from ml_pipeline.errors import DataValidationError
 def chosen_columns(columns: list[str], config: PipelineConfig) -> tuple[list[str], dict[str, str]]:
     """The candidate feature columns, and the ones the settings leave out (with why)."""
     named = {"feature_columns": config.feature_columns or [], "exclude_columns": config.exclude_columns,
-             "categorical_columns": config.categorical_columns}  # fmt: skip
+             "categorical_columns": config.categorical_columns,
+             "segment_column": [config.segment_column] if config.segment_column else []}  # fmt: skip
     for setting, wanted in named.items():
         if absent := [column for column in wanted if column not in columns]:
             raise DataValidationError(
                 f"{setting} names {listed(absent)}, which the source lacks; its columns are {listed(columns, 20)}"
             )
-    others = [column for column in columns if column != config.target_column]
+    others = [column for column in columns if column not in (config.target_column, config.segment_column)]
     if config.feature_columns:
         return list(config.feature_columns), {
             c: "not in feature_columns" for c in others if c not in config.feature_columns
@@ -89,6 +90,8 @@ def check_mixed(column: pd.Series, name: str) -> None:
 def infer_schema(frame: pd.DataFrame, config: PipelineConfig) -> DatasetSchema:
     """The schema of the labelled rows in `frame` (its target already holds the labels as the model learns them)."""
     candidates, ignored = chosen_columns([str(column) for column in frame.columns], config)
+    if config.segment_column:
+        ignored[config.segment_column] = "segment_column: it picks each row's model"
     features = []
     for name in candidates:
         column = frame[name]
@@ -117,4 +120,5 @@ def infer_schema(frame: pd.DataFrame, config: PipelineConfig) -> DatasetSchema:
         features=features,
         ignored=ignored,
         probability_columns=probability_columns(labels),
+        segment_column=config.segment_column or None,
     )

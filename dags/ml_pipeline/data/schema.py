@@ -43,10 +43,18 @@ class DatasetSchema(BaseModel):
     features: list[Feature]
     ignored: dict[str, str] = {}  # column -> why it is not a feature
     probability_columns: list[str]  # one per label, in `labels`' order: names Parquet and Spark accept
+    # One model per segment: the column that names a row's segment. Models read it beside the features (as text),
+    # the router to route the row, every other model to ignore it; None: no segments.
+    segment_column: str | None = None
 
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features]
+
+    @property
+    def input_names(self) -> list[str]:
+        """The columns a model reads: the features, then the segment column if there is one."""
+        return [*self.feature_names, *([self.segment_column] if self.segment_column else [])]
 
     def of_kind(self, kind: FeatureKind) -> list[str]:
         return [feature.name for feature in self.features if feature.kind == kind]
@@ -104,8 +112,8 @@ def _text(value: object) -> str:
 
 
 def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """The features in the schema's order and the model's types (values that are not numbers become NaN: callers
-    that must refuse them check first, as scoring/rows.py does)."""
+    """The features in the schema's order (then the segment column, as text) and the model's types (values that are
+    not numbers become NaN: callers that must refuse them check first, as scoring/rows.py does)."""
     columns = {}
     for feature in schema.features:
         column = frame[feature.name]
@@ -114,6 +122,8 @@ def model_input(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
             columns[feature.name] = column if numeric else pd.to_numeric(column, errors="coerce").astype("float64")
         else:
             columns[feature.name] = as_text(column)
+    if schema.segment_column:
+        columns[schema.segment_column] = as_text(frame[schema.segment_column])
     # Not copied: float64 columns stay the caller's arrays (copy-on-write keeps both safe), one block per column.
     return pd.DataFrame(columns, index=frame.index, copy=False)
 

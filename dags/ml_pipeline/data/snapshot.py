@@ -39,7 +39,8 @@ def load_source(config: PipelineConfig, storage: Storage) -> Loaded:
     max_training_rows a stratified sample is kept as the batches stream past."""
     target = config.target_column
     source = open_source(config.source_uri, storage, encoding=config.csv_encoding)
-    columns = [*config.feature_columns, target] if config.feature_columns else None
+    segment = [config.segment_column] if config.segment_column else []
+    columns = [*config.feature_columns, *segment, target] if config.feature_columns else None
     sample = StratifiedSample(config.max_training_rows, config.random_seed, target)
     unlabeled = 0
     for batch in source.batches(storage, columns=columns):
@@ -84,22 +85,45 @@ def content_hash(data: pd.DataFrame) -> str:
     return hashlib.sha256(check.row_hashes(data).tobytes()).hexdigest()
 
 
-def snapshot_dataset(config: PipelineConfig, run_prefix: str, storage: Storage) -> DatasetSnapshot:
-    """Load, validate, split and write the data and its schema under `run_prefix`; return references and facts."""
+@dataclass(frozen=True)
+class Split:
+    """The validated rows in model_input's form (then the label), their schema and split, and how they were read."""
+
+    data: pd.DataFrame
+    schema: DatasetSchema
+    train: np.ndarray  # positions in `data`
+    holdout: np.ndarray
+    rows_read: int
+    unlabeled: int
+    skipped_files: list[str]
+
+
+def split_dataset(config: PipelineConfig, storage: Storage) -> Split:
+    """Load, validate and split the source's rows."""
     loaded = load_source(config, storage)
     read, unlabeled, skipped = loaded.rows_read, loaded.unlabeled, loaded.source.skipped
     schema, data = prepare(loaded.frame, config)
     del loaded  # one copy of the rows in memory from here on
     train, holdout = check_dataset(data, schema, config)
     log.info("Schema: %s", schema.describe())
-    folder = join(run_prefix, "data")
+    return Split(data, schema, train, holdout, read, unlabeled, skipped)
+
+
+def write_snapshot(
+    rows: Split, train: np.ndarray, holdout: np.ndarray, folder: str, schema_uri: str, config: PipelineConfig,
+    storage: Storage, source: str,
+) -> DatasetSnapshot:  # fmt: skip
+    """Write those train and holdout rows of the split (all, or one segment's), and their drift reference, under
+    `folder`."""
+    data, schema, kept = rows.data, rows.schema, len(train) + len(holdout)
+    whole = kept == len(data)
     return DatasetSnapshot(
-        source=config.source_uri or BUNDLED_SOURCE,
-        data_hash=content_hash(data),
-        rows=len(data),
-        rows_read=read,
-        unlabeled_rows=unlabeled,
-        skipped_files=skipped,
+        source=source,
+        data_hash=content_hash(data if whole else data.iloc[np.sort(np.concatenate([train, holdout]))]),
+        rows=kept,
+        rows_read=rows.rows_read if whole else kept,
+        unlabeled_rows=rows.unlabeled if whole else 0,
+        skipped_files=rows.skipped_files,
         classes=[str(label) for label in schema.labels],
         features=len(schema.features),
         ignored_columns=schema.ignored,
@@ -107,10 +131,19 @@ def snapshot_dataset(config: PipelineConfig, run_prefix: str, storage: Storage) 
         holdout_rows=len(holdout),
         test_size=config.test_size,
         random_seed=config.random_seed,
-        schema_uri=storage.write_bytes(join(folder, "schema.json"), schema.model_dump_json(indent=1).encode()),
+        schema_uri=schema_uri,
         train_uri=write_rows(data, train, join(folder, "train.parquet"), storage),
         holdout_uri=write_rows(data, holdout, join(folder, "holdout.parquet"), storage),
         reference_uri=storage.write_bytes(
             join(folder, "reference.json"), reference(data, train, schema).model_dump_json().encode()
         ),
     )
+
+
+def snapshot_dataset(config: PipelineConfig, run_prefix: str, storage: Storage) -> DatasetSnapshot:
+    """Load, validate, split and write the data and its schema under `run_prefix`; return references and facts."""
+    rows = split_dataset(config, storage)
+    folder = join(run_prefix, "data")
+    schema_uri = storage.write_bytes(join(folder, "schema.json"), rows.schema.model_dump_json(indent=1).encode())
+    source = config.source_uri or BUNDLED_SOURCE
+    return write_snapshot(rows, rows.train, rows.holdout, folder, schema_uri, config, storage, source)

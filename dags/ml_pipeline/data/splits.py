@@ -62,9 +62,10 @@ def read_split(uri: str, schema: DatasetSchema, storage: Storage) -> tuple[pd.Da
     with storage.local_copy(uri) as path:
         rows = pq.read_metadata(path).num_rows
         filled = {name: np.empty(rows) for name in numeric}
-        pieces: dict[str, list[pd.Series]] = {name: [] for name in [*schema.of_kind("categorical"), target]}
+        texts = [name for name in schema.input_names if name not in filled]
+        pieces: dict[str, list[pd.Series]] = {name: [] for name in [*texts, target]}
         start = 0
-        for frame in parquet_batches(path, uri, READ_ROWS, [*schema.feature_names, target]):
+        for frame in parquet_batches(path, uri, READ_ROWS, [*schema.input_names, target]):
             features, stop = model_input(frame, schema), start + len(frame)
             for name in numeric:
                 filled[name][start:stop] = features[name].to_numpy()
@@ -72,7 +73,7 @@ def read_split(uri: str, schema: DatasetSchema, storage: Storage) -> tuple[pd.Da
                 column.append(frame[target] if name == target else features[name])
             start = stop
     release_arrow_memory()
-    columns = {name: filled.get(name) if name in filled else _joined(pieces[name]) for name in schema.feature_names}
+    columns = {name: filled.get(name) if name in filled else _joined(pieces[name]) for name in schema.input_names}
     labels = pd.concat(pieces[target], ignore_index=True) if pieces[target] else pd.Series([], name=target)
     return pd.DataFrame(columns, copy=False), labels_of(labels)
 

@@ -13,7 +13,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from ml_pipeline.contract import ModelPackage, PinnedModel
-from ml_pipeline.errors import ModelLoadError
+from ml_pipeline.errors import ConfigError, ModelLoadError
 from ml_pipeline.registry.connection import explained_tracking_errors, use_tracking_server
 from ml_pipeline.store.objects import Storage, join
 
@@ -50,6 +50,11 @@ def _download(pinned: PinnedModel, target: Path) -> Path:
             raise ModelLoadError(f"{pinned['model_uri']} cannot be downloaded: {error}") from error
     if not (folder / "MLmodel").is_file():
         raise ModelLoadError(f"{pinned['model_uri']} has no MLmodel file: it is not an MLflow model")
+    if (folder / "data" / "routing.json").is_file():  # segments/router_model.py
+        raise ConfigError(
+            f"{pinned['model_uri']} is a router of one model per segment, which loads its segments' models from the "
+            "artifact store; deploy_champion does not package those yet: serve it with the model server (make serve)"
+        )
     return folder
 
 

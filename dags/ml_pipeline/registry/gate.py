@@ -82,7 +82,7 @@ def scored(model_name: str, version: str, holdout: Holdout) -> tuple[dict[str, f
     if schema is not None:
         if changes := blocking_changes(schema, holdout.schema):
             raise SchemaChange(f"the data's schema changed ({'; '.join(changes)})")
-        features = features[schema.feature_names]
+        features = features[schema.input_names]
     metrics = evaluate(model, features, holdout.labels)["metrics"]
     return {name: metrics[name] for name in METRICS}, schema
 
@@ -119,10 +119,12 @@ def decide(
     holdout: Holdout,
     metric: str,
     allow_schema_change: bool = False,
+    fallback: ModelVersion | None = None,
 ) -> Decision:
-    """Compare the candidate with the champion on the same holdout rows."""
+    """Compare the candidate with the champion on the same holdout rows (with no champion yet, with the `fallback`
+    that serves these rows until then, if there is one)."""
     if champion is None:
-        return Decision(CHAMPION_ALIAS, "no champion yet", None, None)
+        return first_version(candidate_score, fallback, holdout, metric)
     if champion.version == candidate.version:
         reason = "already champion (a retry or rerun of the same training)"
         return Decision(CHAMPION_ALIAS, reason, champion, candidate_score)
@@ -170,6 +172,23 @@ def decide(
     return Decision(alias, reason, champion, champion_score, champion_metrics)
 
 
+def first_version(candidate_score: float, fallback: ModelVersion | None, holdout: Holdout, metric: str) -> Decision:
+    """A model's first version takes champion, unless the fallback (one segment's: the model of every row) scores
+    better on these rows: then it would serve them worse than they are served now."""
+    if fallback is None:
+        return Decision(CHAMPION_ALIAS, "no champion yet", None, None)
+    where = f"fallback {fallback.name} v{fallback.version}"
+    try:
+        fallback_score = score(fallback.name, str(fallback.version), holdout)[metric]
+    except Exception as error:  # it cannot read these rows: it is no measure
+        return Decision(CHAMPION_ALIAS, f"no champion yet ({where} could not be scored: {error})"[:500], None, None)
+    if better(metric, fallback_score, candidate_score):
+        reason = f"{metric} {candidate_score:.4f} < {where}'s {fallback_score:.4f} on this holdout: it serves it better"
+        return Decision(CHALLENGER_ALIAS, reason, None, fallback_score)
+    reason = f"no champion yet; {metric} {candidate_score:.4f} >= {where}'s {fallback_score:.4f} on this holdout"
+    return Decision(CHAMPION_ALIAS, reason, None, fallback_score)
+
+
 def _move_aliases(client: MlflowClient, model_name: str, candidate: ModelVersion, decision: Decision) -> None:
     """The last step: champion (clearing a challenger that pointed at it) or challenger (never to an older one)."""
     challenger = alias_version(client, model_name, CHALLENGER_ALIAS)
@@ -200,11 +219,15 @@ def gate(
     metric: str,
     allow_schema_change: bool = False,
     require_approval: bool = False,
+    fallback: ModelVersion | None = None,
 ) -> Decision:
-    """Decide against the champion, tag the decision, then move the aliases. Call under the registry lock."""
+    """Decide against the champion (or, for a first version, the `fallback`), tag the decision, then move the aliases.
+    Call under the registry lock."""
     champion = alias_version(client, model_name, CHAMPION_ALIAS)
     for _ in range(MAX_REGATES):
-        decision = decide(model_name, candidate, metrics[metric], champion, holdout, metric, allow_schema_change)
+        decision = decide(
+            model_name, candidate, metrics[metric], champion, holdout, metric, allow_schema_change, fallback
+        )
         if require_approval and decision.promoted and not _same(champion, candidate):
             reason = f"{decision.reason}; proposed for champion, awaiting approval"
             decision = replace(decision, alias=CHALLENGER_ALIAS, reason=reason, proposed=True)

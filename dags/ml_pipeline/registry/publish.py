@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import Candidate, DatasetSnapshot, PersistResult, RunIds, TrainingResult
@@ -59,11 +60,12 @@ def persist(
     candidates: list[Candidate],
     trainings: list[TrainingResult],
     failures: dict[str, str],
+    fallback: ModelVersion | None = None,
 ) -> PersistResult:
     """Log every candidate, register the best (once per training), then gate the aliases. Returns XCom's summary.
 
     `failures` are the one-line reasons of candidates without a training; a failure of the environment (a full disk)
-    fails the whole run instead of skipping the candidate.
+    fails the whole run instead of skipping the candidate. A first version must beat the `fallback` (a segment's).
     """
     if environment := {name: line for name, line in failures.items() if is_environment_failure_line(line)}:
         reasons = "; ".join(f"train_model[{name}]: {line.split(': ', 1)[1]}" for name, line in environment.items())
@@ -91,7 +93,7 @@ def persist(
         with registry_lock(storage, config.artifact_root, model_name):
             decision = gate(
                 client, model_name, version, metrics, holdout, metric, config.allow_schema_change,
-                config.require_approval,
+                config.require_approval, fallback,
             )  # fmt: skip
             if decision.proposed:
                 from ml_pipeline.registry.approval import record_proposal  # it imports this module

@@ -23,6 +23,7 @@ from ml_pipeline.contract import (
     TAG_FINGERPRINT,
     TAG_LOGGED_MODEL,
     TAG_RUN_ID,
+    TAG_SEGMENT,
     RunIds,
     TrainingResult,
 )
@@ -40,6 +41,8 @@ def _quote(value: str) -> str:
 
 def _run_filter(run: RunIds, fingerprint: str | None = None) -> str:
     clauses = [f"tags.{TAG_DAG_ID} = {_quote(run.dag_id)}", f"tags.{TAG_RUN_ID} = {_quote(run.run_id)}"]
+    if run.segment is not None:
+        clauses.append(f"tags.{TAG_SEGMENT} = {_quote(run.segment)}")
     if fingerprint is not None:
         clauses.append(f"tags.{TAG_FINGERPRINT} = {_quote(fingerprint)}")
     return " and ".join(clauses)

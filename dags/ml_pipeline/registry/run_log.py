@@ -13,6 +13,7 @@ from importlib.metadata import version as installed_version
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from ml_pipeline.contract import (
@@ -23,6 +24,7 @@ from ml_pipeline.contract import (
     TAG_FINGERPRINT,
     TAG_LOGGED_MODEL,
     TAG_RUN_ID,
+    TAG_SEGMENT,
     DatasetSnapshot,
     RunIds,
     TrainingResult,
@@ -31,7 +33,7 @@ from ml_pipeline.data.profile import METADATA_KEY as DRIFT_KEY
 from ml_pipeline.data.profile import Profile, with_predictions
 from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
 from ml_pipeline.store.objects import Storage
-from ml_pipeline.training.metrics import predict
+from ml_pipeline.training.metrics import aligned_probabilities
 
 MODEL_REQUIREMENTS = ("scikit-learn", "mlflow", "pandas", "numpy", "scipy", "skops")
 
@@ -148,7 +150,7 @@ def log_model(model: Any, classifier: str, holdout: Holdout, reference: Profile)
             skops_trusted_types=skops_trusted_types(classifier),
             metadata={
                 METADATA_KEY: holdout.schema.model_dump(mode="json"),
-                DRIFT_KEY: with_predictions(reference, *predict(model, holdout.features)).model_dump(mode="json"),
+                DRIFT_KEY: with_predictions(reference, *holdout.predictions(model)).model_dump(mode="json"),
             },
         )
     mlflow.set_tag(TAG_LOGGED_MODEL, info.model_uri)
@@ -163,10 +165,17 @@ class Holdout:
     features: pd.DataFrame
     labels: pd.Series
 
+    def predictions(self, model: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The model's class and class probabilities for each row, one column per label of the schema: a segment's
+        model may not know every label of the table."""
+        probabilities = aligned_probabilities(model, self.features, self.schema.labels)
+        return np.asarray(self.schema.labels)[probabilities.argmax(axis=1)], probabilities
+
     def plain_rows(self, count: int | None = None) -> pd.DataFrame:
         """The rows (the first `count`) with text categories as plain text, as MLflow infers types from them."""
         rows = self.features if count is None else self.features.head(count)
-        return rows.astype(dict.fromkeys(self.schema.of_kind("categorical"), object))
+        texts = [*self.schema.of_kind("categorical"), *filter(None, [self.schema.segment_column])]
+        return rows.astype(dict.fromkeys(texts, object))
 
     def signature(self, model: Any = None) -> Any:
         """MLflow's signature of these rows (and of the model's predictions, given a model): inferred from them, with
@@ -200,8 +209,9 @@ class RunResults:
 def run_tags(run: RunIds, dataset: DatasetSnapshot) -> dict[str, str]:
     """Tags on every run and version of a DAG run: which run made it, from which data, and how many of its rows
     (`data.rows` below `data.rows_read`: rows without a label dropped, or a sample of max_training_rows)."""
+    segment = {TAG_SEGMENT: run.segment} if run.segment is not None else {}
     return {TAG_DAG_ID: run.dag_id, TAG_RUN_ID: run.run_id, TAG_DATA_HASH: dataset["data_hash"],
-            "data.rows": str(dataset["rows"]), "data.rows_read": str(dataset["rows_read"])}  # fmt: skip
+            "data.rows": str(dataset["rows"]), "data.rows_read": str(dataset["rows_read"])} | segment  # fmt: skip
 
 
 def log_runs(storage: Storage, experiment_id: str, run: RunIds, results: RunResults) -> str:
@@ -213,7 +223,7 @@ def log_runs(storage: Storage, experiment_id: str, run: RunIds, results: RunResu
     best = model_from_bytes(storage.read_bytes(best_training["model_uri"]), best_training["model_uri"])  # first
     tags = run_tags(run, dataset)
     lineage = {"data.source": dataset["source"]}
-    run_name = f"{run.dag_id}.{run.run_id}"
+    run_name = run.run_name
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags | lineage):
         mlflow.log_params(
             {"test_size": dataset["test_size"], "random_seed": dataset["random_seed"],

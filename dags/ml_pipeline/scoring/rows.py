@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_pipeline.contract import MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, PREDICTION, REASON, SCORED_AT
+from ml_pipeline.contract import (
+    MODEL_NAME_COLUMN,
+    MODEL_VERSION_COLUMN,
+    PREDICTION,
+    REASON,
+    SCORED_AT,
+    SEGMENT_MODEL_COLUMN,
+    SEGMENT_VERSION_COLUMN,
+)
 from ml_pipeline.data.schema import DatasetSchema, Feature
 from ml_pipeline.data.validation import listed
 from ml_pipeline.errors import DataValidationError
@@ -29,8 +37,9 @@ NOT_FINITE = "{column} is not finite"
 
 
 def output_columns(schema: DatasetSchema) -> list[str]:
-    """The columns scoring adds after the input's own."""
-    return [PREDICTION, *schema.probability_columns, MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, SCORED_AT]
+    """The columns scoring adds after the input's own (with segments, which segment model scored the row too)."""
+    segments = [SEGMENT_MODEL_COLUMN, SEGMENT_VERSION_COLUMN] if schema.segment_column else []
+    return [PREDICTION, *schema.probability_columns, MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, *segments, SCORED_AT]
 
 
 def check_columns(columns: Sequence[str], dtypes: dict[str, str], schema: DatasetSchema, source: str) -> None:
@@ -46,11 +55,11 @@ def check_columns(columns: Sequence[str], dtypes: dict[str, str], schema: Datase
 
 def check_features(columns: Sequence[str], dtypes: dict[str, str], schema: DatasetSchema, source: str) -> None:
     """The source must hold the model's input columns, numeric ones as numbers or text."""
-    missing = [column for column in schema.feature_names if column not in columns]
+    missing = [column for column in schema.input_names if column not in columns]
     if missing:
         raise DataValidationError(
             f"{source} lacks columns the model needs: {listed(missing, 13)}; "
-            f"give all {len(schema.features)} of the model's input columns"
+            f"give all {len(schema.input_names)} of the model's input columns"
         )
     numeric = schema.of_kind("numeric")
     if unusable := [column for column in numeric if dtypes.get(column) in ("bool", "boolean")]:
@@ -135,6 +144,10 @@ def scored_rows(
         rows[column] = probabilities[:, position]
     rows[MODEL_NAME_COLUMN] = model_name
     rows[MODEL_VERSION_COLUMN] = model_version
+    if schema.segment_column:  # a router says which of its models scored each row; any other model scored them all
+        route = getattr(model, "route", None)
+        names, versions = route(inputs) if route else (model_name, model_version)
+        rows[SEGMENT_MODEL_COLUMN], rows[SEGMENT_VERSION_COLUMN] = names, versions
     rows[SCORED_AT] = pd.Timestamp(scored_at)
     return rows
 
