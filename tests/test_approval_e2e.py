@@ -129,6 +129,8 @@ def test_no_answer_in_time_is_a_rejection_and_without_require_approval_nothing_i
     assert metadata.task_states(DAG_ID, run_id_of(date)) == {
         "get_data": "success", "train_model[logistic_regression]": "success", "persist_model": "success",
         "approve_champion": "skipped", "promote_champion": "skipped", "keep_challenger": "skipped",
+        "plan_segments": "skipped", "segments.train_segments": "skipped", "segments.persist_segments": "skipped",
+        "publish_router": "skipped",
     }  # fmt: skip
     assert [event["version"] for event in champion_events(date)] == ["2"]
     assert "approval" not in tags("2")

@@ -385,7 +385,11 @@ def test_a_signal_stops_a_run_within_seconds_and_changes_nothing(stores, signum)
     assert process.returncode == 128 + signum
     assert out.rstrip().splitlines()[-1].startswith(f"Stopped by {signal.Signals(signum).name}")
     run_id = "manual__2026-11-26T00:00:00+00:00"
-    assert metadata.task_states("classification_pipeline", run_id) == {
+    states = metadata.task_states("classification_pipeline", run_id)
+    # Without segment_column, plan_segments skips if it ran before the signal; nothing after it runs either way.
+    segments = [states.pop(task) for task in [*states] if "segment" in task or task == "publish_router"]
+    assert len(segments) == 4 and "success" not in segments
+    assert states == {
         "get_data": "success", "train_model[logistic_regression]": "failed", "persist_model": "upstream_failed",
         "approve_champion": "upstream_failed", "promote_champion": "upstream_failed",
         "keep_challenger": "upstream_failed",

@@ -25,6 +25,7 @@ from ml_pipeline.contract import (
     TAG_FINGERPRINT,
     TAG_ROUTING,
     TAG_SEGMENT_COLUMN,
+    TAG_SEGMENT_OF,
     TAG_SEGMENT_VALUE,
     DatasetSnapshot,
     RouterResult,
@@ -107,7 +108,10 @@ def routing_table(client: MlflowClient, config: PipelineConfig, schema: DatasetS
         page = client.search_registered_models(f"name LIKE '{prefix}%'", max_results=PAGE, page_token=page_token)
         for model in page:
             champion, tags = (model.aliases or {}).get(CHAMPION_ALIAS), model.tags or {}
-            if champion and tags.get(TAG_SEGMENT_COLUMN) == config.segment_column and TAG_SEGMENT_VALUE in tags:
+            ours = (
+                tags.get(TAG_SEGMENT_OF) == config.model_name and tags.get(TAG_SEGMENT_COLUMN) == config.segment_column
+            )
+            if champion and ours and TAG_SEGMENT_VALUE in tags:  # LIKE's `_` matches any character
                 segments[tags[TAG_SEGMENT_VALUE]] = _entry(client, model.name, str(champion))
         page_token = page.token
         if not page_token:
