@@ -67,7 +67,8 @@ def segment_lines(results: dict[str, Any]) -> str:
     origin = "reused: the same routing table" if router["reused"] else "new"
     return (
         f"  segments     {promoted + kept + skipped} trained on {router['segment_column']}: {promoted} promoted, "
-        f"{kept} kept their champion, {skipped} without a model (see the decisions in the run's segments/ folder)\n"
+        f"{kept} not (their champion, or the fallback for a first model, scores better), {skipped} without a model "
+        f"(each segment's reason: the run's segments/_decisions/)\n"
         f"  router       {router['model_name']} version {router['version']} ({origin}): "
         f"{router['segments_routed']} segments on their own champion, the rest on {router['fallback']}\n"
         f"  champion     {'yes' if router['promoted'] else 'no'} - {router['alias']}: {router['reason']}\n"

@@ -127,4 +127,6 @@ def warm_up_rows(schema: DatasetSchema) -> pd.DataFrame:
             columns[feature.name] = [0.0, 1.0]
         else:
             columns[feature.name] = [feature.categories[0] if feature.categories else UNSEEN, UNSEEN]
+    if schema.segment_column:  # a router: both rows go to its fallback, which serves segments it has no model of
+        columns[schema.segment_column] = [None, UNSEEN]
     return pd.DataFrame(columns)

@@ -174,7 +174,7 @@ def test_segment_column_trains_a_model_per_store_and_makes_champion_a_router(sto
     output = run_pipeline(stores, "2026-10-05T00:00:00+00:00", conf)
     assert re.search(r"segments\.train_segments\[group 3/3: 2 segments, [\d,]+ rows\] success", output), output
     assert f"registered   {MODEL}.all version 1 (new; " in output and "(the fallback, for rows of" in output
-    assert "segments     4 trained on store: 4 promoted, 0 kept their champion, 0 without a model" in output
+    assert "segments     4 trained on store: 4 promoted, 0 not (their champion, or the fallback" in output
     assert (
         f"router       {MODEL} version 1 (new): 4 segments on their own champion, the rest on {MODEL}.all v1" in output
     )

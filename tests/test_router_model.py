@@ -122,3 +122,14 @@ def test_what_cannot_use_a_router_yet_says_so_in_one_line(published, tmp_path, m
         package_model(pinned, str(tmp_path / "store"), Storage())
     with pytest.raises(JobError, match="is a router of one model per segment, .* score it with scoring_engine local"):
         pinned_model(pinned["model_uri"], str(tmp_path / "work"))
+
+
+def test_the_model_server_warms_a_router_up_before_serving_it(published):
+    """Its warm-up rows carry the segment column (rows of no segment: the fallback answers), or it would never
+    swap the router in."""
+    from serving.loading import ServedModel, warm_up, warm_up_rows
+
+    _, router, model = published
+    served = ServedModel(MODEL, router["version"], model.get_raw_model(), carried_schema(model), 0.0)
+    assert warm_up_rows(served.schema)["store"].isna().tolist() == [True, False]
+    warm_up(served)  # ModelLoadError when it cannot answer

@@ -194,7 +194,7 @@ class SegmentsResult(TypedDict):
     group: int
     decisions_uri: str
     promoted: int
-    kept: int  # registered, but its champion stays
+    kept: int  # registered, but its champion (or, for a first version, the fallback) scores better
     skipped: int  # nothing registered: no candidate trained on it, or MLflow refused
     promoted_segments: list[str]  # at most a few, for the summary
 

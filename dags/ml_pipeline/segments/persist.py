@@ -65,7 +65,7 @@ def persist_group(
             decisions.append(_nothing(entry, name, one_line(error)))
     uri = join(group["manifest_uri"].rsplit("/", 1)[0], "_decisions", f"group-{group['group']}.json")
     promoted = [decision["segment"] for decision in decisions if decision["promoted"]]
-    log.info("%d segments: %d promoted, %d kept their champion, %d registered nothing", len(decisions),
+    log.info("%d segments: %d promoted, %d not better, %d registered nothing", len(decisions),
              len(promoted), sum(d["version"] is not None and not d["promoted"] for d in decisions),
              sum(d["version"] is None for d in decisions))  # fmt: skip
     return SegmentsResult(

@@ -90,5 +90,5 @@ def write_segments(
 def group_of(entries: list[SegmentEntry], number: int, count: int, manifest_uri: str) -> SegmentGroup:
     members = [entry for entry in entries if entry["group"] == number]
     rows = sum(entry["rows"] for entry in members)
-    label = f"group {number + 1}/{count}: {len(members)} segments, {rows:,} rows"
+    label = f"group {number + 1}/{count}: {len(members)} segment{'s' if len(members) > 1 else ''}, {rows:,} rows"
     return SegmentGroup(group=number, label=label, manifest_uri=manifest_uri, segments=len(members), rows=rows)
