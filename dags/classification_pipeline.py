@@ -8,9 +8,10 @@ champion is an event of the Asset `classification_pipeline_champion`, on which b
 With `require_approval`, a version the gate would promote waits as `@challenger` for a person's answer in the UI
 (**approve_champion**): Approve gates it again and moves `@champion` (**promote_champion**); Reject, or no answer in
 time, keeps it challenger (**keep_challenger**).
-With `segment_column`, every segment also gets its own model: **train_segments** and **persist_segments** run per
-group of segments (mapped), persist_model's model becomes the fallback, and **publish_router** makes `@champion` a
-router that sends each row to its segment's champion (docs/segments.md).
+With `segment_column`, every segment also gets its own model (task_runtime/segment_tasks.py): **train_segments** and
+**persist_segments** run per group of segments (mapped; or Spark trains them, `segment_engine`), persist_model's model
+becomes the fallback, and **publish_router** makes `@champion` a router that sends each row to its segment's champion
+(docs/segments.md).
 
 Each task's doc (its Details tab) says what it reads, writes and refuses. Settings come from the trigger form, the
 `ml_pipeline` Variable and the environment (the repository's `docs/configuration.md`); its guarantees are in
@@ -21,25 +22,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from airflow.sdk import (
-    AssetAlias,
-    AssetOrTimeSchedule,
-    CronTriggerTimetable,
-    TriggerRule,
-    XComArg,
-    dag,
-    get_current_context,
-    task,
-    task_group,
-)
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, XComArg, dag, get_current_context, task
 
 from task_runtime import (
-    CHAMPION_ASSET,
     DATASET_KEY,
     DEFAULT_ARGS,
     DRIFT_ASSET,
+    PROMOTIONS,
+    announce_champion,
     candidate_failures,
     pipeline_task,
     trigger_form,
@@ -50,9 +42,9 @@ from task_runtime.links import (
     ModelVersionLink,
     linked_task,
     publish_persist_links,
-    publish_router_links,
     publish_training_links,
 )
+from task_runtime.segment_tasks import segment_stage
 
 if TYPE_CHECKING:
     from ml_pipeline.contract import (
@@ -61,13 +53,10 @@ if TYPE_CHECKING:
         Candidate,
         DatasetSnapshot,
         PersistResult,
-        RouterResult,
-        SegmentGroup,
-        SegmentsResult,
         TrainingResult,
     )
 
-PROMOTIONS = AssetAlias("classification_pipeline_new_champion")  # events are attached only on promotion
+CHAMPION_DETAILS = ("model_name", "version", "metrics", "best_candidate")  # the champion Asset event's extra
 
 
 @dag(
@@ -175,108 +164,8 @@ def classification_pipeline() -> None:
             config = fallback_settings(run.config)
             result = persist(config, run.ids, run.storage, dataset, candidates, trained, failures)
         publish_persist_links(run.config, result)
-        if result["promoted"] and result["previous_champion"] != result["version"] and config is run.config:
-            extra: dict[str, Any] = {key: result[key] for key in ("model_name", "version", "metrics", "best_candidate")}
-            get_current_context()["outlet_events"][PROMOTIONS].add(CHAMPION_ASSET, extra=extra)
-        return result
-
-    @task(execution_timeout=timedelta(minutes=30))
-    def plan_segments(dataset: DatasetSnapshot) -> list[SegmentGroup]:
-        """
-        #### plan_segments (with `segment_column`)
-        Splits get_data's snapshot by segment: each segment with enough rows and labels on both sides of the split
-        gets its own train and holdout files (the others are served by the fallback, each with its reason), and the
-        segments are shared out in groups of similar row counts, a few per worker slot (`segment_worker_slots`),
-        within Airflow's `max_map_length`.
-
-        - **Out:** the groups (one segments instance each) and, in the store, the manifest of every segment.
-        - **Skipped** without `segment_column`, and the segment tasks with it.
-        - **Fails** when the column holds more than `max_segments` values.
-        """
-        from airflow.sdk.configuration import conf
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from ml_pipeline.segments.snapshot import plan_segments as plan
-
-        with pipeline_task() as run:
-            if not run.config.segment_column:
-                raise AirflowSkipException("segment_column is not set: one model for the whole table")
-            return plan(run.config, run.prefix, run.storage, dataset, conf.getint("core", "max_map_length"))
-
-    @task(execution_timeout=timedelta(minutes=60), map_index_template="{{ group_label }}")
-    def train_segments(group: SegmentGroup, candidates: list[Candidate]) -> str:
-        """
-        #### segments.train_segments (one instance per group of segments)
-        Trains every candidate on each segment of its group, with train_model's own function, on that segment's
-        share of the split only (memory follows the largest segment, not the table).
-
-        - **Out:** where the group's trainings are; a candidate that cannot train on a segment is that segment's
-          reason, and the others go on.
-        """
-        from ml_pipeline.segments.train import train_group
-
-        get_current_context()["group_label"] = group["label"]  # type: ignore[typeddict-unknown-key]  # its name
-        with pipeline_task() as run:
-            return train_group(run.config, run.prefix, run.storage, group, candidates)
-
-    @task(execution_timeout=timedelta(minutes=60), map_index_template="{{ group_label }}")
-    def persist_segments(group: SegmentGroup, results_uri: str, candidates: list[Candidate]) -> SegmentsResult:
-        """
-        #### segments.persist_segments (one instance per group)
-        For each segment of the group, what persist_model does for the table: logs its runs (MLflow experiment
-        `<experiment_name>.segments`), registers its best candidate in `<model_name>.seg.<slug>` (once, whatever the
-        retries) and moves that model's `@champion` only if it scores better on the segment's holdout than its
-        champion, or, for its first version, than the fallback (`<model_name>.all@champion`).
-
-        - **Out:** how many segments were promoted, kept their champion or registered nothing, and where each
-          segment's decision is written.
-        """
-        from ml_pipeline.segments.persist import persist_group
-
-        get_current_context()["group_label"] = group["label"]  # type: ignore[typeddict-unknown-key]
-        with pipeline_task() as run:
-            return persist_group(run.config, run.ids, run.storage, group, results_uri, candidates)
-
-    @task_group(group_id="segments")  # type: ignore[type-var]  # returns its last task's XCom, mapped
-    def segment_group(group: SegmentGroup) -> XComArg:
-        persisted = persist_segments(group, train_segments(group, candidates), candidates)
-        result >> persisted  # a segment's first model is gated against the fallback persist_model registers
-        return persisted
-
-    @linked_task(
-        ModelVersionLink,
-        execution_timeout=timedelta(minutes=30),
-        trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,  # the groups that persisted, if any did
-        outlets=[PROMOTIONS],
-    )
-    def publish_router(
-        dataset: DatasetSnapshot, groups: list[SegmentGroup], persisted: list[SegmentsResult]
-    ) -> RouterResult:
-        """
-        #### publish_router (with `segment_column`)
-        Builds the routing table from the registry (every segment's `@champion`, and `<model_name>.all@champion`
-        for the rest), registers it as a version of `<model_name>` once per distinct table, and gates it like any
-        version: `@champion` moves to it only if it scores at least as well on this run's whole holdout.
-
-        - **Out:** the router version, its metrics, how many segments it routes and the gate's decision.
-        - **Fails** after publishing when a group of segments failed: their segments keep their champion (or the
-          fallback), and the run says so.
-        - **Skipped** without `segment_column`.
-        """
-        from airflow.sdk.exceptions import AirflowSkipException
-
-        from ml_pipeline.segments.router import check_groups
-        from ml_pipeline.segments.router import publish_router as publish
-
-        with pipeline_task() as run:
-            if not run.config.segment_column:
-                raise AirflowSkipException("segment_column is not set: persist_model's model is the champion")
-            result = publish(run.config, run.ids, run.prefix, run.storage, dataset)
-            publish_router_links(run.config, result)
-            if result["promoted"] and result["previous_champion"] != result["version"]:
-                extra: dict[str, Any] = {key: result[key] for key in ("model_name", "version", "metrics")}
-                get_current_context()["outlet_events"][PROMOTIONS].add(CHAMPION_ASSET, extra=extra)
-            check_groups(groups, [done for done in persisted[:] if done])
+        if config is run.config:  # with segments, publish_router announces the champion
+            announce_champion(result, {key: value for key, value in result.items() if key in CHAMPION_DETAILS})
         return result
 
     approve_champion = ChampionApproval(
@@ -308,9 +197,7 @@ def classification_pipeline() -> None:
 
         with pipeline_task() as run:
             outcome = promote(run.config, run.storage, dataset, result, answer)
-        if outcome["promoted"] and outcome["previous_champion"] != outcome["version"]:
-            extra: dict[str, Any] = {key: result[key] for key in ("model_name", "version", "metrics", "best_candidate")}
-            get_current_context()["outlet_events"][PROMOTIONS].add(CHAMPION_ASSET, extra=extra)
+        announce_champion(outcome, {key: value for key, value in result.items() if key in CHAMPION_DETAILS})
         return outcome
 
     @task(execution_timeout=timedelta(minutes=10))
@@ -331,8 +218,7 @@ def classification_pipeline() -> None:
     dataset = XComArg(candidates.operator, key=DATASET_KEY)  # type: ignore[attr-defined]  # get_data's other output
     trainings = train_model.partial(dataset=dataset).expand(candidate=candidates)
     result = persist_model(dataset, candidates, trainings)
-    groups = plan_segments(dataset)
-    result >> publish_router(dataset, groups, segment_group.expand(group=groups))
+    segment_stage(dataset, candidates, fallback=result)
     answer = XComArg(approve_champion, key=ANSWER_KEY)
     result >> approve_champion >> [promote_champion(dataset, result, answer), keep_challenger(result, answer)]
 

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 
 from drift_counts import METADATA_KEY as DRIFT_KEY
 from drift_counts import write_drift_counts
+from segment_routing import SEGMENT_MODEL_COLUMN, SEGMENT_VERSION_COLUMN, score_by_segment
 from source_reading import BUNDLED_SOURCE, FLOATS, NUMBERS, JobError, as_text, col, hadoop, read_source, type_of
 
 # The output's layout and columns: the same names as dags/ml_pipeline/contract.py (a test holds them equal).
@@ -50,6 +51,7 @@ MISSING, NOT_A_NUMBER, NOT_FINITE = "{column} is missing", "{column} is not a nu
 NUMBER = r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$|^\s*[+-]?(?i:inf|infinity)\s*$"
 BLANK_OR_NAN = r"^\s*(?i:nan)?\s*$"
 RESULT_TYPES = {bool: "boolean", int: "long", str: "string"}  # the labels' Python type -> Spark type
+SEGMENT_COLUMNS = (SEGMENT_MODEL_COLUMN, SEGMENT_VERSION_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class PinnedModel:
     probability_columns: list[str]  # one per label, in the model's order of classes
     label_type: str  # the labels' Spark type: text labels stay text
     drift_reference: dict[str, Any] | None  # data/profile.py's Profile as JSON; None for versions made before it
+    segment_column: str | None  # a router's: each row's model is its segment's (segment_routing.py)
+    routing_data: str  # a router's routing table, within `path`
 
 
 def pinned_model(model_uri: str, work: str) -> PinnedModel:
@@ -78,11 +82,6 @@ def pinned_model(model_uri: str, work: str) -> PinnedModel:
             f"{model_uri} carries no data set schema (it was registered by an older version of this project); "
             "run classification_pipeline to register one that does"
         )
-    if schema.get("segment_column"):
-        raise JobError(
-            f"{model_uri} is a router of one model per segment, which the Spark engine cannot score yet; "
-            "score it with scoring_engine local"
-        )
     view = os.path.join(work, "probability-view")
     shutil.copytree(path, view)
     metadata.flavors["python_function"]["predict_fn"] = "predict_proba"
@@ -90,16 +89,20 @@ def pinned_model(model_uri: str, work: str) -> PinnedModel:
     metadata.save(os.path.join(view, "MLmodel"))
     kinds = {type(label) for label in schema["labels"]}
     label_type = RESULT_TYPES.get(kinds.pop(), "string") if len(kinds) == 1 else "string"
-    reference = carried.get(DRIFT_KEY)
-    return PinnedModel(path, view, schema["features"], schema["probability_columns"], label_type, reference)
+    reference, segment_column = carried.get(DRIFT_KEY), schema.get("segment_column")
+    routing = metadata.flavors["python_function"].get("data", "") if segment_column else ""
+    return PinnedModel(path, view, schema["features"], schema["probability_columns"], label_type, reference,
+                       segment_column, routing)  # fmt: skip
 
 
 def check_columns(frame: DataFrame, model: PinnedModel, source: str) -> None:
     """As scoring/rows.py: the model's input columns are there, numeric ones not booleans, none scoring adds."""
     features = [feature["name"] for feature in model.features]
+    features += [model.segment_column] if model.segment_column else []
     if missing := [name for name in features if name not in frame.columns]:
         raise JobError(f"{source} lacks columns the model needs: {', '.join(missing)}; give all {len(features)}")
     added = [PREDICTION, *model.probability_columns, MODEL_NAME_COLUMN, MODEL_VERSION_COLUMN, SCORED_AT, REASON]
+    added += [SEGMENT_MODEL_COLUMN, SEGMENT_VERSION_COLUMN] if model.segment_column else []
     if clashes := [name for name in added if name in frame.columns]:
         raise JobError(f"{source} already has columns named {', '.join(clashes)}, which scoring adds; rename them")
     numeric = [feature["name"] for feature in model.features if feature["kind"] == "numeric"]
@@ -150,29 +153,41 @@ def unseen(frame: DataFrame, model: PinnedModel) -> Column:
     return reduce(lambda one, other: one | other, flags)
 
 
-def scored(frame: DataFrame, model: PinnedModel, name: str, version: str, scored_at: datetime) -> DataFrame:
-    """Valid rows with the class, one probability per class, and the version that scored them. The model reads the
-    features as data/schema.py's `model_input` makes them, in the schema's order."""
+def scored(
+    frame: DataFrame, model: PinnedModel, name: str, version: str, scored_at: datetime, tracking_uri: str
+) -> DataFrame:
+    """Valid rows with the class, one probability per class, and the version that scored them (a router's rows also
+    the segment model that did). The model reads the features as data/schema.py's `model_input` makes them, in the
+    schema's order."""
+    for numeric in (feature["name"] for feature in model.features if feature["kind"] == "numeric"):
+        frame = frame.withColumn(numeric, number(frame, numeric))  # numbers in the output, as pandas reads most
+    inputs = {
+        feature["name"]: (number if feature["kind"] == "numeric" else as_text)(frame, feature["name"])
+        for feature in model.features
+    }
+    if model.segment_column:
+        inputs[model.segment_column] = as_text(frame, model.segment_column)
+        frame = score_by_segment(frame, model.path, model.routing_data, inputs, model.probability_columns,
+                                 model.label_type, tracking_uri)  # fmt: skip
+    else:
+        frame = with_predictions(frame, model, F.struct(*[column.alias(name) for name, column in inputs.items()]))
+    frame = frame.withColumn(MODEL_NAME_COLUMN, F.lit(name)).withColumn(MODEL_VERSION_COLUMN, F.lit(version))
+    if model.segment_column:  # after the version, as the local engine orders them
+        frame = frame.select(*[column for column in frame.columns if column not in SEGMENT_COLUMNS], *SEGMENT_COLUMNS)
+    return frame.withColumn(SCORED_AT, F.lit(scored_at))
+
+
+def with_predictions(frame: DataFrame, model: PinnedModel, inputs: Column) -> DataFrame:
+    """The class and the probabilities through `mlflow.pyfunc.spark_udf`: one model for every row."""
     spark = frame.sparkSession
     predict = mlflow.pyfunc.spark_udf(spark, model.path, result_type=model.label_type, env_manager="local")
     probabilities = mlflow.pyfunc.spark_udf(
         spark, model.probability_view, result_type="array<double>", env_manager="local"
     )
-    for numeric in (feature["name"] for feature in model.features if feature["kind"] == "numeric"):
-        frame = frame.withColumn(numeric, number(frame, numeric))  # numbers in the output, as pandas reads most
-    inputs = F.struct(*[
-        (number if feature["kind"] == "numeric" else as_text)(frame, feature["name"]).alias(feature["name"])
-        for feature in model.features
-    ])  # fmt: skip
     frame = frame.withColumn(PREDICTION, predict(inputs)).withColumn("_probabilities", probabilities(inputs))
     for position, column in enumerate(model.probability_columns):
         frame = frame.withColumn(column, F.col("_probabilities")[position])
-    return (
-        frame.drop("_probabilities")
-        .withColumn(MODEL_NAME_COLUMN, F.lit(name))
-        .withColumn(MODEL_VERSION_COLUMN, F.lit(version))
-        .withColumn(SCORED_AT, F.lit(scored_at))
-    )
+    return frame.drop("_probabilities")
 
 
 def clear(spark: SparkSession, output: str) -> None:
@@ -192,7 +207,7 @@ def score(spark: SparkSession, args: argparse.Namespace) -> dict[str, Any]:
         check_columns(frame, model, args.source)
         marked = frame.withColumn(REASON, reject_reason(frame, model))
         valid = marked.filter(F.col(REASON).isNull()).drop(REASON)
-        scored(valid, model, args.model_name, args.model_version, scored_at).write.parquet(
+        scored(valid, model, args.model_name, args.model_version, scored_at, args.tracking_uri).write.parquet(
             f"{output}/{PREDICTIONS_DIR}"
         )
         text = [col(column).cast("string").alias(column) for column in frame.columns]
@@ -220,7 +235,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--source", required=True, help=f"a .csv/.parquet file, a folder of them, or {BUNDLED_SOURCE}")
     parser.add_argument("--csv-encoding", default="utf-8", help="of the source's CSV files, as Python names it")
     parser.add_argument("--output", required=True, help="this run's output prefix")
-    parser.add_argument("--tracking-uri", default="", help="MLflow, when --model-uri is a models:/ URI")
+    parser.add_argument("--tracking-uri", default="", help="MLflow: for models:/ URIs, and segment models behind it")
     return parser.parse_args(argv)
 
 

@@ -122,12 +122,12 @@ def holdout_of(dataset: DatasetSnapshot, storage: Storage | None = None) -> Hold
 
 def segmented_run(root: str | Path, tracking_uri: str, run_id: str, source: str | Path, **settings: Any):
     """A whole segmented DAG run, task by task: get_data, train_model and persist_model (the fallback), then
-    plan_segments, each group's train_segments and persist_segments, and publish_router. Returns the dataset, each
-    group's result and the router's."""
+    plan_segments (on either segment_engine), each group's train_segments and persist_segments, and publish_router.
+    Returns the dataset, each group's result and the router's."""
     from ml_pipeline.segments.persist import persist_group
     from ml_pipeline.segments.plan import fallback_settings
     from ml_pipeline.segments.router import publish_router
-    from ml_pipeline.segments.snapshot import plan_segments
+    from ml_pipeline.segments.spark_engine import plan_segments
     from ml_pipeline.segments.train import train_group
 
     config = run_config(root, tracking_uri, source_uri=str(source), **settings)
@@ -138,6 +138,6 @@ def segmented_run(root: str | Path, tracking_uri: str, run_id: str, source: str 
     persist(fallback_settings(config), run, storage, dataset, candidates, trainings, {})
     groups = [
         persist_group(config, run, storage, group, train_group(config, prefix, storage, group, candidates), candidates)
-        for group in plan_segments(config, prefix, storage, dataset, max_map_length=1024)
+        for group in plan_segments(config, prefix, storage, dataset, candidates, max_map_length=1024, timeout_s=900)
     ]
     return dataset, groups, publish_router(config, run, prefix, storage, dataset)

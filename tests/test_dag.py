@@ -33,7 +33,8 @@ def test_support_modules_are_not_scanned_as_dag_files(dagbag):
 
 def test_tasks_run_in_order_get_data_train_model_persist_model(dag):
     approval = {"approve_champion", "promote_champion", "keep_challenger"}
-    segments = {"plan_segments", "segments.train_segments", "segments.persist_segments", "publish_router"}
+    segments = {"segment_emr_job", "train_segments_on_emr", "plan_segments", "segments.train_segments",
+                "segments.persist_segments", "publish_router"}  # fmt: skip
     assert set(dag.task_ids) == {"get_data", "train_model", "persist_model"} | approval | segments
     assert dag.get_task("get_data").upstream_task_ids == set()
     assert dag.get_task("train_model").upstream_task_ids == {"get_data"}
@@ -49,7 +50,11 @@ def test_segments_train_and_persist_per_group_and_publish_one_router(dag):
     with whatever groups succeeded."""
     from airflow.sdk import TriggerRule
 
-    assert dag.get_task("plan_segments").upstream_task_ids == {"get_data"}
+    assert dag.get_task("segment_emr_job").upstream_task_ids == {"get_data"}
+    assert dag.get_task("train_segments_on_emr").upstream_task_ids == {"segment_emr_job"}
+    plan = dag.get_task("plan_segments")
+    assert plan.upstream_task_ids == {"get_data", "train_segments_on_emr"}
+    assert plan.trigger_rule == TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS  # after EMR trained them, or without it
     assert dag.get_task("segments.train_segments").upstream_task_ids == {"get_data", "plan_segments"}
     persist = dag.get_task("segments.persist_segments")
     assert persist.upstream_task_ids == {"get_data", "plan_segments", "segments.train_segments", "persist_model"}
@@ -188,9 +193,9 @@ def test_an_unreachable_mlflow_fails_the_run_within_four_minutes_by_construction
     assert (persist.retries + 1) * (per_attempt + start_up) + waits <= 240
 
 
-# The Amazon provider's operator modules import boto3 (about 0.3 s); batch_predictions needs its EMR operator,
-# deploy_champion its SageMaker operators.
-PARSE_MAY_IMPORT = {"classification_pipeline": "", "batch_predictions": "boto3", "deploy_champion": "boto3"}
+# The Amazon provider's operator modules import boto3 (about 0.3 s); classification_pipeline (segment_engine spark)
+# and batch_predictions need its EMR operator, deploy_champion its SageMaker operators.
+PARSE_MAY_IMPORT = {"classification_pipeline": "boto3", "batch_predictions": "boto3", "deploy_champion": "boto3"}
 # The trigger form is made from the configuration model: that model, and nothing of the pipeline's work.
 FORM_MODULES = ",".join(
     (

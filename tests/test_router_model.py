@@ -105,12 +105,8 @@ def test_the_router_ships_inside_the_model_and_needs_nothing_of_this_project():
     assert imported - set(sys.stdlib_module_names) == {"numpy", "pandas", "mlflow"}
 
 
-def test_what_cannot_use_a_router_yet_says_so_in_one_line(published, tmp_path, monkeypatch):
-    """SageMaker's package would lack the segments' models, and the Spark job cannot score a router yet: both refuse
-    before doing anything."""
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "spark_jobs"))  # as --py-files do
-    from score_batch import JobError, pinned_model
-
+def test_sagemaker_refuses_a_router_in_one_line(published, tmp_path):
+    """SageMaker's package would lack the segments' models: it refuses before doing anything."""
     from ml_pipeline.config.model import PipelineConfig
     from ml_pipeline.deployment.package import package_model
     from ml_pipeline.errors import ConfigError
@@ -120,8 +116,6 @@ def test_what_cannot_use_a_router_yet_says_so_in_one_line(published, tmp_path, m
     pinned = pin(PipelineConfig(mlflow_tracking_uri=mlflow.get_tracking_uri(), model_name=MODEL))
     with pytest.raises(ConfigError, match="is a router of one model per segment, .* serve it with the model server"):
         package_model(pinned, str(tmp_path / "store"), Storage())
-    with pytest.raises(JobError, match="is a router of one model per segment, .* score it with scoring_engine local"):
-        pinned_model(pinned["model_uri"], str(tmp_path / "work"))
 
 
 def test_the_model_server_warms_a_router_up_before_serving_it(published):

@@ -13,8 +13,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import tables
 from botocore.stub import ANY, Stubber
-from pipeline_runs import MODEL, publish, train
+from pipeline_runs import MODEL, publish, segmented_run, train
 from scoring_rows_fixture import BAD_ROWS
 from sklearn.linear_model import LogisticRegression
 
@@ -140,7 +141,28 @@ def table_case(tmp_path_factory):
     mlflow.set_tracking_uri(None)
 
 
-@pytest.fixture(scope="module", params=["wine", "table_case"])
+@pytest.fixture(scope="module")
+def segmented_case(tmp_path_factory):
+    """A registry whose champion is a router of one model per store, and rows of those stores, of a store it never
+    saw and of none (the fallback's), with rows it cannot score."""
+    root = tmp_path_factory.mktemp("segmented")
+    tables.segmented(segments=4, rows=250).to_csv(root / "train.csv", index=False)
+    tracking_uri = f"sqlite:///{root}/mlflow.db"
+    mlflow.set_tracking_uri(tracking_uri)
+    settings = {"target_column": "bought", "segment_column": "store"}
+    segmented_run(root / "artifacts", tracking_uri, "manual__segments", root / "train.csv", **settings)
+    rows = tables.segmented(segments=5, rows=12, seed=4).drop(columns="bought").astype(object)  # store 04: unseen
+    rows.insert(0, "id", range(len(rows)))
+    bad = {1: ("x1", "strong", "x1 is not a number"), 2: ("channel", None, "channel is missing")}
+    for row, (column, value, _) in bad.items():
+        rows.loc[row, column] = value
+    rows.to_csv(root / "rows.csv", index=False)
+    reasons = {row: reason for row, (_, _, reason) in bad.items()}
+    yield Case(tracking_uri, root / "rows.csv", "utf-8", ["no", "yes"], ["channel"], len(rows), reasons, unseen=0)
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module", params=["wine", "table_case", "segmented_case"])
 def both_engines(request, tmp_path_factory):
     """The same rows scored by the local engine and by the job script in local Spark."""
     case = request.getfixturevalue(request.param)
@@ -185,6 +207,23 @@ def test_spark_scores_rows_with_a_missing_category_as_the_local_engine_does(both
     if not missing_category.any():
         pytest.skip("no categorical features")
     assert_same_scores(local[missing_category], spark[missing_category], case)
+
+
+def test_spark_routes_each_row_of_a_router_to_the_segment_model_the_local_engine_does(both_engines):
+    """Rows grouped by segment on Spark: each store's rows by its own model, a new store's and storeless rows by the
+    fallback, as the local engine (the router itself) routes them."""
+    case, root = both_engines
+    local, spark, _ = predictions(root, case)
+    if "segment_model" not in local:
+        pytest.skip("one model, no router")
+    routed = ["segment_model", "segment_version"]
+    assert spark[routed].astype(str).to_numpy().tolist() == local[routed].astype(str).to_numpy().tolist()
+    fallback = spark["store"].isna() | (spark["store"] == "store 04")
+    assert set(spark.loc[fallback, "segment_model"]) == {f"{MODEL}.all"}
+    assert (
+        spark.loc[~fallback, "segment_model"].nunique() == 4
+        and not spark.loc[~fallback, "segment_model"].str.endswith(".all").any()
+    )
 
 
 def test_spark_rejects_the_same_rows_for_the_same_reasons(both_engines):
@@ -249,6 +288,9 @@ def test_the_job_script_names_its_columns_and_reasons_as_the_pipeline_does(monke
     for name in ("PREDICTION", "MODEL_NAME_COLUMN", "MODEL_VERSION_COLUMN", "SCORED_AT", "REASON", "PREDICTIONS_DIR",
                  "REJECTED_DIR", "COUNTS_DIR", "BUNDLED_SOURCE"):  # fmt: skip
         assert job[name] == getattr(contract, name), name
+    routing = job_names(monkeypatch, SPARK_JOB_SCRIPT.with_name("segment_routing.py"))
+    for name in ("SEGMENT_MODEL_COLUMN", "SEGMENT_VERSION_COLUMN"):
+        assert routing[name] == getattr(contract, name), name
     for name in ("MISSING", "NOT_A_NUMBER", "NOT_FINITE"):
         assert job[name] == getattr(row_rules, name), name
     assert job["METADATA_KEY"] == schema.METADATA_KEY

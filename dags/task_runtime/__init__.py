@@ -7,13 +7,13 @@ Only `airflow.sdk` is imported here, so DAG files stay fast to parse; the pipeli
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, Param, Variable, get_current_context
+from airflow.sdk import Asset, AssetAlias, Param, Variable, get_current_context
 
 from task_runtime.notify import TaskFailureNotifier
 
@@ -30,6 +30,9 @@ PREDICTIONS_ASSET = Asset("batch_predictions_output")
 # batch_predictions announces here a scoring whose rows drifted from the version's training data (extra: the model
 # version, which variables crossed which threshold, the report's URI).
 DRIFT_ASSET = Asset("batch_predictions_drift")
+# classification_pipeline's tasks that may move @champion declare this alias and attach CHAMPION_ASSET's event only
+# when they did (announce_champion).
+PROMOTIONS = AssetAlias("classification_pipeline_new_champion")
 
 
 # The XCom key under which a failing task leaves its one-line reason (failing_clearly).
@@ -77,6 +80,12 @@ def failing_clearly() -> Iterator[None]:
             raise
         # Our own errors need no traceback; anything else keeps its cause for debugging.
         raise AirflowFailException(line) from (None if isinstance(raised, PipelineError) else raised)
+
+
+def announce_champion(decision: Mapping[str, Any], extra: dict[str, Any]) -> None:
+    """An event of CHAMPION_ASSET, only when @champion moved to the decision's version (not when it stayed)."""
+    if decision["promoted"] and decision["previous_champion"] != decision["version"]:
+        get_current_context()["outlet_events"][PROMOTIONS].add(CHAMPION_ASSET, extra=extra)
 
 
 def candidate_failures(candidates: list[Candidate], trainings: list[TrainingResult]) -> dict[str, str]:

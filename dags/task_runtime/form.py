@@ -31,7 +31,7 @@ TRAINING_FORM = {
         "max_unlabeled_fraction",
         "max_training_rows",
     ),
-    "Segments": ("segment_column", "min_segment_rows", "max_segments", "segment_worker_slots"),
+    "Segments": ("segment_column", "min_segment_rows", "max_segments", "segment_worker_slots", "segment_engine"),
     "Champion gate": ("gate_metric", "allow_schema_change", "require_approval", "approval_timeout_hours"),
 }
 SCORING_FORM = {

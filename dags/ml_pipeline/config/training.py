@@ -13,6 +13,7 @@ from ml_pipeline.config.store import safe_name
 from ml_pipeline.contract import Candidate
 
 GateMetric = Literal["f1_macro", "accuracy", "balanced_accuracy", "roc_auc", "log_loss"]
+SegmentEngine = Literal["airflow", "spark"]
 
 
 def _known_classifier(value: str) -> str:
@@ -118,6 +119,10 @@ class TrainingSettings(BaseModel):
         10,
         ge=1,
         description="Worker slots the segments spread over (MWAA: slots per worker x max workers); sets the groups",
+    )
+    segment_engine: SegmentEngine = Field(
+        "airflow",
+        description="airflow: groups of segments on the workers; spark: local Spark, or EMR with emr_application_id",
     )
     max_model_mb: float = Field(
         Budget.max_model_mb, gt=0, description="Largest model a candidate may make, in MB (1 MB = 10^6 bytes)"

@@ -38,53 +38,80 @@ def _rows(uri: str, storage: Storage) -> pd.DataFrame:
         return pd.read_parquet(path)
 
 
-def segment_positions(rows: Split, max_segments: int) -> tuple[pd.Index, list[np.ndarray]]:
-    """The segment values and each one's row positions; rows without a value belong to no segment."""
+def segment_positions(rows: Split, max_segments: int) -> tuple[list[str], list[np.ndarray]]:
+    """The segment values (as text) and each one's row positions; rows without a value belong to no segment."""
     column = rows.schema.segment_column or ""
     codes, values = pd.factorize(rows.data[column], use_na_sentinel=True)
+    check_values([str(value) for value in values], column, max_segments)
+    if missing := int((codes < 0).sum()):
+        log.info("%d rows have no %s: the fallback serves them", missing, column)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
+    return [str(value) for value in values], [order[bounds[code] : bounds[code + 1]] for code in range(len(values))]
+
+
+def check_values(values: list[str], column: str, max_segments: int) -> None:
+    """Refuse a column that is no segmentation: too many values, or two whose registered names would clash."""
     if len(values) > max_segments:
         raise DataValidationError(
             f"segment_column {column} has {len(values):,} distinct values, more than max_segments ({max_segments:,}); "
             "is it an identifier? Choose a coarser column, or raise max_segments"
         )
-    if missing := int((codes < 0).sum()):
-        log.info("%d rows have no %s: the fallback serves them", missing, column)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(values) + 1))
-    return values, [order[bounds[code] : bounds[code + 1]] for code in range(len(values))]
+    if len({slug(value) for value in values}) < len(values):
+        raise DataValidationError(f"two values of {column} share a name; rename one of them")
+
+
+def snapshot_segment(
+    rows: Split, value: str, train: np.ndarray, holdout: np.ndarray, schema_uri: str, config: PipelineConfig,
+    run_prefix: str, storage: Storage,
+) -> SegmentEntry:  # fmt: skip
+    """One segment's manifest entry; a trainable segment's train and holdout rows are written under
+    segments/<slug>/data/. Both engines call this, the Spark engine once per segment in applyInPandas."""
+    labels = rows.data[rows.schema.target]
+    reason = why_untrainable(labels.iloc[train], labels.iloc[holdout], config.min_segment_rows)
+    entry = SegmentEntry(segment=value, slug=slug(value), rows=len(train) + len(holdout), group=None, reason=reason,
+                         dataset=None)  # fmt: skip
+    if reason is None:
+        source = f"{config.source_uri or BUNDLED_SOURCE} where {rows.schema.segment_column} = {value}"
+        folder = join(run_prefix, "segments", entry["slug"], "data")
+        entry["dataset"] = write_snapshot(rows, train, holdout, folder, schema_uri, config, storage, source)
+    return entry
 
 
 def write_segments(
     rows: Split, dataset: DatasetSnapshot, config: PipelineConfig, run_prefix: str, storage: Storage,
     max_map_length: int,
 ) -> list[SegmentGroup]:  # fmt: skip
-    """Each trainable segment's snapshot under segments/<slug>/data/, the manifest, and the groups."""
+    """Each segment's entry (and a trainable one's snapshot), the manifest, and the groups."""
     values, positions = segment_positions(rows, config.max_segments)
     in_train = np.zeros(len(rows.data), dtype=bool)
     in_train[rows.train] = True
-    labels = rows.data[rows.schema.target]
-    entries: list[SegmentEntry] = []
-    splits = []
+    schema_uri, entries = dataset["schema_uri"], []
     for value, where in zip(values, positions, strict=True):
         train, holdout = where[in_train[where]], where[~in_train[where]]
-        reason = why_untrainable(labels.iloc[train], labels.iloc[holdout], config.min_segment_rows)
-        entries.append(SegmentEntry(segment=str(value), slug=slug(str(value)), rows=len(where), group=None,
-                                    reason=reason, dataset=None))  # fmt: skip
-        splits.append((train, holdout))
-    if len({entry["slug"] for entry in entries}) < len(entries):
-        raise DataValidationError(f"two values of {rows.schema.segment_column} share a name; rename one of them")
+        entries.append(snapshot_segment(rows, value, train, holdout, schema_uri, config, run_prefix, storage))
+    return write_manifest(entries, config, run_prefix, storage, max_map_length)
+
+
+def write_manifest(
+    entries: list[SegmentEntry], config: PipelineConfig, run_prefix: str, storage: Storage, max_map_length: int
+) -> list[SegmentGroup]:
+    """Share the trainable segments out in groups of similar row counts, and write the manifest that lists them all,
+    by value (the same groups whichever engine made the entries)."""
+    entries.sort(key=lambda entry: entry["segment"])
     trainable = [index for index, entry in enumerate(entries) if entry["reason"] is None]
     count = group_count(len(trainable), config.segment_worker_slots, max_map_length)
     for index, group in zip(trainable, balanced_groups([entries[i]["rows"] for i in trainable], count), strict=True):
-        entry, (train, holdout) = entries[index], splits[index]
-        source = f"{config.source_uri or BUNDLED_SOURCE} where {rows.schema.segment_column} = {entry['segment']}"
-        folder = join(run_prefix, "segments", entry["slug"], "data")
-        entry["dataset"] = write_snapshot(rows, train, holdout, folder, dataset["schema_uri"], config, storage, source)
-        entry["group"] = group
+        entries[index]["group"] = group
     manifest_uri = storage.write_bytes(join(run_prefix, "segments", "manifest.json"), json.dumps(entries).encode())
     log.info("%d segments: %d to train in %d groups, %d served by the fallback", len(entries), len(trainable),
              count if trainable else 0, len(entries) - len(trainable))  # fmt: skip
-    return [group_of(entries, number, count, manifest_uri) for number in range(count)] if trainable else []
+    return groups_of(entries, manifest_uri)
+
+
+def groups_of(entries: list[SegmentEntry], manifest_uri: str) -> list[SegmentGroup]:
+    count = max((entry["group"] for entry in entries if entry["group"] is not None), default=-1) + 1
+    return [group_of(entries, number, count, manifest_uri) for number in range(count)]
 
 
 def group_of(entries: list[SegmentEntry], number: int, count: int, manifest_uri: str) -> SegmentGroup:
