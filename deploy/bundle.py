@@ -24,7 +24,11 @@ MWAA_DAGS_FOLDER = "/usr/local/airflow/dags/"
 # bucket, outside dags/ so MWAA never parses it. infra/base.yaml lets the deploy role write it and the job role read it.
 SPARK_JOB_SCRIPT = "spark_jobs/score_batch.py"
 # The job's own modules, beside it (spark-submit --py-files).
-SPARK_JOB_MODULES = ("spark_jobs/source_reading.py", "spark_jobs/drift_counts.py")
+SPARK_JOB_MODULES = (
+    "spark_jobs/source_reading.py",
+    "spark_jobs/drift_counts.py",
+    "spark_jobs/segment_routing.py",
+)
 # A fixed timestamp (the zip format's earliest) so the same plugins always give the same bytes.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -30,7 +30,11 @@ EXPECTED_DAG_KEYS = {
 }
 SPARK_JOB = "spark_jobs/score_batch.py"
 SPARK_JOB_TEXT = "from pyspark.sql import SparkSession\n\nprint('placeholder job')\n"
-SPARK_JOB_MODULES = ("spark_jobs/source_reading.py", "spark_jobs/drift_counts.py")
+SPARK_JOB_MODULES = (
+    "spark_jobs/source_reading.py",
+    "spark_jobs/drift_counts.py",
+    "spark_jobs/segment_routing.py",
+)
 
 
 def write(path: Path, text: str) -> Path:

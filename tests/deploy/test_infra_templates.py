@@ -101,6 +101,7 @@ def test_deploy_role_writes_only_dags_root_files_and_the_spark_job_and_updates_o
         root + "spark_jobs/score_batch.py",  # the EMR Serverless job and its modules, one key each: not spark_jobs/*
         root + "spark_jobs/source_reading.py",
         root + "spark_jobs/drift_counts.py",
+        root + "spark_jobs/segment_routing.py",
     }
     assert deletes == {root + "dags/*"}
     assert airflow == [

@@ -482,7 +482,7 @@ def test_spark_job_is_planned_and_uploaded_outside_dags_without_an_environment_u
     stubber.assert_no_pending_responses()
     assert f"  upload  {SPARK_JOB} ({len(SPARK_JOB_TEXT)} bytes, content changed; EMR Serverless job" in logs[0]
     job_files = [SPARK_JOB, *SPARK_JOB_MODULES]
-    assert summary.uploaded[:3] == job_files, "the job lands before the DAG files that submit it"
+    assert summary.uploaded[: len(job_files)] == job_files, "the job lands before the DAG files that submit it"
     assert keys(s3_client, bucket) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip", *job_files}
     assert not any(k.startswith("dags/spark_jobs") for k in keys(s3_client, bucket))
     stored = s3_client.get_object(Bucket=bucket, Key=SPARK_JOB)
