@@ -14,11 +14,12 @@ from typing import IO, Any
 from local_airflow import command_line, run_log, run_report
 
 DAG_ID = "classification_pipeline"
-TASKS = ("get_data", "train_model", "persist_model", "plan_segments", "segments.train_segments",
+TASKS = ("get_data", "train_model", "persist_model", "segment_emr_job", "train_segments_on_emr", "plan_segments",
+         "segments.train_segments",
          "segments.persist_segments", "publish_router", "approve_champion", "promote_champion",
          "keep_challenger")  # fmt: skip
 # Skipped on every run without require_approval or segment_column: their running and skipping are not news.
-QUIET = ("approve_champion", "plan_segments", "publish_router")
+QUIET = ("approve_champion", "segment_emr_job", "train_segments_on_emr", "plan_segments", "publish_router")
 
 
 def candidates_line(results: dict[str, Any], best: str, skipped: dict[str, str], metric: str) -> str:

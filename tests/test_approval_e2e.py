@@ -130,7 +130,7 @@ def test_no_answer_in_time_is_a_rejection_and_without_require_approval_nothing_i
         "get_data": "success", "train_model[logistic_regression]": "success", "persist_model": "success",
         "approve_champion": "skipped", "promote_champion": "skipped", "keep_challenger": "skipped",
         "plan_segments": "skipped", "segments.train_segments": "skipped", "segments.persist_segments": "skipped",
-        "publish_router": "skipped",
+        "publish_router": "skipped", "segment_emr_job": "skipped", "train_segments_on_emr": "skipped",
     }  # fmt: skip
     assert [event["version"] for event in champion_events(date)] == ["2"]
     assert "approval" not in tags("2")

@@ -388,7 +388,7 @@ def test_a_signal_stops_a_run_within_seconds_and_changes_nothing(stores, signum)
     states = metadata.task_states("classification_pipeline", run_id)
     # Without segment_column, plan_segments skips if it ran before the signal; nothing after it runs either way.
     segments = [states.pop(task) for task in [*states] if "segment" in task or task == "publish_router"]
-    assert len(segments) == 4 and "success" not in segments
+    assert len(segments) == 6 and "success" not in segments
     assert states == {
         "get_data": "success", "train_model[logistic_regression]": "failed", "persist_model": "upstream_failed",
         "approve_champion": "upstream_failed", "promote_champion": "upstream_failed",

@@ -95,7 +95,8 @@ def test_each_task_instance_has_its_log_where_the_ui_reads_it(local_runs):
     handler = TaskLogReader().log_handler  # the FileTaskHandler the UI reads task logs with
     everything = task_instances(local_runs["success"]["run_id"])
     skipped = {ti.task_id for ti in everything if ti.state == "skipped"}
-    segments = {"plan_segments", "segments.train_segments", "segments.persist_segments", "publish_router"}
+    segments = {"segment_emr_job", "train_segments_on_emr", "plan_segments", "segments.train_segments",
+                "segments.persist_segments", "publish_router"}  # fmt: skip
     assert skipped == {"approve_champion", "promote_champion", "keep_challenger"} | segments, "no approval, no segments"
     tis = [ti for ti in everything if ti.task_id not in skipped]
     assert [(ti.task_id, ti.map_index) for ti in tis] == [

@@ -36,7 +36,7 @@ def test_train_from_the_trigger_form_and_follow_the_links_to_the_model_in_mlflow
     page.goto(dag_url)
     page.get_by_role("button", name="Show Graph").click()
     nodes = page.locator(".react-flow__node")
-    expect(nodes).to_have_count(9)  # with plan_segments, the segments group and publish_router
+    expect(nodes).to_have_count(11)  # the segment tasks too: EMR job and its run, plan, the group, publish_router
     expect(nodes.filter(has_text="get_data")).to_have_count(1)
     expect(nodes.filter(has_text="train_model [")).to_have_count(1)  # mapped: one instance per candidate
     expect(nodes.filter(has_text="persist_model")).to_have_count(1)
