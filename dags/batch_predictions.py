@@ -21,10 +21,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule, dag, get_current_context, task
 
 from task_runtime import CHAMPION_ASSET, DEFAULT_ARGS, DRIFT_ASSET, PREDICTIONS_ASSET, pipeline_task, trigger_form
+from task_runtime.emr import emr_job_run
 from task_runtime.links import (
     DriftReportLink,
     MlflowRunLink,
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from ml_pipeline.contract import EmrJob, LiveQuality, ScoringCounts, ScoringPlan, ScoringSummary
 
 SCORING_TIMEOUT = timedelta(hours=2)
-EMR_POLL_SECONDS = 60
 ENGINE_TASKS = {"local": "score_locally", "spark": "score_on_spark", "emr-serverless": "emr_job"}
 
 
@@ -190,21 +189,7 @@ def batch_predictions() -> None:
 
     plan = pin_model()
     job = emr_job(plan)
-    # Bounded: at most EMR_POLL_SECONDS * attempts of waiting, then the task fails (and cancels the job).
-    score_on_emr = EmrServerlessStartJobOperator(
-        task_id="score_on_emr",
-        application_id=job["application_id"],
-        execution_role_arn=job["execution_role_arn"],
-        aws_conn_id=job["aws_conn_id"],
-        job_driver=job["job_driver"],
-        configuration_overrides=job["configuration_overrides"],
-        name=job["name"],
-        config={"executionTimeoutMinutes": int(SCORING_TIMEOUT.total_seconds() // 60)},  # EMR's own bound
-        wait_for_completion=True,
-        waiter_delay=EMR_POLL_SECONDS,
-        waiter_max_attempts=int(SCORING_TIMEOUT.total_seconds() // EMR_POLL_SECONDS),
-        execution_timeout=SCORING_TIMEOUT + timedelta(minutes=5),
-    )
+    score_on_emr = emr_job_run("score_on_emr", job, SCORING_TIMEOUT)
     engines = [score_locally(plan), score_on_spark(plan), job]
     choose_engine(plan) >> engines
     job >> score_on_emr

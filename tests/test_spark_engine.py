@@ -360,7 +360,7 @@ def test_the_dag_submits_the_job_script_to_emr_serverless_with_the_pinned_versio
             *("--output", "s3://bucket/ml/batch_predictions/scheduled__2026-11-23", "--csv-encoding", "latin-1"),
         ],
         "sparkSubmitParameters": "--py-files s3://bucket/spark_jobs/source_reading.py,"
-        "s3://bucket/spark_jobs/drift_counts.py "
+        "s3://bucket/spark_jobs/drift_counts.py,s3://bucket/spark_jobs/segment_routing.py "
         f"--conf spark.archives={ENVIRONMENT}#environment "
         "--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python "
         "--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python "

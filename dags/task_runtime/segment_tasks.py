@@ -6,17 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.sdk import TriggerRule, XComArg, get_current_context, task, task_group
 
 from task_runtime import PROMOTIONS, announce_champion, pipeline_task
+from task_runtime.emr import emr_job_run
 from task_runtime.links import ModelVersionLink, linked_task, publish_router_links
 
 if TYPE_CHECKING:
     from ml_pipeline.contract import Candidate, DatasetSnapshot, EmrJob, RouterResult, SegmentGroup, SegmentsResult
 
 SPARK_TRAINING_TIMEOUT = timedelta(hours=2)
-EMR_POLL_SECONDS = 60
 DETAILS = ("model_name", "version", "metrics")  # the champion Asset event's extra
 
 
@@ -148,22 +147,10 @@ def segment_stage(dataset: DatasetSnapshot, candidates: list[Candidate], fallbac
         return result
 
     job = segment_emr_job(dataset, candidates)
-    # Bounded: at most EMR_POLL_SECONDS * attempts of waiting, then the task fails (and cancels the job).
-    train_segments_on_emr = EmrServerlessStartJobOperator(
-        task_id="train_segments_on_emr",
+    train_segments_on_emr = emr_job_run(
+        "train_segments_on_emr", job, SPARK_TRAINING_TIMEOUT,
         doc_md="Runs segment_emr_job's job on EMR Serverless and waits for it (bounded); skipped when it is.",
-        application_id=job["application_id"],
-        execution_role_arn=job["execution_role_arn"],
-        aws_conn_id=job["aws_conn_id"],
-        job_driver=job["job_driver"],
-        configuration_overrides=job["configuration_overrides"],
-        name=job["name"],
-        config={"executionTimeoutMinutes": int(SPARK_TRAINING_TIMEOUT.total_seconds() // 60)},  # EMR's own bound
-        wait_for_completion=True,
-        waiter_delay=EMR_POLL_SECONDS,
-        waiter_max_attempts=int(SPARK_TRAINING_TIMEOUT.total_seconds() // EMR_POLL_SECONDS),
-        execution_timeout=SPARK_TRAINING_TIMEOUT + timedelta(minutes=5),
-    )
+    )  # fmt: skip
     groups = plan_segments(dataset, candidates)
     job >> train_segments_on_emr >> groups
     fallback >> publish_router(dataset, groups, segment_group.expand(group=groups))

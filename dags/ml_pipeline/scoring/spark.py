@@ -34,8 +34,8 @@ def job_arguments(plan: ScoringPlan, model_uri: str) -> list[str]:
     arguments = ["--model-uri", model_uri, "--model-name", plan["model_name"], "--model-version"]
     arguments += [plan["model_version"], "--source", plan["source"] or BUNDLED_SOURCE, "--output", plan["output_uri"]]
     arguments += ["--csv-encoding", plan["csv_encoding"]]
-    # models:/ URIs resolve through the registry; a router's segment models may be stored behind the tracking server.
-    arguments += ["--tracking-uri", plan["tracking_uri"]]
+    if model_uri.startswith("models:/"):  # resolved through the registry, not read from storage
+        arguments += ["--tracking-uri", plan["tracking_uri"]]
     return arguments
 
 
