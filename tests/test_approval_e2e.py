@@ -8,6 +8,7 @@ all-admins mode stands in for a login).
 
 import re
 import subprocess
+import threading
 import time
 
 import pytest
@@ -31,35 +32,55 @@ def airflow_api(airflow_home):
         yield TestClient(create_app("core"))
 
 
+class Run:
+    """`make run`'s script in the background; a thread keeps what it prints, so a test can wait for a trail line."""
+
+    def __init__(self, command, env):
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self.keep, daemon=True)
+        self.reader.start()
+
+    def keep(self):
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def printed(self):
+        return "".join(self.lines)
+
+
 @pytest.fixture
 def start(stores):
     """Start `make run`'s script for a date; a run still waiting when the test ends is stopped (SIGTERM)."""
     started = []
 
     def run(logical_date, conf):
-        command = pipeline_command(logical_date, conf)
-        started.append(subprocess.Popen(command, env=stores, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True))  # fmt: skip
+        started.append(Run(pipeline_command(logical_date, conf), stores))
         return started[-1]
 
     yield run
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.communicate(timeout=60)
+    for run in started:
+        if run.process.poll() is None:
+            run.process.terminate()
+            run.process.wait(timeout=60)
 
 
-def finish(process, expect_success=True):
-    output, _ = process.communicate(timeout=600)
-    assert (process.returncode == 0) == expect_success, output[-5000:]
+def finish(run, expect_success=True):
+    run.process.wait(timeout=600)
+    run.reader.join(timeout=60)
+    output = run.printed()
+    assert (run.process.returncode == 0) == expect_success, output[-5000:]
     return output
 
 
-def awaiting_answer(process, logical_date, timeout=400):
-    """Until the run's approve_champion waits for an answer; the question it asks."""
+def awaiting_answer(run, logical_date, timeout=400):
+    """The path to answer once the task waits and make run's trail has said so (a person reads it there first)."""
     deadline = time.monotonic() + timeout
-    while metadata.task_states(DAG_ID, run_id_of(logical_date)).get("approve_champion") != "awaiting_input":
-        assert process.poll() is None, finish(process)
+    while not (
+        metadata.task_states(DAG_ID, run_id_of(logical_date)).get("approve_champion") == "awaiting_input"
+        and "approve_champion     awaiting_input" in run.printed()
+    ):
+        assert run.process.poll() is None, finish(run)
         assert time.monotonic() < deadline, "approve_champion never asked"
         time.sleep(1)
     return hitl_path(logical_date)
@@ -82,8 +103,8 @@ def tags(version):
 
 def test_a_proposal_waits_for_approve_or_reject_in_the_ui(start, airflow_api):
     first, second = "2026-12-01T00:00:00+00:00", "2026-12-02T00:00:00+00:00"
-    process = start(first, ONE_CANDIDATE)
-    question = airflow_api.get(awaiting_answer(process, first)).json()
+    run = start(first, ONE_CANDIDATE)
+    question = airflow_api.get(awaiting_answer(run, first)).json()
     assert question["subject"] == "Promote wine-classifier version 1 to champion?"
     assert question["options"] == ["Approve", "Reject"] and question["defaults"] == ["Reject"]
     assert "there is no champion yet" in question["body"]
@@ -92,7 +113,7 @@ def test_a_proposal_waits_for_approve_or_reject_in_the_ui(start, airflow_api):
     assert MlflowClient().get_registered_model(MODEL).aliases == {"challenger": 1}
     assert champion_events(first) == [], "no event before the approval"
     answer(airflow_api, first, "Approve", "first model, checked")
-    output = finish(process)
+    output = finish(run)
     assert "champion     proposed - challenger: no champion yet; proposed for champion, awaiting approval" in output
     assert "approval     approved - champion: approved by Anonymous at " in output
     assert "approve_champion     awaiting_input" in output and "promote_champion     success" in output
@@ -100,10 +121,10 @@ def test_a_proposal_waits_for_approve_or_reject_in_the_ui(start, airflow_api):
     assert [event["version"] for event in champion_events(first)] == ["1"], "promote_champion announced it"
     assert metadata.task_states(DAG_ID, run_id_of(first))["keep_challenger"] == "skipped"
 
-    process = start(second, ONE_CANDIDATE)
-    awaiting_answer(process, second)
+    run = start(second, ONE_CANDIDATE)
+    awaiting_answer(run, second)
     answer(airflow_api, second, "Reject", "not before the release")
-    output = finish(process)
+    output = finish(run)
     assert "approval     rejected - challenger: rejected by Anonymous at " in output
     assert ": not before the release; champion v1 stays" in output
     assert (alias_version("champion"), alias_version("challenger")) == ("1", "2")
@@ -113,9 +134,9 @@ def test_a_proposal_waits_for_approve_or_reject_in_the_ui(start, airflow_api):
 
 def test_no_answer_in_time_is_a_rejection_and_without_require_approval_nothing_is_asked(start):
     date = "2026-12-05T00:00:00+00:00"
-    process = start(date, ONE_CANDIDATE | {"approval_timeout_hours": 0.001})  # 3.6 s
+    run = start(date, ONE_CANDIDATE | {"approval_timeout_hours": 0.001})  # 3.6 s
     # make run applies the timeout itself, with the scheduler's sweep: dag.test() has no scheduler
-    output = finish(process)
+    output = finish(run)
     page = f"http://127.0.0.1:8080/dags/{DAG_ID}/runs/{run_id_of(date)}/tasks/approve_champion/required_actions"
     assert re.search(rf"approve_champion waits for your answer until [-0-9: ]+ UTC: .* {re.escape(page)}", output)
     assert "approval     timed out - challenger: no answer within 0.001 h (approval_timeout_hours)" in output
