@@ -28,7 +28,8 @@ from airflow.sdk import TriggerRule, dag, task
 from task_runtime import CHAMPION_ASSET, DEFAULT_ARGS, aws_client, pipeline_task, trigger_form
 
 if TYPE_CHECKING:
-    from ml_pipeline.contract import Deployment, ModelPackage, PinnedModel, Rollout
+    from ml_pipeline.contract import PinnedModel
+    from ml_pipeline.deployment.contract import Deployment, ModelPackage, Rollout
 
 # SageMaker rolls a blue/green update back after 60 minutes (deployment/sagemaker.py); the wait ends after 70.
 ROLLOUT_WAIT = timedelta(minutes=70)

@@ -16,7 +16,7 @@ from pipeline_runs import MODEL
 from test_e2e import REPO
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import ModelPackage
+from ml_pipeline.deployment.contract import ModelPackage
 from ml_pipeline.deployment.sagemaker import (
     NOT_CONFIGURED,
     DeploymentError,

@@ -143,79 +143,6 @@ class ApprovalResult(TypedDict):
     previous_champion: str | None
 
 
-# ---- one model per segment (segment_column) ----
-# Registered models: each segment's own, and the fallback trained on every row; `<model_name>` holds the routers.
-SEGMENT_INFIX = ".seg."  # <model_name>.seg.<slug>
-FALLBACK_SUFFIX = ".all"  # <model_name>.all
-# Tags on a segment's registered model, and on router versions: how many segments it routes, and to what.
-TAG_SEGMENT_OF = "segment_of"
-TAG_SEGMENT_COLUMN = "segment_column"
-TAG_SEGMENT_VALUE = "segment_value"
-TAG_ROUTING = "routing"
-# Batch output's columns for a router: which registered model and version scored the row.
-SEGMENT_MODEL_COLUMN = "segment_model"
-SEGMENT_VERSION_COLUMN = "segment_version"
-
-
-class SegmentGroup(TypedDict):
-    """One train_segments / persist_segments instance: a share of the segments, balanced by rows."""
-
-    group: int
-    label: str  # "group 3/30: 34 segments, 33,812 rows": the mapped instance's name in the UI
-    manifest_uri: str  # every segment of the run; this group's are those with its number
-    segments: int
-    rows: int
-
-
-class SegmentTrainings(TypedDict):
-    """What train_segments[group] found for one segment: its candidates' trainings, or why it has none."""
-
-    segment: str
-    slug: str
-    trainings: list[TrainingResult]
-    failures: dict[str, str]  # candidate name -> why it did not train on this segment
-
-
-class SegmentDecision(TypedDict):
-    """persist_segments' outcome for one segment: its registered version and the gate's decision, or why not."""
-
-    segment: str
-    model_name: str
-    version: str | None
-    alias: str  # champion, challenger, or "" when nothing was registered
-    promoted: bool
-    reason: str
-    metrics: dict[str, float]
-
-
-class SegmentsResult(TypedDict):
-    """persist_segments[group]'s output: counts, and where each segment's decision is written."""
-
-    group: int
-    decisions_uri: str
-    promoted: int
-    kept: int  # registered, but its champion (or, for a first version, the fallback) scores better
-    skipped: int  # nothing registered: no candidate trained on it, or MLflow refused
-    promoted_segments: list[str]  # at most a few, for the summary
-
-
-class RouterResult(TypedDict):
-    """publish_router's output: the router version `<model_name>@champion` points at when it earned it."""
-
-    model_name: str
-    version: str
-    reused: bool
-    promoted: bool
-    alias: str
-    reason: str
-    previous_champion: str | None
-    metrics: dict[str, float]
-    segment_column: str
-    segments_routed: int  # segments with their own champion
-    fallback: str  # "<model_name>.all v3"
-    routing_uri: str
-
-
 # ---- batch_predictions ----
 # The output's columns after the input's own: the predicted class (the original label), one probability column per
 # class (named by data/schema.py's probability_columns), and which model scored the row, when. Rejected rows keep
@@ -223,6 +150,9 @@ class RouterResult(TypedDict):
 PREDICTION = "prediction"
 MODEL_NAME_COLUMN = "model_name"
 MODEL_VERSION_COLUMN = "model_version"
+# and, for a router, which segment's registered model and version answered the row
+SEGMENT_MODEL_COLUMN = "segment_model"
+SEGMENT_VERSION_COLUMN = "segment_version"
 SCORED_AT = "scored_at"
 REASON = "reason"
 # Layout under a run's output prefix; the marker is written last, so an output without it is not complete.
@@ -320,40 +250,3 @@ class EmrJob(TypedDict):
     name: str
     job_driver: dict[str, Any]
     configuration_overrides: dict[str, Any]
-
-
-# ---- deploy_champion ----
-# What plan_rollout may ask for, in this order; each is the task (an Amazon provider operator) of the same name.
-ROLLOUT_STEPS = ("create_model", "create_endpoint_config", "create_endpoint", "update_endpoint")
-
-
-class ModelPackage(PinnedModel):
-    """package_model's output: the pinned version as the model.tar.gz SageMaker unpacks into /opt/ml/model."""
-
-    model_data_uri: str  # s3://.../sagemaker/<model>/v<version>/model.tar.gz: one key per version
-    uploaded: bool  # False when an earlier attempt or run had already put it there
-
-
-class Rollout(TypedDict):
-    """plan_rollout's output: the requests deploy_champion's SageMaker operators send, and which of them run."""
-
-    endpoint_name: str
-    name: str  # the version's SageMaker model and endpoint configuration: <endpoint>-<model>-v<version>-<digest>
-    model_name: str
-    model_version: str
-    live_config: str  # the endpoint configuration the endpoint runs now; empty when there is no endpoint
-    steps: list[str]  # some of ROLLOUT_STEPS; none when the version already runs there
-    aws_conn_id: str
-    model: dict[str, Any]  # CreateModel's request
-    endpoint_config: dict[str, Any]  # CreateEndpointConfig's
-    create_endpoint: dict[str, Any]  # CreateEndpoint's
-    update_endpoint: dict[str, Any]  # UpdateEndpoint's: blue/green with automatic rollback
-
-
-class Deployment(TypedDict):
-    """confirm_rollout's output: the endpoint serves this version."""
-
-    endpoint_name: str
-    endpoint_config_name: str
-    model_name: str
-    model_version: str

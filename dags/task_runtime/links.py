@@ -18,7 +18,8 @@ from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factor
 
 if TYPE_CHECKING:
     from ml_pipeline.config.model import PipelineConfig
-    from ml_pipeline.contract import PersistResult, RouterResult, ScoringSummary
+    from ml_pipeline.contract import PersistResult, ScoringSummary
+    from ml_pipeline.segments.contract import RouterResult
 
 log = logging.getLogger(__name__)
 # Each link's URL, computed when the task publishes it.

@@ -13,7 +13,8 @@ from task_runtime.emr import emr_job_run
 from task_runtime.links import ModelVersionLink, linked_task, publish_router_links
 
 if TYPE_CHECKING:
-    from ml_pipeline.contract import Candidate, DatasetSnapshot, EmrJob, RouterResult, SegmentGroup, SegmentsResult
+    from ml_pipeline.contract import Candidate, DatasetSnapshot, EmrJob
+    from ml_pipeline.segments.contract import RouterResult, SegmentGroup, SegmentsResult
 
 SPARK_TRAINING_TIMEOUT = timedelta(hours=2)
 DETAILS = ("model_name", "version", "metrics")  # the champion Asset event's extra

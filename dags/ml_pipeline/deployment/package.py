@@ -12,7 +12,8 @@ from pathlib import Path
 import mlflow
 from mlflow.exceptions import MlflowException
 
-from ml_pipeline.contract import ModelPackage, PinnedModel
+from ml_pipeline.contract import PinnedModel
+from ml_pipeline.deployment.contract import ModelPackage
 from ml_pipeline.errors import ConfigError, ModelLoadError
 from ml_pipeline.registry.connection import explained_tracking_errors, use_tracking_server
 from ml_pipeline.store.objects import Storage, join

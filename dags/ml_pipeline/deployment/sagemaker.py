@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import Deployment, ModelPackage, Rollout
+from ml_pipeline.deployment.contract import Deployment, ModelPackage, Rollout
 from ml_pipeline.errors import ConfigError, PipelineError
 
 log = logging.getLogger(__name__)

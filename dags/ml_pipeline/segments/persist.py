@@ -11,22 +11,20 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import (
-    CHAMPION_ALIAS,
+from ml_pipeline.contract import CHAMPION_ALIAS, Candidate, RunIds
+from ml_pipeline.errors import PipelineError, environment_failure, is_transient, one_line
+from ml_pipeline.registry.connection import explained_tracking_errors, use_tracking_server
+from ml_pipeline.registry.gate import alias_version
+from ml_pipeline.registry.publish import persist
+from ml_pipeline.segments.contract import (
     TAG_SEGMENT_COLUMN,
     TAG_SEGMENT_OF,
     TAG_SEGMENT_VALUE,
-    Candidate,
-    RunIds,
     SegmentDecision,
     SegmentGroup,
     SegmentsResult,
     SegmentTrainings,
 )
-from ml_pipeline.errors import PipelineError, environment_failure, is_transient, one_line
-from ml_pipeline.registry.connection import explained_tracking_errors, use_tracking_server
-from ml_pipeline.registry.gate import alias_version
-from ml_pipeline.registry.publish import persist
 from ml_pipeline.segments.plan import SegmentEntry, fallback_model_name, read_manifest, segment_model_name
 from ml_pipeline.segments.train import read_results
 from ml_pipeline.store.objects import Storage, join

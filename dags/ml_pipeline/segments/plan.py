@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import FALLBACK_SUFFIX, SEGMENT_INFIX, DatasetSnapshot
+from ml_pipeline.contract import DatasetSnapshot
+from ml_pipeline.segments.contract import FALLBACK_SUFFIX, SEGMENT_INFIX
 from ml_pipeline.store.objects import Storage
 
 SLUG_TEXT = 24  # characters of the value kept in its slug, before the hash that makes it unique

@@ -19,20 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import (
-    CHAMPION_ALIAS,
-    TAG_CANDIDATE,
-    TAG_FINGERPRINT,
-    TAG_ROUTING,
-    TAG_SEGMENT_COLUMN,
-    TAG_SEGMENT_OF,
-    TAG_SEGMENT_VALUE,
-    DatasetSnapshot,
-    RouterResult,
-    RunIds,
-    SegmentGroup,
-    SegmentsResult,
-)
+from ml_pipeline.contract import CHAMPION_ALIAS, TAG_CANDIDATE, TAG_FINGERPRINT, DatasetSnapshot, RunIds
 from ml_pipeline.data.profile import METADATA_KEY as DRIFT_KEY
 from ml_pipeline.data.profile import Profile, with_predictions
 from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
@@ -42,6 +29,15 @@ from ml_pipeline.registry.connection import connect, explained_tracking_errors
 from ml_pipeline.registry.gate import alias_version, gate, score_candidate
 from ml_pipeline.registry.run_log import Holdout, model_requirements, run_tags
 from ml_pipeline.segments import router_model
+from ml_pipeline.segments.contract import (
+    TAG_ROUTING,
+    TAG_SEGMENT_COLUMN,
+    TAG_SEGMENT_OF,
+    TAG_SEGMENT_VALUE,
+    RouterResult,
+    SegmentGroup,
+    SegmentsResult,
+)
 from ml_pipeline.segments.persist import segments_experiment
 from ml_pipeline.segments.plan import fallback_model_name, segment_model_name
 from ml_pipeline.store.locks import registry_lock

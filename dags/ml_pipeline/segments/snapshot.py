@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import BUNDLED_SOURCE, DatasetSnapshot, SegmentGroup
+from ml_pipeline.contract import BUNDLED_SOURCE, DatasetSnapshot
 from ml_pipeline.data.snapshot import Split, write_snapshot
 from ml_pipeline.data.splits import read_schema
 from ml_pipeline.errors import DataValidationError
+from ml_pipeline.segments.contract import SegmentGroup
 from ml_pipeline.segments.plan import SegmentEntry, balanced_groups, group_count, slug, why_untrainable
 from ml_pipeline.store.objects import Storage, join
 

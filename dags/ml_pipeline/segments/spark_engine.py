@@ -19,12 +19,13 @@ import pandas as pd
 
 import ml_pipeline
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import Candidate, DatasetSnapshot, EmrJob, SegmentGroup
+from ml_pipeline.contract import Candidate, DatasetSnapshot, EmrJob
 from ml_pipeline.data.schema import DatasetSchema
 from ml_pipeline.data.snapshot import Split
 from ml_pipeline.data.splits import read_schema
 from ml_pipeline.errors import ConfigError
 from ml_pipeline.scoring.spark import emr_job, submit_locally
+from ml_pipeline.segments.contract import SegmentGroup
 from ml_pipeline.segments.plan import in_group, read_manifest
 from ml_pipeline.segments.snapshot import groups_of, snapshot_segment, write_manifest
 from ml_pipeline.segments.snapshot import plan_segments as split_segments

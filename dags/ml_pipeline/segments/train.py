@@ -7,8 +7,9 @@ import json
 import logging
 
 from ml_pipeline.config.model import PipelineConfig
-from ml_pipeline.contract import Candidate, SegmentGroup, SegmentTrainings
+from ml_pipeline.contract import Candidate
 from ml_pipeline.errors import InvalidInputError, one_line
+from ml_pipeline.segments.contract import SegmentGroup, SegmentTrainings
 from ml_pipeline.segments.plan import SegmentEntry, in_group, read_manifest
 from ml_pipeline.store.objects import Storage, join
 from ml_pipeline.training.budget import Budget
