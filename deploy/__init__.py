@@ -2,7 +2,7 @@
 
 One concern per module:
 - files:       which files ship (what git tracks under dags/ and plugins/, minus .mwaaignore)
-- bundle:      the objects MWAA reads whole (requirements.txt, plugins.zip, startup.sh) and the Spark job script
+- bundle:      the objects MWAA reads whole (requirements.txt, plugins.zip, startup.sh) and the Spark jobs
 - sync:        the S3 plan and its application, by content hash and object version; `publish` is the entry point
 - environment: updating the MWAA environment to the new object versions and waiting for it
 - push:        `make deploy` = publish + environment update, and its summary

@@ -1,7 +1,8 @@
-"""The objects MWAA reads whole, by object version: requirements.txt, plugins.zip, startup.sh; and the Spark job.
+"""The objects MWAA reads whole, by object version: requirements.txt, plugins.zip, startup.sh; and the Spark jobs.
 
-plugins.zip is built deterministically (contents at the zip root, 755 permissions, fixed timestamps) so unchanged
-plugins give the same bytes and never restart the environment.
+The zips (plugins.zip, the training job's ml_pipeline.zip) are built deterministically (sorted entries, 755
+permissions, fixed timestamps) so unchanged files give the same bytes: plugins never restart the environment, and
+neither zip is uploaded again.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ SPARK_JOB_MODULES = (
     "spark_jobs/drift_counts.py",
     "spark_jobs/segment_routing.py",
 )
-# A fixed timestamp (the zip format's earliest) so the same plugins always give the same bytes.
+# segment_engine=spark's training job, beside the scoring job (dags/ml_pipeline/segments/spark_engine.py submits
+# both from there), and the package it imports, zipped for --py-files.
+SPARK_TRAINING_SCRIPT = "spark_jobs/train_segments.py"
+PACKAGE_ZIP = "spark_jobs/ml_pipeline.zip"
+PACKAGE_FOLDER = "dags/ml_pipeline"
+# A fixed timestamp (the zip format's earliest) so the same files always give the same bytes.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -50,6 +56,7 @@ class Artifact:
     path_field: str | None = None
     version_field: str | None = None
     extra_metadata: dict[str, str] = field(default_factory=dict)
+    job_note: str = "EMR Serverless job"  # what the plan calls an object MWAA does not read
 
     @property
     def sha256(self) -> str:
@@ -60,8 +67,9 @@ class Artifact:
         return self.path_field is not None and self.version_field is not None
 
 
-def build_plugins_zip(files: Iterable[tuple[str, Path]]) -> bytes | None:
-    """The plugins.zip MWAA wants from (path inside plugins/, local path) pairs; None when there is none."""
+def build_zip(files: Iterable[tuple[str, Path]]) -> bytes | None:
+    """A zip of (path inside the zip, local path) pairs whose bytes depend on paths and contents only; None when
+    there are no files."""
     files = list(files)
     if not files:
         return None
@@ -75,6 +83,14 @@ def build_plugins_zip(files: Iterable[tuple[str, Path]]) -> bytes | None:
                     archive.writestr(_zip_info(f"{parent}/", stat.S_IFDIR | 0o755), b"")
             archive.writestr(_zip_info(relative, stat.S_IFREG | 0o755), path.read_bytes())
     return buffer.getvalue()
+
+
+def build_package_zip(files: RepoFiles) -> bytes | None:
+    """dags/ml_pipeline's modules as ml_pipeline/..., so that `--py-files ml_pipeline.zip` lets the job import it."""
+    package = PurePosixPath(PACKAGE_FOLDER).name
+    return build_zip(
+        (f"{package}/{relative}", path) for relative, path in files.under(PACKAGE_FOLDER) if relative.endswith(".py")
+    )
 
 
 def _zip_info(name: str, mode: int) -> zipfile.ZipInfo:
@@ -124,7 +140,7 @@ def collect_artifacts(files: RepoFiles) -> tuple[list[Artifact], list[str]]:
         artifacts.append(_requirements(files))
     else:
         notes.append(files.why_not_shipped("requirements.txt"))
-    plugins = build_plugins_zip(files.under("plugins"))
+    plugins = build_zip(files.under("plugins"))
     if plugins is not None:
         artifacts.append(Artifact("plugins.zip", plugins, "PluginsS3Path", "PluginsS3ObjectVersion"))
     else:
@@ -133,10 +149,18 @@ def collect_artifacts(files: RepoFiles) -> tuple[list[Artifact], list[str]]:
         ("startup.sh", ("StartupScriptS3Path", "StartupScriptS3ObjectVersion"), "optional"),
         (SPARK_JOB_SCRIPT, (None, None), "optional; EMR Serverless batch predictions"),
         *((module, (None, None), "optional; the EMR Serverless job's module") for module in SPARK_JOB_MODULES),
+        (SPARK_TRAINING_SCRIPT, (None, None), f"optional; segment training on EMR Serverless, with {PACKAGE_ZIP}"),
     ):
         if files.ships(key):
             artifacts.append(Artifact(key, (files.root / key).read_bytes(), *fields))
         else:
             notes.append(f"{files.why_not_shipped(key)} ({purpose})")
+    if files.ships(SPARK_TRAINING_SCRIPT):
+        package = build_package_zip(files)
+        if package is None:
+            notes.append(f"{PACKAGE_ZIP}: {PACKAGE_FOLDER}/ has no modules (the training job imports them)")
+        else:
+            note = f"{PACKAGE_FOLDER}/ zipped for the EMR Serverless job"
+            artifacts.append(Artifact(PACKAGE_ZIP, package, job_note=note))
     notes += [files.why_not_shipped(path) for path in files.untracked]
     return artifacts, notes

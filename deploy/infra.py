@@ -11,7 +11,8 @@ plugins.zip object versions at creation), then creates/updates the environment s
 also empties and deletes the base stack.
 
 With `emr_serverless` the base stack also holds the EMR Serverless Spark application and job runtime role that
-batch_predictions (scoring_engine=spark) runs spark_jobs/score_batch.py with; they bill only while a job runs, so
+batch_predictions (scoring_engine=spark) runs spark_jobs/score_batch.py with, and classification_pipeline
+(segment_engine=spark) spark_jobs/train_segments.py; they bill only while a job runs, so
 `down` keeps them. The environment stack then lets the execution role submit jobs to that application and writes its
 id, the role and the job script's location into the ml_pipeline Variable.
 

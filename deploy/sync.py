@@ -73,7 +73,7 @@ class Plan:
         lines += [f"  delete  {key}" for key in self.dag_deletes]
         lines.append(f"  dags/: {self.dag_unchanged} file(s) unchanged")
         for state in self.artifacts:
-            note = "" if state.artifact.read_by_mwaa else "; EMR Serverless job, no environment update"
+            note = "" if state.artifact.read_by_mwaa else f"; {state.artifact.job_note}, no environment update"
             if state.changed:
                 lines.append(
                     f"  upload  {state.artifact.key} ({len(state.artifact.content)} bytes, content changed{note})"

@@ -35,6 +35,8 @@ SPARK_JOB_MODULES = (
     "spark_jobs/drift_counts.py",
     "spark_jobs/segment_routing.py",
 )
+SPARK_TRAINING_JOB = "spark_jobs/train_segments.py"
+PACKAGE_ZIP = "spark_jobs/ml_pipeline.zip"  # built from dags/ml_pipeline/ when the training job ships
 
 
 def write(path: Path, text: str) -> Path:
@@ -54,9 +56,10 @@ def track(path: Path) -> Path:
 
 
 def add_spark_job(repo: Path, text: str = SPARK_JOB_TEXT) -> Path:
-    """The job script and its modules, tracked."""
+    """The scoring job script and its modules, and the training job, tracked."""
     for module in SPARK_JOB_MODULES:
         track(write(repo / module, "def read_source(): ...\n"))
+    track(write(repo / SPARK_TRAINING_JOB, "from ml_pipeline import tasks\n"))
     return track(write(repo / SPARK_JOB, text))
 
 

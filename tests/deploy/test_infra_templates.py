@@ -102,6 +102,8 @@ def test_deploy_role_writes_only_dags_root_files_and_the_spark_job_and_updates_o
         root + "spark_jobs/source_reading.py",
         root + "spark_jobs/drift_counts.py",
         root + "spark_jobs/segment_routing.py",
+        root + "spark_jobs/train_segments.py",  # the segment training job and the package zipped for it
+        root + "spark_jobs/ml_pipeline.zip",
     }
     assert deletes == {root + "dags/*"}
     assert airflow == [
@@ -381,17 +383,50 @@ def test_emr_job_role_reads_and_writes_only_its_prefixes(parameters, artifacts, 
             reads |= objects
         if {"s3:PutObject", "s3:DeleteObject"} & set(actions):
             writes |= objects
-    assert writes == {f"{artifacts}/batch_predictions/*", f"{artifacts}/emr-logs/*"}
+    runs = f"{artifacts}/classification_pipeline/*"  # the segment training job's
+    assert writes == {f"{artifacts}/batch_predictions/*", f"{artifacts}/emr-logs/*", runs}
     assert reads == {
-        f"{SOURCE_BUCKET}/spark_jobs/*",  # the job script and the packaged virtualenv
+        f"{SOURCE_BUCKET}/spark_jobs/*",  # the job scripts, ml_pipeline.zip and the packaged virtualenv
         f"{scoring}/*",
         f"{model}/*",
         f"{artifacts}/batch_predictions/*",  # Spark reads back its temporary files
+        runs,
     }
     assert listed[SOURCE_BUCKET] >= {"spark_jobs", "spark_jobs/*"}
     for store in {artifacts, scoring, model}:
         bucket, prefix = store.split("/", 1)
         assert {prefix, f"{prefix}/*"} <= listed[bucket], store
+
+
+@pytest.mark.parametrize(
+    ("parameters", "bucket", "prefix"),
+    [
+        ({}, SOURCE_BUCKET, "ml-pipeline/artifacts"),
+        ({"ArtifactBucketName": "team-artifacts", "ArtifactPrefix": "ml/store"}, "team-artifacts", "ml/store"),
+    ],
+    ids=["defaults", "own-bucket"],
+)
+def test_emr_job_role_trains_segments_only_in_classification_pipelines_runs(parameters, bucket, prefix):
+    """train_segments.py reads its job.json and get_data's split and writes each segment's files, all under the run's
+    prefix, <artifact_root>/classification_pipeline/<run_id>/; Spark lists the split files it reads."""
+    assert 'dag_id="classification_pipeline"' in (REPO_ROOT / "dags" / "classification_pipeline.py").read_text()
+    base = load("base.yaml")
+    evaluate = Evaluator(base, {"EnableEmrServerless": "true", **parameters}, BASE_RESOURCES)
+    by_sid = {s["Sid"]: s for s in evaluate.statements("EmrJobRole")}
+    assert by_sid["ReadWriteTrainingRuns"] == {
+        "Sid": "ReadWriteTrainingRuns",
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix}/classification_pipeline/*",
+    }
+    assert by_sid["ListArtifactStore"] == {
+        "Sid": "ListArtifactStore",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{bucket}",
+        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+    }
+    assert by_sid["ReadJobScriptAndPythonEnv"]["Resource"] == f"arn:aws:s3:::{SOURCE_BUCKET}/spark_jobs/*"
 
 
 def test_execution_role_submits_emr_jobs_only_to_its_application_and_passes_only_the_job_role():

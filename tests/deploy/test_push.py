@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,9 +16,11 @@ from botocore.stub import ANY, Stubber
 from deploy_fakes import (
     ENVIRONMENT,
     EXPECTED_DAG_KEYS,
+    PACKAGE_ZIP,
     SPARK_JOB,
     SPARK_JOB_MODULES,
     SPARK_JOB_TEXT,
+    SPARK_TRAINING_JOB,
     add_spark_job,
     track,
     write,
@@ -481,7 +484,9 @@ def test_spark_job_is_planned_and_uploaded_outside_dags_without_an_environment_u
 
     stubber.assert_no_pending_responses()
     assert f"  upload  {SPARK_JOB} ({len(SPARK_JOB_TEXT)} bytes, content changed; EMR Serverless job" in logs[0]
-    job_files = [SPARK_JOB, *SPARK_JOB_MODULES]
+    zipped = re.escape("content changed; dags/ml_pipeline/ zipped for the EMR Serverless job, no environment update)")
+    assert re.search(rf"  upload  {PACKAGE_ZIP} \(\d+ bytes, {zipped}", logs[0])
+    job_files = [SPARK_JOB, *SPARK_JOB_MODULES, SPARK_TRAINING_JOB, PACKAGE_ZIP]
     assert summary.uploaded[: len(job_files)] == job_files, "the job lands before the DAG files that submit it"
     assert keys(s3_client, bucket) == EXPECTED_DAG_KEYS | {"requirements.txt", "plugins.zip", *job_files}
     assert not any(k.startswith("dags/spark_jobs") for k in keys(s3_client, bucket))
@@ -505,6 +510,22 @@ def test_unchanged_spark_job_is_skipped(fake_repo, bucket, s3_client, mwaa):
     assert summary.uploaded == [] and summary.environment_update is None
     assert latest_version(s3_client, bucket, SPARK_JOB) == before
     assert f"  keep    {SPARK_JOB} (unchanged, version {before}; EMR Serverless job" in logs[0]
+    package_version = latest_version(s3_client, bucket, PACKAGE_ZIP)  # the same package zips to the same bytes
+    assert f"  keep    {PACKAGE_ZIP} (unchanged, version {package_version}; dags/ml_pipeline/ zipped" in logs[0]
+
+
+def test_a_changed_package_module_uploads_its_zip_before_the_dag_file(fake_repo, bucket, s3_client, mwaa):
+    add_spark_job(fake_repo)
+    versions = first_deploy(fake_repo, bucket, s3_client, mwaa)
+    client, stubber = mwaa
+    write(fake_repo / "dags" / "ml_pipeline" / "tasks.py", "def train():\n    return 2\n")
+    stubber.add_response("get_environment", environment(**versions), {"Name": ENVIRONMENT})
+
+    summary = run(fake_repo, bucket, s3_client, client)
+
+    stubber.assert_no_pending_responses()
+    assert summary.uploaded == [PACKAGE_ZIP, "dags/ml_pipeline/tasks.py"]
+    assert summary.environment_update is None
 
 
 def test_changed_spark_job_is_uploaded_alone_and_does_not_update_the_environment(fake_repo, bucket, s3_client, mwaa):

@@ -11,7 +11,7 @@ import pytest
 from deploy_fakes import EXPECTED_DAG_KEYS, REPO_ROOT, SPARK_JOB, add_spark_job, git, track, write
 
 from deploy.aws import DeployError
-from deploy.bundle import SPARK_JOB_MODULES, SPARK_JOB_SCRIPT, build_plugins_zip, collect_artifacts
+from deploy.bundle import SPARK_JOB_MODULES, SPARK_JOB_SCRIPT, build_zip, collect_artifacts
 from deploy.files import RepoFiles
 from ml_pipeline.scoring.spark import job_modules
 
@@ -22,11 +22,11 @@ def test_caches_tests_and_local_stores_are_never_collected(fake_repo):
 
 
 def test_plugins_zip_is_deterministic_rooted_and_755(fake_repo, tmp_path):
-    first = build_plugins_zip(RepoFiles.read(fake_repo).under("plugins"))
+    first = build_zip(RepoFiles.read(fake_repo).under("plugins"))
     # Other modification times (a fresh clone, a touched file) must give the same bytes.
     for number, path in enumerate(sorted((fake_repo / "plugins").rglob("*"))):
         os.utime(path, (1_000_000_000 + number, 1_000_000_000 + number))
-    second = build_plugins_zip(RepoFiles.read(fake_repo).under("plugins"))
+    second = build_zip(RepoFiles.read(fake_repo).under("plugins"))
     assert first is not None and first == second
     assert hashlib.sha256(first).hexdigest() == hashlib.sha256(second).hexdigest()
 
@@ -47,7 +47,7 @@ def test_plugins_zip_is_deterministic_rooted_and_755(fake_repo, tmp_path):
 def test_empty_plugins_folder_ships_no_zip(fake_repo):
     for path in sorted((fake_repo / "plugins").rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
-    assert build_plugins_zip(RepoFiles.read(fake_repo).under("plugins")) is None
+    assert build_zip(RepoFiles.read(fake_repo).under("plugins")) is None
     artifacts, notes = collect_artifacts(RepoFiles.read(fake_repo))
     assert [a.key for a in artifacts] == ["requirements.txt"]
     assert any("plugins/ has no files" in note for note in notes)
