@@ -32,6 +32,10 @@ from ml_pipeline.segments.spark_engine import (
 )
 from ml_pipeline.store.objects import Storage
 
+# Tasks per core at start: a slow segment holds up a quarter of a core's share, not all of it; and at least
+# MIN_TASKS, so that on EMR Serverless dynamic allocation has tasks to grow the executors for.
+TASKS_PER_CORE, MIN_TASKS = 4, 64
+
 
 def split_rows(spark: SparkSession, job: TrainingJob) -> DataFrame:
     """get_data's train and holdout rows, each marked with its split and its place in the file."""
@@ -45,12 +49,22 @@ def split_rows(spark: SparkSession, job: TrainingJob) -> DataFrame:
     return parts[0].unionByName(parts[1])
 
 
+def spread_segments(spark: SparkSession, segments: int) -> None:
+    """A task per few segments on every core. Spark sizes shuffle partitions by bytes, and adaptive execution merges
+    small ones: a table of a thousand segments of a thousand rows would then train in one task on one core."""
+    cores = spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    tasks = min(segments, max(TASKS_PER_CORE * cores, MIN_TASKS))
+    spark.conf.set("spark.sql.shuffle.partitions", str(max(1, tasks)))
+
+
 def train(spark: SparkSession, job: TrainingJob, storage: Storage) -> int:
     trainer = SegmentTrainer.from_job(job, storage)
     column = trainer.schema.segment_column or ""
     rows = split_rows(spark, job)
     values = [str(row[0]) for row in rows.select(column).distinct().collect() if row[0] is not None]
     check_values(sorted(values), column, trainer.config.max_segments)
+    spread_segments(spark, len(values))
     segments = rows.groupBy(column).applyInPandas(lambda segment: trainer(segment), schema=RESULT_SCHEMA)
     documents = segments.collect()
     groups = write_trained(job, [row.result for row in documents], storage)
