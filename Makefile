@@ -22,7 +22,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 AIRFLOW_PORT ?= 8080
 MLFLOW_PORT ?= 5000
 
-.PHONY: help install lock test test-ui lint docs airflow-db run predict score serve bench bench-scale bench-score bench-serve ui
+.PHONY: help install lock test test-ui lint docs airflow-db run predict score serve bench bench-scale bench-score bench-segments bench-serve ui
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -86,6 +86,10 @@ bench: $(BIN)/.installed ## Time and memory of DAG parsing, each task and a whol
 
 bench-scale: $(BIN)/.installed ## The pipeline on 10^4, 10^5 and 10^6 synthetic rows: seconds, peak RSS, rows/s per task
 	$(BIN)/python bench/scale.py $(if $(SIZES),--sizes $(SIZES))
+
+bench-segments: $(BIN)/.installed ## One model per segment: sequential vs the airflow and spark engines (SEGMENTS=, LARGE=)
+	@scripts/ensure_java.sh
+	$(BIN)/python bench/segments.py $(if $(SEGMENTS),--segments $(SEGMENTS)) $(if $(LARGE),--large $(LARGE))
 
 bench-serve: $(BIN)/.installed ## Model server vs `mlflow models serve` under Locust; alias moves under load (LOAD_SECONDS=)
 	$(BIN)/python bench/serve.py $(if $(LOAD_SECONDS),--seconds $(LOAD_SECONDS))
