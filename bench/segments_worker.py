@@ -12,7 +12,6 @@ ROOT holds `settings.json` (the table is its source_uri); each way of training w
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,8 @@ from pathlib import Path
 STARTED = time.perf_counter()
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "dags"))
+
+from stages import max_rss_mib  # noqa: E402
 
 from ml_pipeline.config.model import PipelineConfig  # noqa: E402
 from ml_pipeline.contract import DatasetSnapshot  # noqa: E402
@@ -69,5 +70,4 @@ def dataset_of(root: Path) -> DatasetSnapshot:
 if __name__ == "__main__":
     step, root, *arguments = sys.argv[1:]
     {"get_data": get_data, "sequential": sequential, "plan": plan, "train": train}[step](Path(root), *arguments)
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": time.perf_counter() - STARTED, "rss_mib": rss_mib}))
+    print(json.dumps({"seconds": time.perf_counter() - STARTED, "rss_mib": max_rss_mib()}))
