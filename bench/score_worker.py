@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dags"))
+
+from stages import max_rss_mib
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.config.scoring import SPARK_JOB_SCRIPT
@@ -58,8 +59,7 @@ def main() -> None:
         rows, job_seconds = counts["rows_in"], counts["seconds"]
         print(json.dumps({"rows": rows, "seconds": seconds, "job_seconds": job_seconds, "rss_mib": None}))
         return
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"rows": rows, "seconds": seconds, "rss_mib": rss}))
+    print(json.dumps({"rows": rows, "seconds": seconds, "rss_mib": max_rss_mib()}))
 
 
 if __name__ == "__main__":

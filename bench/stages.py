@@ -32,7 +32,15 @@ NAN = float("nan")
 
 
 def max_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS. On Linux from VmHWM: ru_maxrss keeps the peak of the process that spawned it (vfork,
+    then exec), so a worker started by a bench that built a large table would report that table."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 def result(seconds: float, imports: float = NAN) -> dict[str, float]:
