@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from typing import Any
 
 from pyspark.ml.feature import Bucketizer
@@ -23,7 +24,8 @@ from source_reading import as_text, col, hadoop, type_of
 
 # As data/profile.py and contract.py have them, and scoring/output.py names the files (tests/test_spark_engine.py
 # holds them equal).
-METADATA_KEY = "drift_reference"
+METADATA_KEY = "drift_reference"  # versions registered before VERSION_FILE: in their MLmodel's metadata
+VERSION_FILE = "drift_reference.json"  # in the version's folder, beside MLmodel
 DRIFT_COUNTS_DIR = "_drift"
 REFERENCE_FILE, COUNTS_FILE = "reference.json", "part-00000.json"
 MISSING, UNSEEN = -1, -2  # where a pair counts a missing value or an unseen category instead of a bin
@@ -118,6 +120,15 @@ def add_counts(frame: DataFrame, found: list[tuple[dict[str, Any], Column]]) -> 
             histogram["unseen"] += rows
         else:
             histogram["counts"][placed] += rows
+
+
+def drift_reference(model_folder: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The version's reference profile, as data/profile.py's `carried` reads it: its file, else its metadata's."""
+    path = os.path.join(model_folder, VERSION_FILE)
+    if os.path.isfile(path):
+        with open(path) as file:
+            return json.load(file)
+    return metadata.get(METADATA_KEY)
 
 
 def write_drift_counts(scored: DataFrame, reference: dict[str, Any], features: list[dict[str, Any]], prediction: str,

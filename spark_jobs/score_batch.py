@@ -30,8 +30,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from drift_counts import METADATA_KEY as DRIFT_KEY
-from drift_counts import write_drift_counts
+from drift_counts import drift_reference, write_drift_counts
 from segment_routing import SEGMENT_MODEL_COLUMN, SEGMENT_VERSION_COLUMN, score_by_segment
 from source_reading import BUNDLED_SOURCE, FLOATS, NUMBERS, JobError, as_text, col, hadoop, read_source, type_of
 
@@ -89,7 +88,7 @@ def pinned_model(model_uri: str, work: str) -> PinnedModel:
     metadata.save(os.path.join(view, "MLmodel"))
     kinds = {type(label) for label in schema["labels"]}
     label_type = RESULT_TYPES.get(kinds.pop(), "string") if len(kinds) == 1 else "string"
-    reference, segment_column = carried.get(DRIFT_KEY), schema.get("segment_column")
+    reference, segment_column = drift_reference(path, carried), schema.get("segment_column")
     routing = metadata.flavors["python_function"].get("data", "") if segment_column else ""
     return PinnedModel(path, view, schema["features"], schema["probability_columns"], label_type, reference,
                        segment_column, routing)  # fmt: skip

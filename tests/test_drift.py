@@ -3,6 +3,7 @@ local engine and publish step with the reference the registered version carries,
 
 import json
 import runpy
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -18,7 +19,15 @@ from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.config.scoring import SPARK_JOB_SCRIPT
 from ml_pipeline.contract import RunIds
 from ml_pipeline.data.inference import infer_schema
-from ml_pipeline.data.profile import FINE_QUANTILES, METADATA_KEY, carried, count_rows, place, reference
+from ml_pipeline.data.profile import (
+    FINE_QUANTILES,
+    METADATA_KEY,
+    VERSION_FILE,
+    carried,
+    count_rows,
+    place,
+    reference,
+)
 from ml_pipeline.data.schema import model_input
 from ml_pipeline.monitoring.drift import Thresholds, drift
 from ml_pipeline.scoring.batch import publish_output, score_on_worker
@@ -139,11 +148,40 @@ def wine_shifted(path):
     return path
 
 
-def test_the_registered_version_carries_its_reference_with_its_holdout_predictions(registry):
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
-    expected = carried(model.metadata.metadata)
-    assert expected is not None and set(expected.features) == set(model.metadata.get_input_schema().input_names())
+def test_the_registered_version_carries_its_reference_with_its_holdout_predictions_beside_a_small_mlmodel(
+    registry, tmp_path
+):
+    folder = mlflow.artifacts.download_artifacts(f"models:/{MODEL}/1", dst_path=str(tmp_path))
+    model = Model.load(folder)
+    expected = carried(folder, None)
+    assert expected is not None and set(expected.features) == set(model.get_input_schema().input_names())
     assert sum(expected.predictions.counts) > 0 and sum(expected.features["alcohol"].counts) > 0
+    # MLflow parses MLmodel (YAML, in pure Python) several times per load: 99 percentiles of 13 features made it slow
+    assert METADATA_KEY not in model.metadata and Path(folder, "MLmodel").stat().st_size < 8_000
+
+
+def older_version(folder: Path, with_reference: bool) -> Path:
+    """The registered version as this project registered it before the reference was a file: in the MLmodel's
+    metadata, or (`with_reference` off) nowhere."""
+    mlflow.artifacts.download_artifacts(f"models:/{MODEL}/1", dst_path=str(folder))
+    metadata, reference = Model.load(str(folder)), folder / VERSION_FILE
+    if with_reference:
+        metadata.metadata[METADATA_KEY] = json.loads(reference.read_text())
+    reference.unlink()
+    metadata.save(str(folder / "MLmodel"))
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["local", "spark"])
+def test_a_version_that_carries_its_reference_in_its_mlmodel_is_still_measured(registry, tmp_path, engine):
+    plan = plan_for(registry, wine_shifted(tmp_path / "shifted.csv"), tmp_path / "out")
+    plan |= {"model_uri": str(older_version(tmp_path / "older", with_reference=True))}
+    if engine == "spark":
+        run_locally(plan, str(SPARK_JOB_SCRIPT), timeout_seconds=600)
+    else:
+        score_on_worker(plan, Storage())
+    summary = publish_output(plan, Storage(), RunIds("batch_predictions", "older"), log_to_mlflow=False)
+    assert summary["rows_scored"] == 178 and {"alcohol", "proline"} <= set(summary["drifted"] or {})
 
 
 def test_wine_rows_have_not_drifted_and_shifted_ones_have_with_a_report_and_mlflow_metrics(registry, tmp_path):
@@ -182,11 +220,7 @@ def test_spark_scoring_reports_the_drift_the_local_engine_reports(registry, tmp_
 
 def test_spark_scores_a_version_without_a_reference_and_measures_no_drift(registry, tmp_path):
     """Versions registered before models carried a reference: scored all the same, drift not measured."""
-    older = tmp_path / "older"
-    mlflow.artifacts.download_artifacts(f"models:/{MODEL}/1", dst_path=str(older))
-    metadata = Model.load(str(older))
-    del metadata.metadata[METADATA_KEY]
-    metadata.save(str(older / "MLmodel"))
+    older = older_version(tmp_path / "older", with_reference=False)
     plan = plan_for(registry, wine_shifted(tmp_path / "shifted.csv"), tmp_path / "out") | {"model_uri": str(older)}
     run_locally(plan, str(SPARK_JOB_SCRIPT), timeout_seconds=600)
     summary = publish_output(plan, Storage(), RunIds("batch_predictions", "older"), log_to_mlflow=False)

@@ -295,7 +295,8 @@ def test_the_job_script_names_its_columns_and_reasons_as_the_pipeline_does(monke
         assert job[name] == getattr(row_rules, name), name
     assert job["METADATA_KEY"] == schema.METADATA_KEY
     drift = job_names(monkeypatch, SPARK_JOB_SCRIPT.with_name("drift_counts.py"))
-    assert (drift["METADATA_KEY"], drift["DRIFT_COUNTS_DIR"]) == (profile.METADATA_KEY, contract.DRIFT_COUNTS_DIR)
+    assert (drift["METADATA_KEY"], drift["VERSION_FILE"]) == (profile.METADATA_KEY, profile.VERSION_FILE)
+    assert drift["DRIFT_COUNTS_DIR"] == contract.DRIFT_COUNTS_DIR
     reading = job_names(monkeypatch, SPARK_JOB_SCRIPT.with_name("source_reading.py"))
     assert reading["DATA_FILES"] == sources.SUFFIXES
     from pandas._libs.parsers import STR_NA_VALUES  # read_csv's default missing-value text

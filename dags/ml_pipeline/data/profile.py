@@ -8,6 +8,7 @@ and counts from record batches or Spark partitions simply add up.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ml_pipeline.data.schema import DatasetSchema
 
-METADATA_KEY = "drift_reference"  # where the registered model's MLmodel file keeps its reference profile
+VERSION_FILE = "drift_reference.json"  # the reference profile, in the registered model's folder beside MLmodel
+METADATA_KEY = "drift_reference"  # where versions registered before that file kept it: in their MLmodel metadata
 FINE_QUANTILES = np.linspace(0.01, 0.99, 99)  # numeric bins for the KS statistic: reference percentiles
 COARSE_QUANTILES = np.linspace(0.1, 0.9, 9)  # numeric bins for PSI: reference deciles (a subset of the percentiles)
 PROBABILITY_EDGES = np.linspace(0.1, 0.9, 9)  # each class probability in tenths
@@ -75,9 +77,15 @@ class Profile(BaseModel):
             self.probabilities[name].add(histogram)
 
 
-def carried(metadata: dict[str, object] | None) -> Profile | None:
-    """The reference a registered model's MLmodel metadata carries (None for versions registered before models
-    carried one: their runs are scored without drift figures)."""
+def carried(folder: str | Path, metadata: dict[str, object] | None) -> Profile | None:
+    """The reference a registered model's folder holds (VERSION_FILE), else its MLmodel metadata's, else None
+    (versions registered before models carried one: their runs are scored without drift figures).
+
+    A file, not metadata: MLmodel is YAML that MLflow parses, in pure Python, several times per load, and 99
+    percentiles per feature made each load of a model take ten times as long."""
+    path = Path(folder, VERSION_FILE)
+    if path.is_file():
+        return Profile.model_validate_json(path.read_bytes())
     stored = (metadata or {}).get(METADATA_KEY)
     return Profile.model_validate(stored) if stored else None
 

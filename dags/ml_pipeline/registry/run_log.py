@@ -29,9 +29,9 @@ from ml_pipeline.contract import (
     RunIds,
     TrainingResult,
 )
-from ml_pipeline.data.profile import METADATA_KEY as DRIFT_KEY
 from ml_pipeline.data.profile import Profile, with_predictions
 from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
+from ml_pipeline.registry.reference import attach_reference
 from ml_pipeline.store.objects import Storage
 from ml_pipeline.training.metrics import aligned_probabilities
 
@@ -136,8 +136,8 @@ def linear_skops_dump() -> Iterator[None]:
 
 def log_model(model: Any, classifier: str, holdout: Holdout, reference: Profile) -> str:
     """The model in the active run, as MLflow's skops format (loading it runs no pickle), with the signature of the
-    holdout's rows, and the data set's schema and drift reference (completed with the model's holdout predictions)
-    in its metadata; returns its URI."""
+    holdout's rows, the data set's schema in its metadata, and beside it the drift reference (completed with the
+    model's holdout predictions); returns its URI."""
     from ml_pipeline.training.train import skops_trusted_types
 
     with linear_skops_dump():
@@ -148,11 +148,9 @@ def log_model(model: Any, classifier: str, holdout: Holdout, reference: Profile)
             input_example=holdout.plain_rows(3),
             pip_requirements=model_requirements(),
             skops_trusted_types=skops_trusted_types(classifier),
-            metadata={
-                METADATA_KEY: holdout.schema.model_dump(mode="json"),
-                DRIFT_KEY: with_predictions(reference, *holdout.predictions(model)).model_dump(mode="json"),
-            },
+            metadata={METADATA_KEY: holdout.schema.model_dump(mode="json")},
         )
+    attach_reference(info.model_id, with_predictions(reference, *holdout.predictions(model)))
     mlflow.set_tag(TAG_LOGGED_MODEL, info.model_uri)
     return info.model_uri
 

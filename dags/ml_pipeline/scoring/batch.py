@@ -6,6 +6,7 @@ does not grow with the rows; the Spark engine (spark.py) applies the same rules 
 
 from __future__ import annotations
 
+import tempfile
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -67,18 +68,20 @@ def pin_version(config: PipelineConfig, output_uri: str) -> ScoringPlan:
 def load_pinned(plan: ScoringPlan) -> tuple[Any, DatasetSchema, Profile | None]:
     """The pinned version's scikit-learn estimator, the data set's schema it carries and its drift reference."""
     use_tracking_server(plan["tracking_uri"])
-    with explained_tracking_errors(plan["tracking_uri"]):
+    with explained_tracking_errors(plan["tracking_uri"]), tempfile.TemporaryDirectory() as folder:
         try:
-            model = mlflow.pyfunc.load_model(plan["model_uri"])
+            path = mlflow.artifacts.download_artifacts(plan["model_uri"], dst_path=folder)
+            model = mlflow.pyfunc.load_model(path)
         except (MlflowException, OSError) as error:
             raise ModelLoadError(f"{plan['model_uri']} cannot be loaded: {error}") from error
+        reference = carried(path, model.metadata.metadata)
     schema = carried_schema(model)
     if schema is None:
         raise ModelLoadError(
             f"{plan['model_uri']} carries no data set schema (it was registered by an older version of this project); "
             "run classification_pipeline to register one that does"
         )
-    return model.get_raw_model(), schema, carried(model.metadata.metadata)
+    return model.get_raw_model(), schema, reference
 
 
 def score_on_worker(

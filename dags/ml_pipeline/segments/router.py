@@ -20,13 +20,13 @@ from mlflow.entities.model_registry import ModelVersion
 
 from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.contract import CHAMPION_ALIAS, TAG_CANDIDATE, TAG_FINGERPRINT, DatasetSnapshot, RunIds
-from ml_pipeline.data.profile import METADATA_KEY as DRIFT_KEY
-from ml_pipeline.data.profile import Profile, with_predictions
+from ml_pipeline.data.profile import with_predictions
 from ml_pipeline.data.schema import METADATA_KEY, DatasetSchema
 from ml_pipeline.data.splits import read_schema, read_split
 from ml_pipeline.errors import PipelineError
 from ml_pipeline.registry.connection import connect, explained_tracking_errors
 from ml_pipeline.registry.gate import alias_version, gate, score_candidate
+from ml_pipeline.registry.reference import attach_reference, version_reference
 from ml_pipeline.registry.run_log import Holdout, model_requirements, run_tags
 from ml_pipeline.segments import router_model
 from ml_pipeline.segments.contract import (
@@ -151,8 +151,11 @@ def register_router(
 
 def _log_router(table: dict[str, Any], holdout: Holdout) -> str:
     router = router_model.Router(table)
-    fallback = mlflow.models.get_model_info(f"models:/{table['fallback']['model']}/{table['fallback']['version']}")
-    reference = Profile.model_validate((fallback.metadata or {})[DRIFT_KEY])
+    reference = version_reference(table["fallback"]["location"])
+    if reference is None:
+        fallback = f"{table['fallback']['model']} v{table['fallback']['version']}"
+        raise PipelineError(f"{fallback} carries no drift reference (registered by an older version of this project): "
+                            "run the pipeline again to replace it")  # fmt: skip
     mlflow.log_dict(table, "routing.json")
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         # Without an example MLflow warns; with one it would load every segment's model to check it.
@@ -166,9 +169,7 @@ def _log_router(table: dict[str, Any], holdout: Holdout) -> str:
             code_paths=[router_model.__file__],
             pip_requirements=model_requirements(),
             signature=holdout.signature(),  # its inputs; predicting here would load every segment's model once more
-            metadata={
-                METADATA_KEY: holdout.schema.model_dump(mode="json"),
-                DRIFT_KEY: with_predictions(reference, *holdout.predictions(router)).model_dump(mode="json"),
-            },
+            metadata={METADATA_KEY: holdout.schema.model_dump(mode="json")},
         )
+    attach_reference(info.model_id, with_predictions(reference, *holdout.predictions(router)))
     return info.model_uri

@@ -75,7 +75,8 @@ class Router:
                 return self._cache[location]
         import mlflow
 
-        model = mlflow.pyfunc.load_model(location).get_raw_model()
+        # Its requirements are the router's (both pinned by the same pipeline): loading the router checked them once.
+        model = mlflow.pyfunc.load_model(location, suppress_warnings=True).get_raw_model()
         with self._lock:
             self.loads += 1
             self._cache[location] = model
