@@ -187,6 +187,21 @@ def test_segment_column_trains_a_model_per_store_and_makes_champion_a_router(sto
     assert answered["segment_model"].str.startswith(f"{MODEL}.seg.store_").sum() == rows["store"].notna().sum()
 
 
+def test_when_segments_cannot_be_planned_the_run_fails_and_publishes_no_router(stores, tmp_path):
+    import tables
+
+    source = tmp_path / "stores.csv"
+    tables.segmented(segments=4, rows=300).to_csv(source, index=False)
+    conf = {"source_uri": str(source), "target_column": "bought", "segment_column": "store", "max_segments": 2,
+            "candidates": [{"classifier": "logistic_regression"}]}  # fmt: skip
+    output = run_pipeline(stores, "2026-10-06T00:00:00+00:00", conf, expect_success=False)
+    assert "segment_column store has 4 distinct values, more than max_segments (2)" in output
+    states = metadata.task_states("classification_pipeline", run_id_of("2026-10-06T00:00:00+00:00"))
+    assert [task for task, state in states.items() if state == "failed"] == ["plan_segments", "publish_router"]
+    assert "plan_segments failed, so no router was published and @champion stays as it was" in output
+    assert versions() == [], "no router: a failed run does not make the fallback alone <model_name>@champion"
+
+
 def test_a_failing_candidate_fails_alone_at_once_and_the_others_are_registered(stores):
     conf = {
         "candidates": [

@@ -120,7 +120,7 @@ def segment_stage(dataset: DatasetSnapshot, candidates: list[Candidate], fallbac
         outlets=[PROMOTIONS],
     )
     def publish_router(
-        dataset: DatasetSnapshot, groups: list[SegmentGroup], persisted: list[SegmentsResult]
+        dataset: DatasetSnapshot, groups: list[SegmentGroup] | None, persisted: list[SegmentsResult] | None
     ) -> RouterResult:
         """
         #### publish_router (with `segment_column`)
@@ -131,20 +131,25 @@ def segment_stage(dataset: DatasetSnapshot, candidates: list[Candidate], fallbac
         - **Out:** the router version, its metrics, how many segments it routes and the gate's decision.
         - **Fails** after publishing when a group of segments failed: their segments keep their champion (or the
           fallback), and the run says so.
+        - **Fails** at once, publishing nothing, when plan_segments failed: `@champion` stays.
         - **Skipped** without `segment_column`.
         """
         from airflow.sdk.exceptions import AirflowSkipException
 
+        from ml_pipeline.errors import PipelineError
         from ml_pipeline.segments.router import check_groups
         from ml_pipeline.segments.router import publish_router as publish
 
         with pipeline_task() as run:
             if not run.config.segment_column:
                 raise AirflowSkipException("segment_column is not set: persist_model's model is the champion")
+            if groups is None:  # plan_segments (or Spark's training) failed; skipping would let the run succeed
+                raise PipelineError("plan_segments failed, so no router was published and @champion stays as it was; "
+                                    "fix what plan_segments says and run again")  # fmt: skip
             result = publish(run.config, run.ids, run.prefix, run.storage, dataset)
             publish_router_links(run.config, result)
             announce_champion(result, {key: value for key, value in result.items() if key in DETAILS})
-            check_groups(groups, [done for done in persisted[:] if done])
+            check_groups(groups, [done for done in (persisted or [])[:] if done])
         return result
 
     job = segment_emr_job(dataset, candidates)
