@@ -81,8 +81,8 @@ def carried(folder: str | Path, metadata: dict[str, object] | None) -> Profile |
     """The reference a registered model's folder holds (VERSION_FILE), else its MLmodel metadata's, else None
     (versions registered before models carried one: their runs are scored without drift figures).
 
-    A file, not metadata: MLmodel is YAML that MLflow parses, in pure Python, several times per load, and 99
-    percentiles per feature made each load of a model take ten times as long."""
+    A file, not metadata: MLmodel is YAML that MLflow parses, in pure Python, three times per load, and 99
+    percentiles per feature made a load of the Wine model take 0.28 s instead of 0.06 s."""
     path = Path(folder, VERSION_FILE)
     if path.is_file():
         return Profile.model_validate_json(path.read_bytes())
