@@ -12,6 +12,7 @@ from ml_pipeline.config.model import PipelineConfig
 from ml_pipeline.data.inference import infer_schema
 from ml_pipeline.data.schema import DatasetSchema, Feature, model_input, probability_columns
 from ml_pipeline.errors import DataValidationError
+from ml_pipeline.scoring import rows
 from ml_pipeline.scoring.rows import (
     check_columns,
     output_columns,
@@ -49,6 +50,19 @@ def test_each_bad_row_gets_the_first_bad_feature_in_the_models_order():
 def test_numeric_columns_reject_only_missing_and_infinite_values():
     frame = pd.DataFrame({"a": [1.0, np.nan, np.inf], "b": [1, 2, 3]})
     assert reject_reasons(frame, schema()).fillna("ok").tolist() == ["ok", "a is missing", "a is not finite"]
+
+
+# Text as a CSV gives it: numbers in every form to_numeric reads, and what it does not (Unicode digits among them).
+TEXT_VALUES = ["1", "1.", ".5", "+1", "-1e5", " 2 ", "\t3\n", "1_000", "\uff11\uff12", "\u0663", "0x10", "1e999",
+               "inf", "-Infinity", "nan", "NaN", "", " ", "1,5", "1d", "1e", "--1", "1" * 30]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", TEXT_VALUES)
+def test_rows_of_text_numbers_get_the_same_reasons_whether_or_not_the_whole_frame_is_checked_first(value, monkeypatch):
+    frame = pd.DataFrame({"a": ["1.5", value], "b": ["2", "-0.25"]})
+    checked_first = reject_reasons(frame, schema()).fillna("ok").tolist()
+    monkeypatch.setattr(rows, "_nothing_to_reject", lambda *_: False)  # each column searched for its problems
+    assert checked_first == reject_reasons(frame, schema()).fillna("ok").tolist()
 
 
 def test_a_missing_value_is_scored_where_training_had_gaps_and_refused_where_it_had_none():

@@ -103,14 +103,21 @@ def reject_reasons(frame: pd.DataFrame, schema: DatasetSchema) -> pd.Series:
 
 
 def _nothing_to_reject(frame: pd.DataFrame, schema: DatasetSchema) -> bool:
-    """One look over the whole frame for the common case, every numeric feature a finite number and no categorical
-    value missing where training had none: then no column can have a problem, and the per-column search is skipped
-    (it costs milliseconds per request, more than the model on a few rows)."""
+    """One look over the whole frame for the common case, every numeric feature a finite number (or text that
+    to_numeric reads as one, as a CSV's columns come) and no categorical value missing where training had none: then
+    no column can have a problem, and the per-column search is skipped (it costs milliseconds per request, more than
+    the model on a few rows)."""
     numeric = frame[schema.of_kind("numeric")]
-    if not all(pd.api.types.is_numeric_dtype(dtype) for dtype in numeric.dtypes):
+    numbers = numeric.select_dtypes(include="number")
+    if not np.isfinite(numbers.to_numpy(dtype="float64", na_value=np.nan)).all():
         return False
-    if not np.isfinite(numeric.to_numpy(dtype="float64", na_value=np.nan)).all():
-        return False
+    if len(numbers.columns) < len(numeric.columns):
+        text = numeric.drop(columns=numbers.columns).to_numpy(dtype=object).ravel()
+        if pd.api.types.infer_dtype(text, skipna=False) != "string":  # not only text: booleans, gaps, mixed values
+            return False
+        read = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if not np.isfinite(read).all():
+            return False
     strict = [feature.name for feature in schema.features if feature.kind == "categorical" and not feature.had_missing]
     return not frame[strict].isna().to_numpy().any()
 
