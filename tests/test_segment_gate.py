@@ -58,6 +58,9 @@ def test_the_router_beats_one_model_and_a_retry_registers_nothing_twice(tmp_path
     assert versions() == registered, "a retry of the same DAG run reuses every version"
     assert again["reused"] and again["version"] == router["version"] and again["promoted"]
     assert again["reason"].startswith("already champion")
+    run = MlflowClient().get_model_version(MODEL, router["version"]).run_id
+    assert MlflowClient().get_run(run).data.metrics == router["metrics"], "the router's run shows its holdout scores"
+    assert len(MlflowClient().get_metric_history(run, "f1_macro")) == 1, "once, whatever the retries"
     segment = MlflowClient().get_registered_model(store(0))
     assert segment.tags == {"segment_of": MODEL, "segment_column": "store", "segment_value": "store 00"}
 

@@ -61,6 +61,9 @@ def publish_router(
         router_run = replace(run, segment="router")
         version, reused = register_router(client, experiment_id, name, router_run, dataset, table, holdout)
         metrics = score_candidate(client, name, version, holdout)
+        if not client.get_run(str(version.run_id)).data.metrics:  # once, even if a retry reuses the version
+            for metric_name, value in metrics.items():  # as a candidate's run has them: make predict shows them
+                client.log_metric(str(version.run_id), metric_name, value)
         with registry_lock(storage, config.artifact_root, name):
             decision = gate(client, name, version, metrics, holdout, metric, config.allow_schema_change)
     return RouterResult(
